@@ -1,0 +1,213 @@
+// Use case: give a converted business its own phone number, exactly once, whatever fails.
+// A pure program over the ports; every step is safe to run again (jobs are delivered at least once).
+import { Cause, DateTime, Effect, Ref, Schema } from "effect"
+import { areaCodeChain } from "../domain/areaCodeChain.ts"
+import { type Business, PhoneNumber } from "../domain/entities.ts"
+import { FailureReason } from "../domain/errors.ts"
+import { NumberAssigned, NumberFailed } from "../domain/events.ts"
+import type { BusinessId } from "../domain/ids.ts"
+import { type AreaCode, areaCodeOf } from "../domain/phone.ts"
+import { friendlyNameFor, twilioVoiceUrl, vapiServerUrl } from "../domain/webhooks.ts"
+import { Assistant } from "../ports/Assistant.ts"
+import { Broadcaster } from "../ports/Broadcaster.ts"
+import { ErrorReporter } from "../ports/ErrorReporter.ts"
+import { JobQueue, SendNumberAssignedEmailJob } from "../ports/JobQueue.ts"
+import { Repository } from "../ports/Repository.ts"
+import { type OwnedNumber, Telephony } from "../ports/Telephony.ts"
+import { briefRetry, nextAreaCode, stockChurn } from "./retrySchedules.ts"
+import { Settings } from "./Settings.ts"
+
+/** Every area code in the chain had no numbers (or was unknown) on this pass. */
+export class AllAreaCodesEmpty extends Schema.TaggedError<AllAreaCodesEmpty>()("AllAreaCodesEmpty", {
+  tried: Schema.Array(Schema.String)
+}) {}
+
+export type AssignmentOutcome =
+  | { readonly _tag: "Assigned"; readonly business: Business; readonly number: PhoneNumber }
+  | { readonly _tag: "Failed"; readonly business: Business; readonly reason: string }
+
+const assigned = (business: Business, number: PhoneNumber): AssignmentOutcome => ({
+  _tag: "Assigned",
+  business,
+  number
+})
+
+export const emailKey = (businessId: BusinessId): string => `number-assigned-email:${businessId}`
+
+/** The reason a business is marked failed with, read from what ended its last attempt. */
+export const failureReasonOf = (cause: Cause.Cause<unknown>): FailureReason => {
+  const error = Cause.squash(cause)
+  const tag = Schema.is(Schema.Struct({ _tag: Schema.String }))(error) ? error._tag : ""
+  switch (tag) {
+    case "AllAreaCodesEmpty":
+    case "NoNumbersInAreaCode":
+      return "no_numbers_available"
+    case "TelephonyRejected":
+      return "telephony_rejected"
+    case "TelephonyUnavailable":
+    case "TelephonyRateLimited":
+      return "telephony_unavailable"
+    case "AssistantUnavailable":
+      return "assistant_unavailable"
+    default:
+      return Schema.is(FailureReason)(tag) ? tag : "retry_budget_exhausted"
+  }
+}
+
+/** Buys in one area code, retrying transient errors briefly; an ambiguous failure is reconciled before buying again. */
+const buyIn = Effect.fnUntraced(function* (areaCode: AreaCode, voiceUrl: string, friendlyName: string) {
+  const telephony = yield* Telephony
+  const settings = yield* Settings
+  return yield* telephony.purchase({ areaCode, voiceUrl, friendlyName }).pipe(
+    // A 5xx or timeout may hide a completed purchase: look for it before trying again.
+    Effect.catchTag("TelephonyUnavailable", (error) =>
+      telephony
+        .findOwned(friendlyName)
+        .pipe(Effect.flatMap((found) => (found ? Effect.succeed(found) : Effect.fail(error))))
+    ),
+    Effect.retry(briefRetry(settings.inLockRetryBudget))
+  )
+})
+
+/** Walks the area-code chain: the next code on an empty or unknown one; stops on anything else. */
+const walkChain = Effect.fnUntraced(function* (business: Business, voiceUrl: string, friendlyName: string) {
+  const settings = yield* Settings
+  const chain = areaCodeChain(business.requestedAreaCode, settings.fallbackAreaCodes)
+  const cursor = yield* Ref.make(0)
+  const buyAtCursor = Effect.gen(function* () {
+    const areaCode = chain[yield* Ref.get(cursor)]
+    if (areaCode === undefined) return yield* new AllAreaCodesEmpty({ tried: chain })
+    return yield* buyIn(areaCode, voiceUrl, friendlyName).pipe(
+      Effect.tapError((error) =>
+        Effect.logInfo(`area code ${areaCode}: ${error._tag}`).pipe(
+          Effect.andThen(
+            error._tag === "NoNumbersInAreaCode" || error._tag === "InvalidAreaCode"
+              ? Ref.update(cursor, (i) => i + 1)
+              : Effect.void
+          )
+        )
+      )
+    )
+  })
+  return yield* buyAtCursor.pipe(Effect.retry(nextAreaCode(chain.length)))
+})
+
+/** A number bought earlier for this business (by an attempt that died before recording it), pointed at us. */
+const reconcile = Effect.fnUntraced(function* (friendlyName: string, voiceUrl: string) {
+  const telephony = yield* Telephony
+  const settings = yield* Settings
+  const found = yield* telephony
+    .findOwned(friendlyName)
+    .pipe(Effect.retry(briefRetry(settings.inLockRetryBudget)))
+  if (found && found.voiceUrl !== voiceUrl) {
+    yield* telephony
+      .updateVoiceUrl(found.sid, voiceUrl)
+      .pipe(Effect.retry(briefRetry(settings.inLockRetryBudget)))
+  }
+  if (found) yield* Effect.logInfo(`reconciled ${found.e164}: bought before, now recorded`)
+  return found
+})
+
+/** One pass under the business lock: early return, reconcile, or buy; then record and queue the email. */
+const attempt = Effect.fnUntraced(function* (businessId: BusinessId) {
+  const repo = yield* Repository
+  const jobs = yield* JobQueue
+  const settings = yield* Settings
+  return yield* repo.withBusinessLock(businessId, (business) =>
+    Effect.gen(function* () {
+      if (business.phoneNumber) return assigned(business, business.phoneNumber)
+      if (business.numberStatus === "failed")
+        return { _tag: "Failed", business, reason: business.failureReason ?? "unknown" } as const
+      const voiceUrl = twilioVoiceUrl(settings.appUrl, businessId)
+      const friendlyName = friendlyNameFor(businessId)
+      const owned: OwnedNumber =
+        (yield* reconcile(friendlyName, voiceUrl)) ?? (yield* walkChain(business, voiceUrl, friendlyName))
+      const number = new PhoneNumber({
+        e164: owned.e164,
+        areaCode: areaCodeOf(owned.e164),
+        twilioSid: owned.sid
+      })
+      const recorded = yield* repo.recordNumber(businessId, number)
+      // The email is an outbox job in the same transaction: it exists if and only if the number is recorded.
+      yield* jobs.enqueue(SendNumberAssignedEmailJob.make({ businessId }), { key: emailKey(businessId) })
+      yield* Effect.logInfo(`assigned ${number.e164}`)
+      return assigned(recorded, number)
+    })
+  )
+})
+
+/**
+ * Ends a business's assignment as failed (unless it got its number meanwhile), once:
+ * the failure is reported and the owner's dashboard told only by the call that marks it.
+ */
+export const failAssignment = Effect.fn("AssignNumber.fail")(function* (
+  businessId: BusinessId,
+  reason: FailureReason,
+  cause: Cause.Cause<unknown>
+) {
+  const repo = yield* Repository
+  const { business, marked } = yield* repo.withBusinessLock(businessId, (business) =>
+    business.numberStatus === "pending"
+      ? repo.markFailed(businessId, reason).pipe(Effect.map((business) => ({ business, marked: true })))
+      : Effect.succeed({ business, marked: false })
+  )
+  if (marked) {
+    yield* Effect.logWarning(`assignment failed: ${reason}`)
+    yield* (yield* ErrorReporter).report(cause, { businessId, operation: "AssignNumber", reason })
+    const at = DateTime.formatIso(yield* DateTime.now)
+    yield* (yield* Broadcaster).publish(businessId, new NumberFailed({ businessId, reason, at }))
+  }
+  return business.phoneNumber
+    ? assigned(business, business.phoneNumber)
+    : ({ _tag: "Failed", business, reason: business.failureReason ?? reason } as const)
+})
+
+/** After the number is committed: point the assistant at us, then tell the owner (once). */
+const completeAssignment = Effect.fnUntraced(function* (business: Business, number: PhoneNumber) {
+  const settings = yield* Settings
+  const assistant = yield* Assistant
+  const reporter = yield* ErrorReporter
+  yield* assistant
+    .setServer(business.vapiAssistantId, {
+      url: vapiServerUrl(settings.appUrl, business.id),
+      secret: settings.vapiWebhookSecret
+    })
+    .pipe(
+      Effect.retry(briefRetry(settings.inLockRetryBudget)),
+      // The number is the business's either way; a missing or refused assistant needs a person.
+      Effect.catchTags({
+        AssistantNotFound: (error) =>
+          reporter.report(Cause.fail(error), { businessId: business.id, operation: "Assistant.setServer" }),
+        AssistantRejected: (error) =>
+          reporter.report(Cause.fail(error), { businessId: business.id, operation: "Assistant.setServer" })
+      })
+    )
+  const repo = yield* Repository
+  if (yield* repo.claimAnnouncement(business.id)) {
+    const at = DateTime.formatIso(yield* DateTime.now)
+    yield* (yield* Broadcaster).publish(
+      business.id,
+      new NumberAssigned({ businessId: business.id, phoneNumber: number.e164, areaCode: number.areaCode, at })
+    )
+  }
+})
+
+/**
+ * The `assign-number` job. Fails (for the job queue to retry with its long backoff) only on
+ * transient trouble; ends in an outcome when the business is assigned or has failed for good.
+ */
+export const assignNumber = Effect.fn("AssignNumber")(
+  function* (businessId: BusinessId) {
+    const settings = yield* Settings
+    const outcome = yield* attempt(businessId).pipe(
+      Effect.retry(stockChurn(settings.stockChurnRetries, settings.stockChurnSpacing)),
+      Effect.catchTags({
+        AllAreaCodesEmpty: (error) => failAssignment(businessId, "no_numbers_available", Cause.fail(error)),
+        TelephonyRejected: (error) => failAssignment(businessId, "telephony_rejected", Cause.fail(error))
+      })
+    )
+    if (outcome._tag === "Assigned") yield* completeAssignment(outcome.business, outcome.number)
+    return outcome
+  },
+  Effect.annotateLogs({ useCase: "AssignNumber" })
+)

@@ -1,0 +1,31 @@
+// Use case: the owner's "Number assigned" email (the outbox job queued when the number was recorded).
+import { Cause, Effect } from "effect"
+import type { BusinessId } from "../domain/ids.ts"
+import { ErrorReporter } from "../ports/ErrorReporter.ts"
+import { Mailer } from "../ports/Mailer.ts"
+import { Repository } from "../ports/Repository.ts"
+import { numberAssignedEmail } from "./email/numberAssignedEmail.ts"
+import { Settings } from "./Settings.ts"
+
+/** Fails with `MailUnavailable` while SMTP is down (the queue retries); the idempotency key makes it send once. */
+export const sendNumberAssignedEmail = Effect.fn("SendNumberAssignedEmail")(function* (
+  businessId: BusinessId
+) {
+  const repo = yield* Repository
+  const business = yield* repo.findBusiness(businessId)
+  if (!business?.phoneNumber) return "nothing-to-send" as const
+  const owner = yield* repo.findUser(business.ownerId)
+  if (!owner) return "nothing-to-send" as const
+  const { appUrl } = yield* Settings
+  const reporter = yield* ErrorReporter
+  const message = numberAssignedEmail({ owner, business, number: business.phoneNumber, appUrl })
+  return yield* (yield* Mailer)
+    .send(message, { idempotencyKey: `number-assigned:${businessId}` })
+    .pipe(
+      Effect.catchTag("MailRejected", (error) =>
+        reporter
+          .report(Cause.fail(error), { businessId, operation: "Mailer.send" })
+          .pipe(Effect.as("rejected" as const))
+      )
+    )
+})

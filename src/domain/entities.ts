@@ -1,0 +1,79 @@
+// The service's entities. Their JSON form (camelCase, ISO dates) is the API contract of DESIGN.md section 4.
+import { Schema } from "effect"
+import { AssistantId, BusinessId, TrialId, TwilioSid, UserId, VapiCallId } from "./ids.ts"
+import { AreaCode, E164 } from "./phone.ts"
+
+export const Email = Schema.String.check(
+  Schema.isPattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: "an email address, like owner@example.com" }),
+  Schema.isMaxLength(254)
+)
+
+export class User extends Schema.Class<User>("numbers/User")({
+  id: UserId,
+  email: Email,
+  name: Schema.String
+}) {}
+
+export const TrialStatus = Schema.Literals(["active", "converted"])
+export type TrialStatus = typeof TrialStatus.Type
+
+export class Trial extends Schema.Class<Trial>("numbers/Trial")({
+  id: TrialId,
+  ownerId: UserId,
+  ownerEmail: Email,
+  businessName: Schema.String,
+  vapiAssistantId: AssistantId,
+  requestedAreaCode: Schema.NullOr(Schema.String),
+  status: TrialStatus,
+  businessId: Schema.NullOr(BusinessId)
+}) {}
+
+export class PhoneNumber extends Schema.Class<PhoneNumber>("numbers/PhoneNumber")({
+  e164: E164,
+  areaCode: Schema.NullOr(AreaCode),
+  twilioSid: TwilioSid
+}) {}
+
+export const NumberStatus = Schema.Literals(["pending", "assigned", "failed"])
+export type NumberStatus = typeof NumberStatus.Type
+
+export class Business extends Schema.Class<Business>("numbers/Business")({
+  id: BusinessId,
+  ownerId: UserId,
+  name: Schema.String,
+  vapiAssistantId: AssistantId,
+  // Kept as the owner typed it: an invalid request is skipped when buying, not rejected after the fact.
+  requestedAreaCode: Schema.NullOr(Schema.String),
+  trialId: TrialId,
+  numberStatus: NumberStatus,
+  phoneNumber: Schema.NullOr(PhoneNumber),
+  failureReason: Schema.NullOr(Schema.String),
+  createdAt: Schema.DateTimeUtcFromString
+}) {}
+
+/** Who a Vapi call belongs to: the business first, else the trial that shares its assistant. */
+export const CallableKind = Schema.Literals(["business", "trial"])
+export type CallableKind = typeof CallableKind.Type
+
+/** Vapi's call statuses, as it reports them in `status-update`. */
+export const CallStatus = Schema.Literals([
+  "scheduled",
+  "queued",
+  "ringing",
+  "in-progress",
+  "forwarding",
+  "ended"
+])
+export type CallStatus = typeof CallStatus.Type
+
+export class Call extends Schema.Class<Call>("numbers/Call")({
+  vapiCallId: VapiCallId,
+  callableKind: CallableKind,
+  callableId: Schema.String,
+  status: CallStatus,
+  endedReason: Schema.NullOr(Schema.String),
+  from: Schema.NullOr(Schema.String),
+  summary: Schema.NullOr(Schema.String),
+  startedAt: Schema.NullOr(Schema.DateTimeUtcFromString),
+  endedAt: Schema.NullOr(Schema.DateTimeUtcFromString)
+}) {}

@@ -1,0 +1,35 @@
+// Events pushed to an owner's open dashboard. Small on purpose: they cross instances through Postgres NOTIFY (< 8 kB).
+import { Schema } from "effect"
+import { CallStatus } from "./entities.ts"
+import { BusinessId } from "./ids.ts"
+
+export class NumberAssigned extends Schema.TaggedClass<NumberAssigned>()("number.assigned", {
+  businessId: BusinessId,
+  phoneNumber: Schema.String,
+  areaCode: Schema.NullOr(Schema.String),
+  at: Schema.String
+}) {}
+
+export class NumberFailed extends Schema.TaggedClass<NumberFailed>()("number.failed", {
+  businessId: BusinessId,
+  reason: Schema.String,
+  at: Schema.String
+}) {}
+
+export class CallUpdated extends Schema.TaggedClass<CallUpdated>()("call.updated", {
+  businessId: BusinessId,
+  callId: Schema.String,
+  status: CallStatus,
+  endedReason: Schema.NullOr(Schema.String),
+  from: Schema.NullOr(Schema.String),
+  at: Schema.String
+}) {}
+
+export const OwnerEvent = Schema.Union([NumberAssigned, NumberFailed, CallUpdated])
+export type OwnerEvent = typeof OwnerEvent.Type
+
+/** The wire form of an event (`{ type, businessId, ..., at }`), as DESIGN.md's WebSocket protocol names it. */
+export const toWire = (event: OwnerEvent): Record<string, unknown> => {
+  const { _tag, ...fields } = event
+  return { type: _tag, ...fields }
+}

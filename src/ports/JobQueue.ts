@@ -1,0 +1,42 @@
+// Port: durable background jobs (pg-boss in production), delivered at least once.
+import { type Cause, Context, type Effect, Schema, type Scope } from "effect"
+import { BusinessId } from "../domain/ids.ts"
+
+export const AssignNumberJob = Schema.TaggedStruct("assign-number", { businessId: BusinessId })
+export const SendNumberAssignedEmailJob = Schema.TaggedStruct("send-number-assigned-email", {
+  businessId: BusinessId
+})
+export const Job = Schema.Union([AssignNumberJob, SendNumberAssignedEmailJob])
+export type Job = typeof Job.Type
+export type JobName = Job["_tag"]
+
+export class JobQueueUnavailable extends Schema.TaggedError<JobQueueUnavailable>()("JobQueueUnavailable", {
+  message: Schema.String
+}) {}
+
+export interface JobContext {
+  readonly jobId: string
+  /** 1 on the first delivery. */
+  readonly attempt: number
+}
+
+export interface JobHandler<J extends Job> {
+  /** A failure or defect is retried with jittered exponential backoff until the queue's budget is spent. */
+  readonly run: (job: J, context: JobContext) => Effect.Effect<void, unknown>
+  /** Called once when the budget is spent: make the failure visible. */
+  readonly onExhausted: (job: J, cause: Cause.Cause<unknown>, context: JobContext) => Effect.Effect<void>
+}
+
+export type JobHandlers = { readonly [N in JobName]: JobHandler<Extract<Job, { _tag: N }>> }
+
+export interface JobQueueShape {
+  /**
+   * Adds a job unless one with the same key is queued or running. Inside
+   * `Repository.transaction` it commits or rolls back with the transaction.
+   */
+  readonly enqueue: (job: Job, options: { readonly key: string }) => Effect.Effect<void, JobQueueUnavailable>
+  /** Runs the handlers until the scope closes; closing stops fetching and lets running jobs finish. */
+  readonly work: (handlers: JobHandlers) => Effect.Effect<void, JobQueueUnavailable, Scope.Scope>
+}
+
+export class JobQueue extends Context.Service<JobQueue, JobQueueShape>()("numbers/ports/JobQueue") {}

@@ -1,0 +1,84 @@
+// Port: the service's records (Postgres in production).
+import { Context, type Effect, Schema } from "effect"
+import type { Business, Call, PhoneNumber, Trial, User } from "../domain/entities.ts"
+import type { BusinessNotFound, FailureReason, TrialNotFound } from "../domain/errors.ts"
+import type { AssistantId, BusinessId, TrialId, UserId } from "../domain/ids.ts"
+
+export interface NewTrial {
+  readonly ownerEmail: string
+  readonly ownerName: string
+  readonly businessName: string
+  readonly vapiAssistantId: AssistantId
+  readonly requestedAreaCode: string | null
+}
+
+export interface Conversion {
+  readonly business: Business
+  /** False when the trial had been converted before: the same business comes back. */
+  readonly created: boolean
+}
+
+/** The database could not be reached or gave up (timeout, restart, deadlock): retry later. */
+export class RepositoryUnavailable extends Schema.TaggedError<RepositoryUnavailable>()(
+  "RepositoryUnavailable",
+  {
+    message: Schema.String
+  }
+) {}
+
+/** A write would break a uniqueness rule (a number already recorded elsewhere): a bug or a race lost. */
+export class RepositoryConflict extends Schema.TaggedError<RepositoryConflict>()("RepositoryConflict", {
+  message: Schema.String
+}) {}
+
+export interface RepositoryShape {
+  /** Creates a trial; its owner (a user) is found or created by email. */
+  readonly createTrial: (input: NewTrial) => Effect.Effect<Trial, RepositoryUnavailable>
+  readonly findTrial: (id: TrialId) => Effect.Effect<Trial | null, RepositoryUnavailable>
+  readonly findTrialByAssistant: (
+    assistantId: AssistantId
+  ) => Effect.Effect<Trial | null, RepositoryUnavailable>
+  readonly findUser: (id: UserId) => Effect.Effect<User | null, RepositoryUnavailable>
+  /** Turns the trial into a business, once: later calls answer the same business. */
+  readonly convertTrial: (id: TrialId) => Effect.Effect<Conversion, TrialNotFound | RepositoryUnavailable>
+  readonly findBusiness: (id: BusinessId) => Effect.Effect<Business | null, RepositoryUnavailable>
+  readonly findBusinessByAssistant: (
+    assistantId: AssistantId
+  ) => Effect.Effect<Business | null, RepositoryUnavailable>
+  /**
+   * Runs `use` in a transaction that holds the business's row lock: one holder at a
+   * time per business, across every process. A failure rolls back what `use` wrote.
+   */
+  readonly withBusinessLock: <A, E, R>(
+    id: BusinessId,
+    use: (business: Business) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | BusinessNotFound | RepositoryUnavailable, R>
+  /** Records the business's number and marks it assigned. Call it holding the lock. */
+  readonly recordNumber: (
+    id: BusinessId,
+    number: PhoneNumber
+  ) => Effect.Effect<Business, RepositoryConflict | RepositoryUnavailable>
+  readonly markFailed: (
+    id: BusinessId,
+    reason: FailureReason
+  ) => Effect.Effect<Business, RepositoryUnavailable>
+  /** Back to `pending` (a failed assignment is tried again). */
+  readonly markPending: (id: BusinessId) => Effect.Effect<Business, RepositoryUnavailable>
+  /**
+   * True exactly once per business after it is assigned: whoever gets true tells the
+   * owner, so a job that runs again does not announce the number twice.
+   */
+  readonly claimAnnouncement: (id: BusinessId) => Effect.Effect<boolean, RepositoryUnavailable>
+  /** Inserts or updates a call by its Vapi call id. */
+  readonly upsertCall: (call: Call) => Effect.Effect<Call, RepositoryUnavailable>
+  readonly recentCalls: (
+    callableId: string,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<Call>, RepositoryUnavailable>
+  /** Runs `effect` in one transaction (a conversion and its job commit together or not at all). */
+  readonly transaction: <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | RepositoryUnavailable, R>
+}
+
+export class Repository extends Context.Service<Repository, RepositoryShape>()("numbers/ports/Repository") {}

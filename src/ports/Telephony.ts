@@ -1,0 +1,78 @@
+// Port: buying and managing phone numbers (Twilio in production).
+import { Context, type Effect, Schema } from "effect"
+import { TwilioSid } from "../domain/ids.ts"
+import { type AreaCode, E164 } from "../domain/phone.ts"
+
+export class OwnedNumber extends Schema.Class<OwnedNumber>("numbers/ports/Telephony/OwnedNumber")({
+  sid: TwilioSid,
+  e164: E164,
+  friendlyName: Schema.String,
+  voiceUrl: Schema.NullOr(Schema.String)
+}) {}
+
+export interface PurchaseRequest {
+  readonly areaCode: AreaCode
+  readonly voiceUrl: string
+  readonly friendlyName: string
+}
+
+/** The area code has no local numbers for sale right now (Twilio 21452): try the next code. */
+export class NoNumbersInAreaCode extends Schema.TaggedError<NoNumbersInAreaCode>()("NoNumbersInAreaCode", {
+  areaCode: Schema.String
+}) {}
+
+/** The provider does not know this area code (Twilio 21451): skip it. */
+export class InvalidAreaCode extends Schema.TaggedError<InvalidAreaCode>()("InvalidAreaCode", {
+  areaCode: Schema.String
+}) {}
+
+/** Too many requests (HTTP 429 / 20429): always safe to retry after `retryAfterMillis`. */
+export class TelephonyRateLimited extends Schema.TaggedError<TelephonyRateLimited>()("TelephonyRateLimited", {
+  retryAfterMillis: Schema.Number
+}) {}
+
+/**
+ * 5xx, timeout, reset, or a number taken between offer and purchase (21422).
+ * Retryable, and ambiguous for a purchase: the number may have been bought, so
+ * look it up by FriendlyName before buying again.
+ */
+export class TelephonyUnavailable extends Schema.TaggedError<TelephonyUnavailable>()("TelephonyUnavailable", {
+  message: Schema.String
+}) {}
+
+/** Credentials, account or permission problems: retrying cannot help. */
+export class TelephonyRejected extends Schema.TaggedError<TelephonyRejected>()("TelephonyRejected", {
+  message: Schema.String
+}) {}
+
+export type TelephonyError =
+  | NoNumbersInAreaCode
+  | InvalidAreaCode
+  | TelephonyRateLimited
+  | TelephonyUnavailable
+  | TelephonyRejected
+
+export type TransientTelephonyError = TelephonyRateLimited | TelephonyUnavailable
+
+export const isTransientTelephonyError = (error: {
+  readonly _tag: string
+}): error is TransientTelephonyError =>
+  error._tag === "TelephonyRateLimited" || error._tag === "TelephonyUnavailable"
+
+export interface TelephonyShape {
+  /** The number we own with this FriendlyName, if any (how an interrupted purchase is found again). */
+  readonly findOwned: (
+    friendlyName: string
+  ) => Effect.Effect<OwnedNumber | null, TelephonyRateLimited | TelephonyUnavailable | TelephonyRejected>
+  /** Buys a local number in the area code, in one round trip. */
+  readonly purchase: (request: PurchaseRequest) => Effect.Effect<OwnedNumber, TelephonyError>
+  readonly updateVoiceUrl: (
+    sid: TwilioSid,
+    voiceUrl: string
+  ) => Effect.Effect<void, TelephonyRateLimited | TelephonyUnavailable | TelephonyRejected>
+  readonly release: (
+    sid: TwilioSid
+  ) => Effect.Effect<void, TelephonyRateLimited | TelephonyUnavailable | TelephonyRejected>
+}
+
+export class Telephony extends Context.Service<Telephony, TelephonyShape>()("numbers/ports/Telephony") {}
