@@ -54,19 +54,26 @@ export const failureReasonOf = (cause: Cause.Cause<unknown>): FailureReason => {
   }
 }
 
-/** Buys in one area code, retrying transient errors briefly; an ambiguous failure is reconciled before buying again. */
+/**
+ * Buys in one area code, retrying transient errors briefly. A 5xx or timeout on a purchase is
+ * ambiguous (the number may be ours), so until a lookup by FriendlyName settles it, every retry
+ * looks before it buys again.
+ */
 const buyIn = Effect.fnUntraced(function* (areaCode: AreaCode, voiceUrl: string, friendlyName: string) {
   const telephony = yield* Telephony
   const settings = yield* Settings
-  return yield* telephony.purchase({ areaCode, voiceUrl, friendlyName }).pipe(
-    // A 5xx or timeout may hide a completed purchase: look for it before trying again.
-    Effect.catchTag("TelephonyUnavailable", (error) =>
-      telephony
-        .findOwned(friendlyName)
-        .pipe(Effect.flatMap((found) => (found ? Effect.succeed(found) : Effect.fail(error))))
-    ),
-    Effect.retry(briefRetry(settings.inLockRetryBudget))
-  )
+  const uncertain = yield* Ref.make(false)
+  const lookThenBuy = Effect.gen(function* () {
+    if (yield* Ref.get(uncertain)) {
+      const found = yield* telephony.findOwned(friendlyName)
+      if (found) return found
+      yield* Ref.set(uncertain, false)
+    }
+    return yield* telephony
+      .purchase({ areaCode, voiceUrl, friendlyName })
+      .pipe(Effect.tapErrorTag("TelephonyUnavailable", () => Ref.set(uncertain, true)))
+  })
+  return yield* lookThenBuy.pipe(Effect.retry(briefRetry(settings.inLockRetryBudget)))
 })
 
 /** Walks the area-code chain: the next code on an empty or unknown one; stops on anything else. */
