@@ -37,7 +37,9 @@ const program = Effect.gen(function* () {
     const b = yield* repo.findBusiness(id)
     if (!b) continue
     const number = b.phoneNumber ? formatNational(b.phoneNumber.e164) : (b.failureReason ?? "-")
-    yield* Effect.log(`${b.name.padEnd(20)} asked for ${String(b.requestedAreaCode).padEnd(4)} -> ${b.numberStatus}: ${number}`)
+    yield* Effect.log(
+      `${b.name.padEnd(20)} asked for ${String(b.requestedAreaCode).padEnd(4)} -> ${b.numberStatus}: ${number}`
+    )
   }
 })
 
