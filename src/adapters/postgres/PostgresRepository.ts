@@ -1,0 +1,262 @@
+// Repository on Postgres: the business lock is `SELECT ... FOR UPDATE` in a transaction, and unique
+// constraints back every rule the lock also protects. SQL and schema failures become port errors here.
+import { Effect, Layer, Predicate, Schedule, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import type { Business, Call, PhoneNumber } from "../../domain/entities.ts"
+import { BusinessNotFound, type FailureReason, TrialNotFound } from "../../domain/errors.ts"
+import type { AssistantId, BusinessId, TrialId, UserId } from "../../domain/ids.ts"
+import {
+  type NewTrial,
+  Repository,
+  RepositoryConflict,
+  RepositoryUnavailable
+} from "../../ports/Repository.ts"
+import { toBusiness, toCall, toTrial, toUser } from "./rows.ts"
+
+type DbError = SqlError.SqlError | Schema.SchemaError
+
+const isRetryable = (error: DbError): boolean => error._tag === "SqlError" && error.reason.isRetryable
+
+/** Messages name the operation and the kind of failure, never the statement's values. */
+const unavailable = (operation: string) => (error: DbError) =>
+  new RepositoryUnavailable({
+    message: `${operation}: ${error._tag === "SqlError" ? error.reason._tag : "a row did not decode"}`
+  })
+
+/** Outside a transaction, a dropped connection, deadlock or serialization failure is worth another try. */
+const retryTransient = <A, E extends DbError, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.retry(self, {
+    schedule: Schedule.exponential("50 millis").pipe(Schedule.jittered),
+    times: 3,
+    while: isRetryable
+  })
+
+export const layer = Layer.effect(
+  Repository,
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+
+    const trialColumns = sql`
+      t.id, t.owner_id, u.email AS owner_email, t.business_name, t.vapi_assistant_id,
+      t.requested_area_code, t.status, t.business_id
+      FROM trials t JOIN users u ON u.id = t.owner_id`
+    const businessColumns = sql`
+      b.id, b.owner_id, b.name, b.vapi_assistant_id, b.requested_area_code, b.trial_id,
+      b.number_status, b.failure_reason, b.created_at, p.e164, p.area_code, p.twilio_sid
+      FROM businesses b LEFT JOIN phone_numbers p ON p.business_id = b.id`
+    const callColumns = sql`
+      vapi_call_id, callable_kind, callable_id, status, ended_reason, from_number, summary, started_at, ended_at
+      FROM calls`
+
+    const firstBusiness = (rows: ReadonlyArray<Record<string, unknown>>) =>
+      rows[0] === undefined ? Effect.succeed(null) : toBusiness(rows[0])
+    const firstTrial = (rows: ReadonlyArray<Record<string, unknown>>) =>
+      rows[0] === undefined ? Effect.succeed(null) : toTrial(rows[0])
+
+    const findBusiness = (id: BusinessId) =>
+      sql`SELECT ${businessColumns} WHERE b.id = ${id}`.pipe(
+        Effect.flatMap(firstBusiness),
+        retryTransient,
+        Effect.mapError(unavailable("Repository.findBusiness"))
+      )
+
+    const mustFindBusiness = (id: BusinessId) =>
+      sql`SELECT ${businessColumns} WHERE b.id = ${id}`.pipe(
+        Effect.flatMap(firstBusiness),
+        Effect.mapError(unavailable("Repository.findBusiness")),
+        Effect.flatMap((b) => (b ? Effect.succeed(b) : Effect.die(new Error(`business ${id} vanished`))))
+      )
+
+    const createTrial = Effect.fn("Repository.createTrial")(function* (input: NewTrial) {
+      return yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const [owner] = yield* sql<{ readonly id: string }>`
+              INSERT INTO users (email, name) VALUES (${input.ownerEmail.toLowerCase()}, ${input.ownerName})
+              ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
+              RETURNING id`
+            const [trial] = yield* sql<{ readonly id: string }>`
+              INSERT INTO trials (owner_id, business_name, vapi_assistant_id, requested_area_code)
+              VALUES (${owner?.id ?? ""}, ${input.businessName}, ${input.vapiAssistantId}, ${input.requestedAreaCode})
+              RETURNING id`
+            return yield* toTrial((yield* sql`SELECT ${trialColumns} WHERE t.id = ${trial?.id ?? ""}`)[0])
+          })
+        )
+        .pipe(retryTransient, Effect.mapError(unavailable("Repository.createTrial")))
+    })
+
+    const convertTrial = Effect.fn("Repository.convertTrial")(function* (id: TrialId) {
+      return yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            // The trial row lock makes concurrent conversions of one trial queue up: one inserts, the rest read.
+            const [trial] = yield* sql<{ readonly businessId: string | null }>`
+              SELECT business_id FROM trials WHERE id = ${id} FOR UPDATE`
+            if (!trial) return null
+            if (trial.businessId !== null) {
+              const existing = yield* firstBusiness(
+                yield* sql`SELECT ${businessColumns} WHERE b.id = ${trial.businessId}`
+              )
+              if (existing) return { business: existing, created: false }
+            }
+            const [inserted] = yield* sql<{ readonly id: string }>`
+              INSERT INTO businesses (owner_id, name, vapi_assistant_id, requested_area_code, trial_id)
+              SELECT owner_id, business_name, vapi_assistant_id, requested_area_code, id FROM trials WHERE id = ${id}
+              RETURNING id`
+            const businessId = inserted?.id ?? ""
+            yield* sql`UPDATE trials SET status = 'converted', business_id = ${businessId} WHERE id = ${id}`
+            const business = yield* firstBusiness(
+              yield* sql`SELECT ${businessColumns} WHERE b.id = ${businessId}`
+            )
+            return business ? { business, created: true } : null
+          })
+        )
+        .pipe(
+          Effect.mapError(unavailable("Repository.convertTrial")),
+          Effect.flatMap((conversion) =>
+            conversion ? Effect.succeed(conversion) : new TrialNotFound({ trialId: id })
+          )
+        )
+    })
+
+    const withBusinessLock = <A, E, R>(id: BusinessId, use: (business: Business) => Effect.Effect<A, E, R>) =>
+      sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const rows = yield* sql`SELECT ${businessColumns} WHERE b.id = ${id} FOR UPDATE OF b`.pipe(
+              Effect.mapError(unavailable("Repository.withBusinessLock"))
+            )
+            const business = yield* firstBusiness(rows).pipe(
+              Effect.mapError(unavailable("Repository.withBusinessLock"))
+            )
+            if (!business) return yield* new BusinessNotFound({ businessId: id })
+            return yield* use(business)
+          })
+        )
+        .pipe(
+          Effect.catchIf(
+            (e): e is SqlError.SqlError => Predicate.isTagged(e, "SqlError"),
+            (e) => Effect.fail(unavailable("Repository.withBusinessLock")(e))
+          )
+        )
+
+    const recordNumber = Effect.fn("Repository.recordNumber")(
+      function* (id: BusinessId, number: PhoneNumber) {
+        yield* sql`
+        INSERT INTO phone_numbers (business_id, e164, area_code, twilio_sid)
+        VALUES (${id}, ${number.e164}, ${number.areaCode}, ${number.twilioSid})`.pipe(
+          Effect.catchIf(
+            (e) => e.reason._tag === "UniqueViolation",
+            () =>
+              Effect.fail(
+                new RepositoryConflict({
+                  message: `a number is already recorded for business ${id} or elsewhere`
+                })
+              )
+          )
+        )
+        yield* sql`UPDATE businesses SET number_status = 'assigned', failure_reason = NULL WHERE id = ${id}`
+        return yield* mustFindBusiness(id)
+      },
+      Effect.mapError((e) => (e._tag === "SqlError" ? unavailable("Repository.recordNumber")(e) : e))
+    )
+
+    const setStatus = (
+      operation: string,
+      id: BusinessId,
+      status: "failed" | "pending",
+      reason: FailureReason | null
+    ) =>
+      sql`UPDATE businesses SET number_status = ${status}, failure_reason = ${reason} WHERE id = ${id}`.pipe(
+        Effect.mapError(unavailable(operation)),
+        Effect.andThen(mustFindBusiness(id)),
+        Effect.withSpan(operation)
+      )
+
+    const claimAnnouncement = Effect.fn("Repository.claimAnnouncement")(function* (id: BusinessId) {
+      const rows = yield* sql`
+        UPDATE businesses SET announced_at = now()
+        WHERE id = ${id} AND announced_at IS NULL AND number_status = 'assigned'
+        RETURNING id`.pipe(retryTransient, Effect.mapError(unavailable("Repository.claimAnnouncement")))
+      return rows.length === 1
+    })
+
+    const upsertCall = Effect.fn("Repository.upsertCall")(
+      function* (call: Call) {
+        const encoded = Schema.encodeSync(
+          Schema.Struct({
+            startedAt: Schema.NullOr(Schema.DateTimeUtcFromString),
+            endedAt: Schema.NullOr(Schema.DateTimeUtcFromString)
+          })
+        )({ startedAt: call.startedAt, endedAt: call.endedAt })
+        const rows = yield* sql`
+        INSERT INTO calls (vapi_call_id, callable_kind, callable_id, status, ended_reason, from_number, summary, started_at, ended_at)
+        VALUES (${call.vapiCallId}, ${call.callableKind}, ${call.callableId}, ${call.status}, ${call.endedReason},
+                ${call.from}, ${call.summary}, ${encoded.startedAt}, ${encoded.endedAt})
+        ON CONFLICT (vapi_call_id) DO UPDATE SET
+          status = EXCLUDED.status,
+          ended_reason = COALESCE(EXCLUDED.ended_reason, calls.ended_reason),
+          from_number = COALESCE(EXCLUDED.from_number, calls.from_number),
+          summary = COALESCE(EXCLUDED.summary, calls.summary),
+          started_at = COALESCE(calls.started_at, EXCLUDED.started_at),
+          ended_at = COALESCE(EXCLUDED.ended_at, calls.ended_at),
+          updated_at = now()
+        RETURNING vapi_call_id, callable_kind, callable_id, status, ended_reason, from_number, summary, started_at, ended_at`.pipe(
+          retryTransient
+        )
+        return yield* toCall(rows[0] ?? {})
+      },
+      Effect.mapError(unavailable("Repository.upsertCall"))
+    )
+
+    return Repository.of({
+      createTrial,
+      findTrial: (id: TrialId) =>
+        sql`SELECT ${trialColumns} WHERE t.id = ${id}`.pipe(
+          Effect.flatMap(firstTrial),
+          retryTransient,
+          Effect.mapError(unavailable("Repository.findTrial"))
+        ),
+      findTrialByAssistant: (assistantId: AssistantId) =>
+        sql`SELECT ${trialColumns} WHERE t.vapi_assistant_id = ${assistantId} ORDER BY t.created_at DESC LIMIT 1`.pipe(
+          Effect.flatMap(firstTrial),
+          retryTransient,
+          Effect.mapError(unavailable("Repository.findTrialByAssistant"))
+        ),
+      findUser: (id: UserId) =>
+        sql`SELECT id, email, name FROM users WHERE id = ${id}`.pipe(
+          Effect.flatMap((rows) => (rows[0] === undefined ? Effect.succeed(null) : toUser(rows[0]))),
+          retryTransient,
+          Effect.mapError(unavailable("Repository.findUser"))
+        ),
+      convertTrial,
+      findBusiness,
+      findBusinessByAssistant: (assistantId: AssistantId) =>
+        sql`SELECT ${businessColumns} WHERE b.vapi_assistant_id = ${assistantId} ORDER BY b.created_at DESC LIMIT 1`.pipe(
+          Effect.flatMap(firstBusiness),
+          retryTransient,
+          Effect.mapError(unavailable("Repository.findBusinessByAssistant"))
+        ),
+      withBusinessLock,
+      recordNumber,
+      markFailed: (id: BusinessId, reason: FailureReason) =>
+        setStatus("Repository.markFailed", id, "failed", reason),
+      markPending: (id: BusinessId) => setStatus("Repository.markPending", id, "pending", null),
+      claimAnnouncement,
+      upsertCall,
+      recentCalls: (callableId: string, limit: number) =>
+        sql`SELECT ${callColumns} WHERE callable_id = ${callableId} ORDER BY created_at DESC LIMIT ${limit}`.pipe(
+          Effect.flatMap(Effect.forEach(toCall)),
+          retryTransient,
+          Effect.mapError(unavailable("Repository.recentCalls"))
+        ),
+      transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        sql.withTransaction(effect).pipe(
+          Effect.catchIf(
+            (e): e is SqlError.SqlError => Predicate.isTagged(e, "SqlError"),
+            (e) => Effect.fail(unavailable("Repository.transaction")(e))
+          )
+        )
+    })
+  })
+)

@@ -1,0 +1,100 @@
+// Versioned schema migrations, applied at startup by every process; an advisory lock makes them run once.
+import { Effect } from "effect"
+import { Migrator, SqlClient } from "effect/sql"
+
+const initial = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // Ids are text (UUIDs by default) so a malformed id from a request is simply not found, never a SQL error.
+  yield* sql`
+    CREATE TABLE users (
+      id text PRIMARY KEY DEFAULT gen_random_uuid()::text,
+      email text NOT NULL UNIQUE,
+      name text NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`
+  yield* sql`
+    CREATE TABLE trials (
+      id text PRIMARY KEY DEFAULT gen_random_uuid()::text,
+      owner_id text NOT NULL REFERENCES users (id),
+      business_name text NOT NULL,
+      vapi_assistant_id text NOT NULL,
+      requested_area_code text,
+      status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'converted')),
+      business_id text,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`
+  yield* sql`CREATE INDEX trials_vapi_assistant_id ON trials (vapi_assistant_id)`
+  yield* sql`
+    CREATE TABLE businesses (
+      id text PRIMARY KEY DEFAULT gen_random_uuid()::text,
+      owner_id text NOT NULL REFERENCES users (id),
+      name text NOT NULL,
+      vapi_assistant_id text NOT NULL,
+      requested_area_code text,
+      trial_id text NOT NULL UNIQUE REFERENCES trials (id),
+      number_status text NOT NULL DEFAULT 'pending' CHECK (number_status IN ('pending', 'assigned', 'failed')),
+      failure_reason text,
+      announced_at timestamptz,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`
+  yield* sql`CREATE INDEX businesses_vapi_assistant_id ON businesses (vapi_assistant_id)`
+  yield* sql`CREATE INDEX businesses_owner_id ON businesses (owner_id)`
+  yield* sql`
+    CREATE TABLE phone_numbers (
+      id text PRIMARY KEY DEFAULT gen_random_uuid()::text,
+      business_id text NOT NULL UNIQUE REFERENCES businesses (id),
+      e164 text NOT NULL UNIQUE,
+      area_code text,
+      twilio_sid text NOT NULL UNIQUE,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`
+  yield* sql`
+    CREATE TABLE calls (
+      vapi_call_id text PRIMARY KEY,
+      callable_kind text NOT NULL CHECK (callable_kind IN ('business', 'trial')),
+      callable_id text NOT NULL,
+      status text NOT NULL,
+      ended_reason text,
+      from_number text,
+      summary text,
+      started_at timestamptz,
+      ended_at timestamptz,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`
+  yield* sql`CREATE INDEX calls_callable ON calls (callable_id, created_at DESC)`
+  // What the SMTP mailer has sent, by idempotency key: the owner hears once.
+  yield* sql`
+    CREATE TABLE email_deliveries (
+      idempotency_key text PRIMARY KEY,
+      sent_at timestamptz NOT NULL DEFAULT now()
+    )`
+})
+
+const migrations = { "0001_initial": initial }
+
+// Any constant: processes starting together queue on it instead of racing to create the tables.
+const MIGRATION_LOCK = 727_274_001
+
+export const migrate = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  return yield* sql.withTransaction(
+    Effect.gen(function* () {
+      yield* sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`
+      return yield* Migrator.make({})({
+        loader: Migrator.fromRecord(migrations),
+        table: "numbers_migrations"
+      })
+    })
+  )
+}).pipe(Effect.withSpan("Database.migrate"))
+
+/** Whether every migration this code knows is applied (readiness). */
+export const migrationsApplied = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ readonly count: number }>`
+    SELECT count(*)::int AS count FROM numbers_migrations`.pipe(
+    Effect.catch(() => Effect.succeed([{ count: 0 }]))
+  )
+  return (rows[0]?.count ?? 0) >= Object.keys(migrations).length
+})
