@@ -1,0 +1,188 @@
+// JobQueue on pg-boss 12, in the service's own Postgres. One queued-or-running job per key (`exclusive`
+// policy + singletonKey), jittered exponential retries for over an hour, a dead-letter queue, heartbeats so
+// a dead worker's job is picked up again within a minute, and enqueue inside our own transaction.
+import { Cause, Effect, Layer, Redacted, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import { type Job as BossJob, type JobWithMetadata, PgBoss } from "pg-boss"
+import {
+  AssignNumberJob,
+  type Job,
+  type JobHandler,
+  type JobHandlers,
+  type JobName,
+  JobQueue,
+  JobQueueUnavailable,
+  SendNumberAssignedEmailJob
+} from "../../ports/JobQueue.ts"
+import { DatabaseUrl } from "./Database.ts"
+
+export interface PgBossOptions {
+  /** Jobs in parallel in this process (WORKER_CONCURRENCY). */
+  readonly concurrency: number
+  /** Idle poll interval; NOTIFY wakes workers at once, polling is the backstop. */
+  readonly pollingIntervalSeconds?: number
+  /** Retries after the first attempt. With the delays below, 16 spans about 90 minutes. */
+  readonly retryLimit?: number
+  readonly retryDelaySeconds?: number
+  readonly retryDelayMaxSeconds?: number
+  /** A running job whose worker stops heartbeating for this long is retried (pg-boss minimum: 10). */
+  readonly heartbeatSeconds?: number
+  /** How often pg-boss's supervisor looks for such jobs. */
+  readonly superviseIntervalSeconds?: number
+}
+
+const payloadOf = {
+  "assign-number": AssignNumberJob,
+  "send-number-assigned-email": SendNumberAssignedEmailJob
+}
+const names = Object.keys(payloadOf) as ReadonlyArray<JobName>
+const deadLetterOf = (name: JobName) => `${name}-dead`
+
+const unavailable = (operation: string) => (cause: unknown) =>
+  new JobQueueUnavailable({
+    message: `${operation}: ${cause instanceof Error ? cause.message.split("\n")[0] : "job queue error"}`
+  })
+
+export const layer = (options: PgBossOptions) =>
+  Layer.effect(
+    JobQueue,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const url = yield* DatabaseUrl
+      const boss = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: async () => {
+            const boss = new PgBoss({
+              connectionString: Redacted.value(url),
+              application_name: "numbers-jobs",
+              // Fetching, heartbeats and settling share this pool; workers beyond it would only wait.
+              max: Math.max(4, options.concurrency + 2),
+              useListenNotify: true,
+              superviseIntervalSeconds: options.superviseIntervalSeconds ?? 15,
+              monitorIntervalSeconds: options.superviseIntervalSeconds ?? 15,
+              registerInstance: false
+            })
+            boss.on("error", (error) => console.error(`job queue: ${String(error).split("\n")[0]}`))
+            await boss.start()
+            for (const name of names) {
+              const retry = {
+                retryLimit: options.retryLimit ?? 16,
+                retryDelay: options.retryDelaySeconds ?? 5,
+                retryBackoff: true,
+                retryDelayMax: options.retryDelayMaxSeconds ?? 600,
+                // An assignment retries for about 90 s at most; anything longer is a stuck worker.
+                expireInSeconds: 300,
+                heartbeatSeconds: options.heartbeatSeconds ?? 30
+              }
+              await boss.createQueue(deadLetterOf(name), {
+                policy: "standard",
+                retryLimit: 5,
+                retryBackoff: true
+              })
+              await boss.createQueue(name, {
+                policy: "exclusive",
+                notify: true,
+                deadLetter: deadLetterOf(name),
+                ...retry
+              })
+              await boss.updateQueue(name, { deadLetter: deadLetterOf(name), ...retry })
+            }
+            return boss
+          },
+          catch: unavailable("JobQueue.start")
+        }),
+        (boss) => Effect.promise(() => boss.stop({ graceful: true, timeout: 30_000, close: true }))
+      )
+
+      const enqueue = Effect.fn("JobQueue.enqueue")(function* (job: Job, { key }: { readonly key: string }) {
+        // pg-boss runs its INSERT through this bridge, on our connection: inside `Repository.transaction`
+        // (or the business lock) the job commits or rolls back with everything else.
+        const context = yield* Effect.context<never>()
+        const db = {
+          executeSql: (text: string, values?: Array<unknown>) =>
+            Effect.runPromiseWith(context)(sql.unsafe(text, values as never)).then((rows) => ({
+              rows: rows as Array<unknown>
+            }))
+        }
+        const { _tag, ...data } = job
+        yield* Effect.tryPromise({
+          try: () => boss.send(_tag, data, { singletonKey: key, db }),
+          catch: unavailable("JobQueue.enqueue")
+        })
+      })
+
+      const work = Effect.fn("JobQueue.work")(function* (handlers: JobHandlers) {
+        const context = yield* Effect.context<never>()
+        const run = Effect.runPromiseWith(context)
+        for (const name of names) {
+          const handler = handlers[name] as JobHandler<Job>
+          const decode = Schema.decodeUnknownEffect(payloadOf[name])
+          const jobOf = (boss: BossJob<object>) => decode({ ...boss.data, _tag: name }).pipe(Effect.orDie)
+
+          const attempt = (bossJob: JobWithMetadata<object>) =>
+            Effect.gen(function* () {
+              const job = yield* jobOf(bossJob)
+              const ctx = { jobId: bossJob.id, attempt: bossJob.retryCount + 1 }
+              const exit = yield* Effect.exit(handler.run(job, ctx))
+              if (exit._tag === "Success") return
+              // The last attempt failed: make it visible now, with its cause, and settle the job.
+              if (bossJob.retryCount >= bossJob.retryLimit)
+                return yield* handler.onExhausted(job, exit.cause, ctx)
+              yield* Effect.logWarning(
+                `job ${name} attempt ${ctx.attempt} failed; retrying`,
+                Cause.pretty(exit.cause)
+              )
+              return yield* Effect.failCause(exit.cause)
+            }).pipe(Effect.annotateLogs({ jobId: bossJob.id, job: name }))
+
+          yield* Effect.tryPromise({
+            try: () =>
+              boss.work<object>(
+                name,
+                {
+                  includeMetadata: true,
+                  batchSize: 1,
+                  localConcurrency: options.concurrency,
+                  pollingIntervalSeconds: options.pollingIntervalSeconds ?? 0.5,
+                  notifyPollingIntervalSeconds: 5
+                },
+                ([bossJob]) =>
+                  bossJob ? run(attempt(bossJob as JobWithMetadata<object>)) : Promise.resolve()
+              ),
+            catch: unavailable("JobQueue.work")
+          })
+
+          // A job whose worker died on its last attempt lands here, with no cause to tell.
+          yield* Effect.tryPromise({
+            try: () =>
+              boss.work<object>(
+                deadLetterOf(name),
+                { includeMetadata: true, pollingIntervalSeconds: 5 },
+                ([bossJob]) =>
+                  bossJob
+                    ? run(
+                        jobOf(bossJob).pipe(
+                          Effect.flatMap((job) =>
+                            handler.onExhausted(job, Cause.die(new Error("retry budget exhausted")), {
+                              jobId: bossJob.id,
+                              attempt: bossJob.retryCount + 1
+                            })
+                          )
+                        )
+                      )
+                    : Promise.resolve()
+              ),
+            catch: unavailable("JobQueue.work")
+          })
+        }
+        // Closing the scope stops fetching; running jobs finish (the layer's release waits for them).
+        yield* Effect.addFinalizer(() =>
+          Effect.promise(() =>
+            Promise.all(names.flatMap((n) => [boss.offWork(n), boss.offWork(deadLetterOf(n))]))
+          )
+        )
+      })
+
+      return JobQueue.of({ enqueue, work })
+    })
+  )

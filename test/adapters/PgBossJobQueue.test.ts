@@ -1,0 +1,127 @@
+import { assert, layer } from "@effect/vitest"
+import { Effect, Layer, Redacted, type Scope } from "effect"
+import { SqlClient } from "effect/sql"
+import { TestClock } from "effect/testing"
+import * as MemoryAssistant from "../../src/adapters/memory/MemoryAssistant.ts"
+import * as MemoryBroadcaster from "../../src/adapters/memory/MemoryBroadcaster.ts"
+import * as MemoryErrorReporter from "../../src/adapters/memory/MemoryErrorReporter.ts"
+import * as MemoryMailer from "../../src/adapters/memory/MemoryMailer.ts"
+import { MemoryMailerControl } from "../../src/adapters/memory/MemoryMailer.ts"
+import * as MemoryTelephony from "../../src/adapters/memory/MemoryTelephony.ts"
+import * as PgBossJobQueue from "../../src/adapters/postgres/PgBossJobQueue.ts"
+import * as PostgresRepository from "../../src/adapters/postgres/PostgresRepository.ts"
+import { convertTrial } from "../../src/app/ConvertTrial.ts"
+import { jobHandlers } from "../../src/app/jobHandlers.ts"
+import { Settings } from "../../src/app/Settings.ts"
+import { AssignNumberJob, JobQueue } from "../../src/ports/JobQueue.ts"
+import { Repository } from "../../src/ports/Repository.ts"
+import { testDatabase } from "../support/database.ts"
+import { newTrial } from "../support/fixtures.ts"
+
+const stack = Layer.mergeAll(
+  PostgresRepository.layer,
+  PgBossJobQueue.layer({ concurrency: 8, retryDelaySeconds: 1, retryDelayMaxSeconds: 1, retryLimit: 20 })
+).pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      MemoryTelephony.layer({ defaultStock: 1000 }),
+      MemoryAssistant.layer(),
+      MemoryMailer.layer,
+      MemoryBroadcaster.layer,
+      MemoryErrorReporter.layer,
+      Settings.layer({ vapiWebhookSecret: Redacted.make("s") })
+    )
+  ),
+  Layer.provideMerge(testDatabase({ maxConnections: 20 }))
+)
+
+const jobsFor = (businessId: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    return yield* sql<{ readonly state: string; readonly name: string }>`
+      SELECT state, name FROM pgboss.job WHERE data->>'businessId' = ${businessId}`
+  })
+
+const waitFor = <A, E, R>(check: Effect.Effect<A | undefined, E, R>, what: string) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 300; i++) {
+      const value = yield* check
+      if (value !== undefined) return value
+      yield* Effect.sleep("100 millis")
+    }
+    return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+  })
+
+layer(stack, { timeout: "120 seconds" })("JobQueue on pg-boss", (it) => {
+  const live = <A, E>(
+    title: string,
+    body: () => Effect.Effect<A, E, Layer.Success<typeof stack> | Scope.Scope>
+  ) => it.effect(title, () => TestClock.withLive(body()), 60_000)
+
+  live("a conversion that rolls back leaves no job; a committed one has exactly one", () =>
+    Effect.gen(function* () {
+      const repo = yield* Repository
+      const jobs = yield* JobQueue
+      const trial = yield* repo.createTrial(newTrial())
+      let doomed = ""
+      const failed = yield* Effect.flip(
+        repo.transaction(
+          Effect.gen(function* () {
+            const { business } = yield* repo.convertTrial(trial.id)
+            doomed = business.id
+            yield* jobs.enqueue(AssignNumberJob.make({ businessId: business.id }), { key: business.id })
+            return yield* Effect.fail("crash before commit" as const)
+          })
+        )
+      )
+      assert.strictEqual(failed, "crash before commit")
+      assert.deepStrictEqual(yield* jobsFor(doomed), [])
+
+      const business = yield* convertTrial(trial.id)
+      assert.notStrictEqual(business.id, doomed)
+      assert.deepStrictEqual(yield* jobsFor(business.id), [{ state: "created", name: "assign-number" }])
+    })
+  )
+
+  live("one queued job per business, however often it is enqueued", () =>
+    Effect.gen(function* () {
+      const repo = yield* Repository
+      const trial = yield* repo.createTrial(newTrial())
+      const businesses = yield* Effect.forEach([1, 2, 3, 4, 5], () => convertTrial(trial.id), {
+        concurrency: 5
+      })
+      const id = businesses[0]?.id ?? ""
+      assert.deepStrictEqual((yield* jobsFor(id)).length, 1)
+    })
+  )
+
+  live("workers assign every business once and send one email each, through an SMTP outage", () =>
+    Effect.gen(function* () {
+      const repo = yield* Repository
+      yield* MemoryMailerControl.use((m) => m.failNext(8))
+      yield* JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work))
+      const businesses = yield* Effect.forEach(Array.from({ length: 30 }), () =>
+        repo.createTrial(newTrial()).pipe(Effect.flatMap((t) => convertTrial(t.id)))
+      )
+      yield* waitFor(
+        Effect.map(
+          MemoryMailerControl.use((m) => m.sent),
+          (sent) => (sent.length >= 30 ? sent : undefined)
+        ),
+        "30 emails"
+      )
+      for (const b of businesses) {
+        assert.strictEqual((yield* repo.findBusiness(b.id))?.numberStatus, "assigned")
+      }
+      const ours = new Set(businesses.map((b) => `business:${b.id}`))
+      const purchases = yield* MemoryTelephony.MemoryTelephonyControl.use((t) => t.purchases)
+      assert.strictEqual(purchases.filter((p) => ours.has(p.friendlyName)).length, 30)
+      yield* Effect.sleep("1500 millis")
+      const sent = (yield* MemoryMailerControl.use((m) => m.sent)).filter((m) =>
+        businesses.some((b) => m.idempotencyKey === `number-assigned:${b.id}`)
+      )
+      assert.strictEqual(sent.length, 30)
+      assert.strictEqual(new Set(sent.map((m) => m.idempotencyKey)).size, 30)
+    })
+  )
+})
