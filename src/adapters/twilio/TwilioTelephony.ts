@@ -1,0 +1,122 @@
+// Telephony on the official twilio SDK, pointed at TWILIO_API_URL. Buying by AreaCode is one round trip;
+// Twilio's errors become the port's at this boundary (see ../../../shared/reference/TWILIO.md).
+import { Effect, Layer, Redacted, Schema } from "effect"
+import twilio from "twilio"
+import type { TwilioSid } from "../../domain/ids.ts"
+import {
+  InvalidAreaCode,
+  NoNumbersInAreaCode,
+  OwnedNumber,
+  type PurchaseRequest,
+  Telephony,
+  TelephonyRateLimited,
+  TelephonyRejected,
+  TelephonyUnavailable
+} from "../../ports/Telephony.ts"
+import { makeFetchHttpClient, TwilioNoAnswer, TwilioRateLimitedResponse } from "./fetchHttpClient.ts"
+
+export interface TwilioOptions {
+  readonly accountSid: string
+  readonly authToken: Redacted.Redacted<string>
+  readonly apiUrl: string
+  readonly timeoutMillis?: number
+}
+
+const RestError = Schema.Struct({ status: Schema.Number, code: Schema.optional(Schema.Number) })
+
+/** Maps what a Twilio call threw; messages name the operation and Twilio's code, never credentials. */
+const mapError =
+  (operation: string) =>
+  (error: unknown): TelephonyRateLimited | TelephonyUnavailable | TelephonyRejected => {
+    if (error instanceof TwilioRateLimitedResponse)
+      return new TelephonyRateLimited({ retryAfterMillis: error.retryAfterMillis })
+    if (error instanceof TwilioNoAnswer)
+      return new TelephonyUnavailable({ message: `${operation}: ${error.message}` })
+    if (!Schema.is(RestError)(error))
+      return new TelephonyUnavailable({ message: `${operation}: unexpected failure` })
+    const { status, code } = error
+    const detail = `${operation}: HTTP ${status}${code === undefined ? "" : ` (${code})`}`
+    if (code === 20429 || status === 429) return new TelephonyRateLimited({ retryAfterMillis: 1_000 })
+    // The number offered for the area code was taken between offer and purchase: another try may succeed.
+    if (code === 21422) return new TelephonyUnavailable({ message: `${detail}: number just taken` })
+    if (status >= 500) return new TelephonyUnavailable({ message: detail })
+    return new TelephonyRejected({ message: detail })
+  }
+
+/** A purchase by area code also learns that the code is empty (21452) or unknown (21451). */
+const mapPurchaseError = (areaCode: string) => (error: unknown) => {
+  const code = Schema.is(RestError)(error) ? error.code : undefined
+  if (code === 21452) return new NoNumbersInAreaCode({ areaCode })
+  if (code === 21451) return new InvalidAreaCode({ areaCode })
+  return mapError("buy number")(error)
+}
+
+const IncomingNumber = Schema.Struct({
+  sid: Schema.String,
+  phoneNumber: Schema.String,
+  friendlyName: Schema.NullOr(Schema.String),
+  voiceUrl: Schema.NullOr(Schema.String)
+})
+
+const toOwned = (raw: unknown) =>
+  Schema.decodeUnknownEffect(IncomingNumber)(raw).pipe(
+    Effect.flatMap((n) =>
+      Schema.decodeUnknownEffect(OwnedNumber)({
+        sid: n.sid,
+        e164: n.phoneNumber,
+        friendlyName: n.friendlyName ?? "",
+        voiceUrl: n.voiceUrl
+      })
+    ),
+    Effect.mapError(
+      () => new TelephonyUnavailable({ message: "Twilio answered with a number we could not read" })
+    )
+  )
+
+export const layer = (options: TwilioOptions) =>
+  Layer.sync(Telephony, () => {
+    const client = twilio(options.accountSid, Redacted.value(options.authToken), {
+      httpClient: makeFetchHttpClient({ timeoutMillis: options.timeoutMillis ?? 10_000 }) as never,
+      autoRetry: false
+    })
+    client.api.baseUrl = options.apiUrl.replace(/\/+$/, "")
+    const numbers = client.api.v2010.accounts(options.accountSid).incomingPhoneNumbers
+
+    const call = <A>(operation: string, run: () => Promise<A>) =>
+      Effect.tryPromise({ try: run, catch: mapError(operation) })
+
+    const findOwned = Effect.fn("Telephony.findOwned")(function* (friendlyName: string) {
+      const listed = yield* call("list numbers", () => numbers.list({ friendlyName, limit: 20 }))
+      // Whether Twilio's FriendlyName filter is exact is not documented: match exactly here.
+      const match = listed.find((n) => n.friendlyName === friendlyName)
+      return match ? yield* toOwned(match) : null
+    })
+
+    const purchase = Effect.fn("Telephony.purchase")(function* (request: PurchaseRequest) {
+      const bought = yield* Effect.tryPromise({
+        try: () =>
+          numbers.create({
+            areaCode: request.areaCode,
+            voiceUrl: request.voiceUrl,
+            voiceMethod: "POST",
+            friendlyName: request.friendlyName
+          }),
+        catch: mapPurchaseError(request.areaCode)
+      })
+      yield* Effect.annotateCurrentSpan({ "twilio.sid": bought.sid })
+      return yield* toOwned(bought)
+    })
+
+    const updateVoiceUrl = Effect.fn("Telephony.updateVoiceUrl")(function* (
+      sid: TwilioSid,
+      voiceUrl: string
+    ) {
+      yield* call("update voice URL", () => numbers(sid).update({ voiceUrl, voiceMethod: "POST" }))
+    })
+
+    const release = Effect.fn("Telephony.release")(function* (sid: TwilioSid) {
+      yield* call("release number", () => numbers(sid).remove())
+    })
+
+    return Telephony.of({ findOwned, purchase, updateVoiceUrl, release })
+  })

@@ -1,0 +1,262 @@
+// The Telephony contract: the same cases against the in-memory fake and the Twilio adapter (over HTTP to a
+// local Twilio), so the fake behaves like Twilio wherever the program relies on it.
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Layer, Redacted } from "effect"
+import { TestClock } from "effect/testing"
+import * as MemoryTelephony from "../../src/adapters/memory/MemoryTelephony.ts"
+import { MemoryTelephonyControl } from "../../src/adapters/memory/MemoryTelephony.ts"
+import * as TwilioTelephony from "../../src/adapters/twilio/TwilioTelephony.ts"
+import type { TwilioSid } from "../../src/domain/ids.ts"
+import type { AreaCode } from "../../src/domain/phone.ts"
+import { Telephony } from "../../src/ports/Telephony.ts"
+import { startFakeTwilio } from "../support/fakeTwilio.ts"
+
+type Fault = "rate-limited" | "unavailable" | "ambiguous" | "rejected"
+
+/** How a test makes the next call meet a fault, whichever adapter is under test. */
+class FaultInjector extends Context.Service<
+  FaultInjector,
+  { readonly inject: (fault: Fault) => Effect.Effect<void> }
+>()("test/FaultInjector") {}
+
+// Both start with 415 stocked (2), 212 empty and 555 unknown to the provider.
+const memory = Layer.effect(
+  FaultInjector,
+  Effect.gen(function* () {
+    const control = yield* MemoryTelephonyControl
+    return {
+      inject: (fault: Fault) =>
+        control.injectFaults([
+          fault === "rate-limited" ? { _tag: fault, retryAfterMillis: 1_000 } : { _tag: fault }
+        ])
+    }
+  })
+).pipe(
+  Layer.provideMerge(MemoryTelephony.layer({ inventory: { "415": 2, "212": 0 }, unknownAreaCodes: ["555"] }))
+)
+
+const overHttp = Layer.unwrap(
+  Effect.gen(function* () {
+    const fake = yield* Effect.acquireRelease(
+      Effect.sync(() => startFakeTwilio({ stock: { "415": 2, "212": 0 }, unknownAreaCodes: ["555"] })),
+      (fake) => Effect.sync(() => fake.stop())
+    )
+    const codes = {
+      "rate-limited": "429",
+      unavailable: "500",
+      ambiguous: "ambiguous",
+      rejected: "401"
+    } as const
+    return Layer.merge(
+      Layer.succeed(FaultInjector, {
+        inject: (fault: Fault) => Effect.sync(() => fake.injectFaults(codes[fault]))
+      }),
+      TwilioTelephony.layer({
+        accountSid: fake.accountSid,
+        authToken: Redacted.make(fake.authToken),
+        apiUrl: fake.url
+      })
+    )
+  })
+)
+
+const request = (areaCode: string, friendlyName: string) => ({
+  areaCode: areaCode as AreaCode,
+  voiceUrl: `https://numbers.test/webhooks/twilio/inbound?business_id=${friendlyName}`,
+  friendlyName: `business:${friendlyName}`
+})
+
+for (const [name, harness] of [
+  ["memory", memory],
+  ["twilio over HTTP", overHttp]
+] as const) {
+  describe(`Telephony contract: ${name}`, () => {
+    const run = <A, E>(
+      body: (inject: (fault: Fault) => Effect.Effect<void>) => Effect.Effect<A, E, Telephony>
+    ) =>
+      TestClock.withLive(
+        FaultInjector.use((f) => body(f.inject)).pipe(Effect.provide(harness), Effect.scoped)
+      )
+
+    it.effect("buys in a stocked area code with the voice URL and FriendlyName, and finds it again", () =>
+      run(() =>
+        Effect.gen(function* () {
+          const telephony = yield* Telephony
+          const bought = yield* telephony.purchase(request("415", "b1"))
+          assert.match(bought.e164, /^\+1415\d{7}$/)
+          assert.match(bought.sid, /^PN[0-9a-f]{32}$/)
+          assert.strictEqual(bought.friendlyName, "business:b1")
+          assert.strictEqual(bought.voiceUrl, "https://numbers.test/webhooks/twilio/inbound?business_id=b1")
+          assert.deepStrictEqual(yield* telephony.findOwned("business:b1"), bought)
+          assert.isNull(yield* telephony.findOwned("business:nobody"))
+        })
+      )
+    )
+
+    it.effect("an empty area code is NoNumbersInAreaCode; an unknown one InvalidAreaCode", () =>
+      run(() =>
+        Effect.gen(function* () {
+          const telephony = yield* Telephony
+          const empty = yield* Effect.flip(telephony.purchase(request("212", "b2")))
+          assert.deepStrictEqual(
+            [empty._tag, "areaCode" in empty && empty.areaCode],
+            ["NoNumbersInAreaCode", "212"]
+          )
+          const unknown = yield* Effect.flip(telephony.purchase(request("555", "b2")))
+          assert.strictEqual(unknown._tag, "InvalidAreaCode")
+          yield* telephony.purchase(request("415", "x1"))
+          yield* telephony.purchase(request("415", "x2"))
+          const soldOut = yield* Effect.flip(telephony.purchase(request("415", "x3")))
+          assert.strictEqual(soldOut._tag, "NoNumbersInAreaCode")
+        })
+      )
+    )
+
+    it.effect("updates the voice URL and releases a number", () =>
+      run(() =>
+        Effect.gen(function* () {
+          const telephony = yield* Telephony
+          const bought = yield* telephony.purchase(request("415", "b3"))
+          yield* telephony.updateVoiceUrl(bought.sid, "https://elsewhere.test/voice?business_id=b3")
+          assert.strictEqual(
+            (yield* telephony.findOwned("business:b3"))?.voiceUrl,
+            "https://elsewhere.test/voice?business_id=b3"
+          )
+          yield* telephony.release(bought.sid)
+          assert.isNull(yield* telephony.findOwned("business:b3"))
+          const gone = yield* Effect.flip(telephony.updateVoiceUrl("PN0000" as TwilioSid, "https://x.test"))
+          assert.strictEqual(gone._tag, "TelephonyRejected")
+        })
+      )
+    )
+
+    it.effect("a rate limit is TelephonyRateLimited with its Retry-After; a 5xx TelephonyUnavailable", () =>
+      run((inject) =>
+        Effect.gen(function* () {
+          const telephony = yield* Telephony
+          yield* inject("rate-limited")
+          const limited = yield* Effect.flip(telephony.purchase(request("415", "b4")))
+          assert.deepStrictEqual(
+            [limited._tag, "retryAfterMillis" in limited && limited.retryAfterMillis],
+            ["TelephonyRateLimited", 1_000]
+          )
+          yield* inject("unavailable")
+          const down = yield* Effect.flip(telephony.findOwned("business:b4"))
+          assert.strictEqual(down._tag, "TelephonyUnavailable")
+        })
+      )
+    )
+
+    it.effect(
+      "an ambiguous purchase fails as TelephonyUnavailable, and the number is found by FriendlyName",
+      () =>
+        run((inject) =>
+          Effect.gen(function* () {
+            const telephony = yield* Telephony
+            yield* inject("ambiguous")
+            const failed = yield* Effect.flip(telephony.purchase(request("415", "b5")))
+            assert.strictEqual(failed._tag, "TelephonyUnavailable")
+            const found = yield* telephony.findOwned("business:b5")
+            assert.match(found?.e164 ?? "", /^\+1415/)
+          })
+        )
+    )
+
+    it.effect("refused credentials are TelephonyRejected (not retryable)", () =>
+      run((inject) =>
+        Effect.gen(function* () {
+          const telephony = yield* Telephony
+          yield* inject("rejected")
+          const refused = yield* Effect.flip(telephony.purchase(request("415", "b6")))
+          assert.strictEqual(refused._tag, "TelephonyRejected")
+        })
+      )
+    )
+  })
+}
+
+describe("Twilio adapter on the wire", () => {
+  it.effect("sends Twilio's form fields to Twilio's paths, with Basic auth, and no search call", () =>
+    TestClock.withLive(
+      Effect.acquireUseRelease(
+        Effect.sync(() => startFakeTwilio({ defaultStock: 5 })),
+        (fake) =>
+          Effect.gen(function* () {
+            const telephony = yield* Telephony
+            yield* telephony.purchase(request("650", "w1"))
+            yield* telephony.findOwned("business:w1")
+            const [buy, list] = fake.requests()
+            assert.strictEqual(buy?.method, "POST")
+            assert.strictEqual(buy?.path, `/2010-04-01/Accounts/${fake.accountSid}/IncomingPhoneNumbers.json`)
+            assert.deepStrictEqual(buy?.form, {
+              AreaCode: "650",
+              VoiceUrl: "https://numbers.test/webhooks/twilio/inbound?business_id=w1",
+              VoiceMethod: "POST",
+              FriendlyName: "business:w1"
+            })
+            assert.strictEqual(list?.method, "GET")
+            assert.strictEqual(
+              fake.requests().filter((r) => r.path.includes("AvailablePhoneNumbers")).length,
+              0
+            )
+          }).pipe(
+            Effect.provide(
+              TwilioTelephony.layer({
+                accountSid: fake.accountSid,
+                authToken: Redacted.make(fake.authToken),
+                apiUrl: fake.url
+              })
+            )
+          ),
+        (fake) => Effect.sync(() => fake.stop())
+      )
+    )
+  )
+
+  it.effect("a wrong auth token is TelephonyRejected and never shows the token", () =>
+    TestClock.withLive(
+      Effect.acquireUseRelease(
+        Effect.sync(() => startFakeTwilio({ defaultStock: 5 })),
+        (fake) =>
+          Effect.gen(function* () {
+            const error = yield* Effect.flip((yield* Telephony).purchase(request("650", "w2")))
+            assert.strictEqual(error._tag, "TelephonyRejected")
+            assert.notInclude(JSON.stringify(error) + String(error), "wrong-secret-token")
+          }).pipe(
+            Effect.provide(
+              TwilioTelephony.layer({
+                accountSid: fake.accountSid,
+                authToken: Redacted.make("wrong-secret-token"),
+                apiUrl: fake.url
+              })
+            )
+          ),
+        (fake) => Effect.sync(() => fake.stop())
+      )
+    )
+  )
+
+  it.effect("a Twilio that does not answer in time is TelephonyUnavailable", () =>
+    TestClock.withLive(
+      Effect.acquireUseRelease(
+        Effect.sync(() => startFakeTwilio({ defaultStock: 5, slowMillis: 2_000 })),
+        (fake) =>
+          Effect.gen(function* () {
+            fake.injectFaults("slow")
+            const error = yield* Effect.flip((yield* Telephony).purchase(request("650", "w3")))
+            assert.strictEqual(error._tag, "TelephonyUnavailable")
+          }).pipe(
+            Effect.provide(
+              TwilioTelephony.layer({
+                accountSid: fake.accountSid,
+                authToken: Redacted.make(fake.authToken),
+                apiUrl: fake.url,
+                timeoutMillis: 300
+              })
+            )
+          ),
+        (fake) => Effect.sync(() => fake.stop())
+      )
+    )
+  )
+})

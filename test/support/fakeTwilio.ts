@@ -1,0 +1,162 @@
+// A local Twilio (REST API v2010, IncomingPhoneNumbers) speaking the real wire format: form-encoded requests,
+// snake_case JSON, Twilio's error bodies. The real adapter talks to it over HTTP; several worker processes
+// can share it, so every purchase by any process is counted in one place.
+
+export type TwilioFault = "429" | "500" | "ambiguous" | "slow" | "401"
+
+export interface FakePurchase {
+  readonly sid: string
+  readonly e164: string
+  readonly areaCode: string
+  readonly friendlyName: string
+  readonly voiceUrl: string
+}
+
+export interface FakeTwilio {
+  readonly url: string
+  readonly accountSid: string
+  readonly authToken: string
+  readonly purchases: () => ReadonlyArray<FakePurchase>
+  readonly requests: () => ReadonlyArray<{
+    readonly method: string
+    readonly path: string
+    readonly form: Record<string, string>
+  }>
+  readonly setStock: (areaCode: string, count: number) => void
+  readonly injectFaults: (...faults: ReadonlyArray<TwilioFault>) => void
+  readonly stop: () => void
+}
+
+const twilioError = (status: number, code: number, message: string) =>
+  Response.json(
+    { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status },
+    { status }
+  )
+
+export const startFakeTwilio = (
+  options: {
+    readonly stock?: Readonly<Record<string, number>>
+    readonly defaultStock?: number
+    readonly unknownAreaCodes?: ReadonlyArray<string>
+    readonly slowMillis?: number
+  } = {}
+): FakeTwilio => {
+  const accountSid = `AC${"a1".repeat(16)}`
+  const authToken = "fake-twilio-token"
+  const stock = new Map(Object.entries(options.stock ?? {}))
+  const sold = new Map<string, number>()
+  const owned = new Map<string, Record<string, unknown>>()
+  const purchases: Array<FakePurchase> = []
+  const requests: Array<{ method: string; path: string; form: Record<string, string> }> = []
+  const faults: Array<TwilioFault> = []
+  let serial = 0
+  const base = `/2010-04-01/Accounts/${accountSid}/IncomingPhoneNumbers`
+
+  const resource = (sid: string, e164: string, friendlyName: string, voiceUrl: string) => ({
+    sid,
+    account_sid: accountSid,
+    phone_number: e164,
+    friendly_name: friendlyName,
+    voice_url: voiceUrl,
+    voice_method: "POST",
+    status: "in-use",
+    capabilities: { voice: true, sms: true, mms: true, fax: false },
+    date_created: new Date().toUTCString(),
+    date_updated: new Date().toUTCString(),
+    api_version: "2010-04-01",
+    uri: `${base}/${sid}.json`
+  })
+
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(request) {
+      const url = new URL(request.url)
+      const form = Object.fromEntries(
+        new URLSearchParams(request.method === "GET" ? "" : await request.text())
+      )
+      requests.push({ method: request.method, path: url.pathname, form })
+      if (request.headers.get("authorization") !== `Basic ${btoa(`${accountSid}:${authToken}`)}`) {
+        return twilioError(401, 20003, "Authenticate")
+      }
+      const fault = faults.shift()
+      if (fault === "429") {
+        return new Response(JSON.stringify({ code: 20429, message: "Too Many Requests", status: 429 }), {
+          status: 429,
+          headers: { "retry-after": "1", "content-type": "application/json" }
+        })
+      }
+      if (fault === "500") return twilioError(500, 20500, "Internal Server Error")
+      if (fault === "401") return twilioError(401, 20003, "Authenticate")
+      if (fault === "slow") await Bun.sleep(options.slowMillis ?? 15_000)
+
+      if (request.method === "POST" && url.pathname === `${base}.json`) {
+        const areaCode = form.AreaCode ?? ""
+        if (options.unknownAreaCodes?.includes(areaCode))
+          return twilioError(400, 21451, `Invalid area code: ${areaCode}`)
+        const left = stock.get(areaCode) ?? options.defaultStock ?? 0
+        if (left <= 0) return twilioError(400, 21452, `No phone numbers found in area code ${areaCode}`)
+        stock.set(areaCode, left - 1)
+        const n = sold.get(areaCode) ?? 0
+        sold.set(areaCode, n + 1)
+        const sid = `PN${(++serial).toString(16).padStart(32, "0")}`
+        const e164 = `+1${areaCode}555${String(1000 + n).padStart(4, "0")}`
+        const number = resource(sid, e164, form.FriendlyName ?? e164, form.VoiceUrl ?? "")
+        owned.set(sid, number)
+        purchases.push({
+          sid,
+          e164,
+          areaCode,
+          friendlyName: form.FriendlyName ?? "",
+          voiceUrl: form.VoiceUrl ?? ""
+        })
+        // Bought, but the answer is lost: what a 5xx after the purchase looks like to the client.
+        if (fault === "ambiguous") return twilioError(503, 20503, "Service Unavailable")
+        return Response.json(number, { status: 201 })
+      }
+      if (request.method === "GET" && url.pathname === `${base}.json`) {
+        const friendlyName = url.searchParams.get("FriendlyName")
+        const pageSize = Number(url.searchParams.get("PageSize") ?? 50)
+        const list = [...owned.values()].filter(
+          (n) => friendlyName === null || n.friendly_name === friendlyName
+        )
+        return Response.json({
+          incoming_phone_numbers: list.slice(0, pageSize),
+          page: 0,
+          page_size: pageSize,
+          start: 0,
+          end: Math.max(0, Math.min(list.length, pageSize) - 1),
+          first_page_uri: `${base}.json?PageSize=${pageSize}&Page=0`,
+          next_page_uri: null,
+          previous_page_uri: null,
+          uri: `${url.pathname}${url.search}`
+        })
+      }
+      const sid = url.pathname.startsWith(`${base}/`)
+        ? url.pathname.slice(base.length + 1).replace(/\.json$/, "")
+        : ""
+      const number = owned.get(sid)
+      if (!number) return twilioError(404, 20404, `The requested resource ${url.pathname} was not found`)
+      if (request.method === "POST") {
+        if (form.VoiceUrl !== undefined) number.voice_url = form.VoiceUrl
+        return Response.json(number)
+      }
+      if (request.method === "DELETE") {
+        owned.delete(sid)
+        return new Response(null, { status: 204 })
+      }
+      return Response.json(number)
+    }
+  })
+
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    accountSid,
+    authToken,
+    purchases: () => [...purchases],
+    requests: () => [...requests],
+    setStock: (areaCode, count) => stock.set(areaCode, count),
+    injectFaults: (...more) => faults.push(...more),
+    stop: () => server.stop(true)
+  }
+}
