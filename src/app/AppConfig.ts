@@ -26,6 +26,8 @@ export interface AppConfigShape {
   readonly role: Role
   /** Where local state lives (embedded database, .eml outbox). */
   readonly dataDir: string
+  /** Job-queue tuning (defaults suit production; tests shorten them to see retries and dead workers quickly). */
+  readonly jobTuning: { readonly heartbeatSeconds?: number; readonly retryDelaySeconds?: number }
   /** True when a provider runs on its simulation: the secrets may then be generated. */
   readonly sandbox: boolean
 }
@@ -109,6 +111,16 @@ export const loadAppConfig = Effect.gen(function* () {
     workerConcurrency: yield* Config.Int("WORKER_CONCURRENCY").pipe(Config.withDefault(8)),
     role: yield* Config.Literals(["all", "web", "worker"], "ROLE").pipe(Config.withDefault("all" as const)),
     dataDir: yield* Config.String("DATA_DIR").pipe(Config.withDefault(".data")),
+    jobTuning: {
+      ...Option.match(yield* Config.option(Config.Int("JOB_HEARTBEAT_SECONDS")), {
+        onNone: () => ({}),
+        onSome: (heartbeatSeconds) => ({ heartbeatSeconds })
+      }),
+      ...Option.match(yield* Config.option(Config.Int("JOB_RETRY_DELAY_SECONDS")), {
+        onNone: () => ({}),
+        onSome: (retryDelaySeconds) => ({ retryDelaySeconds })
+      })
+    },
     sandbox
   } satisfies AppConfigShape
 }).pipe(

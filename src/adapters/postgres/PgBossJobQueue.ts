@@ -58,8 +58,13 @@ export const layer = (options: PgBossOptions) =>
               // Fetching, heartbeats and settling share this pool; workers beyond it would only wait.
               max: Math.max(4, options.concurrency + 2),
               useListenNotify: true,
-              superviseIntervalSeconds: options.superviseIntervalSeconds ?? 15,
-              monitorIntervalSeconds: options.superviseIntervalSeconds ?? 15,
+              // Looks for jobs whose worker stopped heartbeating: with 30 s heartbeats, found within a minute.
+              superviseIntervalSeconds:
+                options.superviseIntervalSeconds ??
+                Math.max(2, Math.floor((options.heartbeatSeconds ?? 30) / 2)),
+              monitorIntervalSeconds:
+                options.superviseIntervalSeconds ??
+                Math.max(2, Math.floor((options.heartbeatSeconds ?? 30) / 2)),
               registerInstance: false
             })
             boss.on("error", (error) => console.error(`job queue: ${String(error).split("\n")[0]}`))

@@ -1,0 +1,13 @@
+// The worker: runs the durable jobs in this process until it stops. Stopping (SIGTERM) stops fetching;
+// jobs in flight finish, or their heartbeat lapses and another worker takes them.
+import { Effect, Layer } from "effect"
+import { JobQueue } from "../ports/JobQueue.ts"
+import { jobHandlers } from "./jobHandlers.ts"
+
+export const workerLayer = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const queue = yield* JobQueue
+    yield* queue.work(yield* jobHandlers)
+    yield* Effect.logInfo("worker: taking jobs")
+  })
+)
