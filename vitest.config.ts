@@ -7,6 +7,8 @@ export default defineConfig({
     pool: "threads",
     // One Postgres server for the run: DATABASE_URL, or an embedded one (each suite gets its own database).
     globalSetup: ["test/support/globalDatabase.ts"],
-    testTimeout: 30_000
+    testTimeout: 30_000,
+    // Logs of passing tests are noise; a failing test shows its own.
+    silent: "passed-only"
   }
 })

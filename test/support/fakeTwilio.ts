@@ -2,7 +2,11 @@
 // snake_case JSON, Twilio's error bodies. The real adapter talks to it over HTTP; several worker processes
 // can share it, so every purchase by any process is counted in one place.
 
-export type TwilioFault = "429" | "500" | "ambiguous" | "slow" | "401"
+/**
+ * What the next request meets. `hold-before` keeps a purchase waiting before it happens, `hold-after` makes
+ * the purchase and then keeps its answer: a worker killed meanwhile dies before, or after, buying.
+ */
+export type TwilioFault = "429" | "500" | "ambiguous" | "slow" | "401" | "hold-before" | "hold-after"
 
 export interface FakePurchase {
   readonly sid: string
@@ -24,6 +28,10 @@ export interface FakeTwilio {
   }>
   readonly setStock: (areaCode: string, count: number) => void
   readonly injectFaults: (...faults: ReadonlyArray<TwilioFault>) => void
+  /** The next purchase waits before it happens, or happens and then its answer waits (until `stop`). */
+  readonly holdNextPurchase: (when: "before" | "after") => void
+  /** Resolves once `count` purchase requests in all have been held (see `hold-before` and `hold-after`). */
+  readonly held: (count: number) => Promise<void>
   readonly stop: () => void
 }
 
@@ -49,7 +57,21 @@ export const startFakeTwilio = (
   const purchases: Array<FakePurchase> = []
   const requests: Array<{ method: string; path: string; form: Record<string, string> }> = []
   const faults: Array<TwilioFault> = []
+  const purchaseHolds: Array<"before" | "after"> = []
   let serial = 0
+  // Held requests wait on this until the server stops; their clients are killed meanwhile.
+  const { promise: released, resolve: release } = Promise.withResolvers<void>()
+  let heldCount = 0
+  const waiters: Array<() => void> = []
+  const hold = () => {
+    heldCount++
+    for (const wake of waiters.splice(0)) wake()
+    return released.then(() => twilioError(503, 20503, "Service Unavailable"))
+  }
+  const held = (count: number): Promise<void> =>
+    heldCount >= count
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => waiters.push(() => resolve(held(count))))
   const base = `/2010-04-01/Accounts/${accountSid}/IncomingPhoneNumbers`
 
   const resource = (sid: string, e164: string, friendlyName: string, voiceUrl: string) => ({
@@ -91,6 +113,8 @@ export const startFakeTwilio = (
       if (fault === "slow") await Bun.sleep(options.slowMillis ?? 15_000)
 
       if (request.method === "POST" && url.pathname === `${base}.json`) {
+        const purchaseHold = purchaseHolds.shift()
+        if (fault === "hold-before" || purchaseHold === "before") return hold()
         const areaCode = form.AreaCode ?? ""
         if (options.unknownAreaCodes?.includes(areaCode))
           return twilioError(400, 21451, `Invalid area code: ${areaCode}`)
@@ -112,6 +136,7 @@ export const startFakeTwilio = (
         })
         // Bought, but the answer is lost: what a 5xx after the purchase looks like to the client.
         if (fault === "ambiguous") return twilioError(503, 20503, "Service Unavailable")
+        if (fault === "hold-after" || purchaseHold === "after") return hold()
         return Response.json(number, { status: 201 })
       }
       if (request.method === "GET" && url.pathname === `${base}.json`) {
@@ -157,6 +182,11 @@ export const startFakeTwilio = (
     requests: () => [...requests],
     setStock: (areaCode, count) => stock.set(areaCode, count),
     injectFaults: (...more) => faults.push(...more),
-    stop: () => server.stop(true)
+    held,
+    holdNextPurchase: (when) => purchaseHolds.push(when),
+    stop: () => {
+      release()
+      server.stop(true)
+    }
   }
 }

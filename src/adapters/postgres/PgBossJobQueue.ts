@@ -3,7 +3,8 @@
 // a dead worker's job is picked up again within a minute, and enqueue inside our own transaction.
 import { Cause, Effect, Layer, Redacted, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import { type Job as BossJob, type JobWithMetadata, PgBoss } from "pg-boss"
+import type { Job as BossJob, JobWithMetadata } from "pg-boss"
+import { PgBoss } from "pg-boss"
 import {
   AssignNumberJob,
   type Job,
@@ -140,19 +141,38 @@ export const layer = (options: PgBossOptions) =>
               return yield* Effect.failCause(exit.cause)
             }).pipe(Effect.annotateLogs({ jobId: bossJob.id, job: name }))
 
+          // pg-boss waits its polling interval after every fetch unless the fetch came back full, so jobs
+          // are fetched in batches (burst while the backlog lasts) and each job of a batch runs and settles
+          // on its own. batchSize x loops is this process's concurrency.
+          const batchSize = Math.min(4, options.concurrency)
           yield* Effect.tryPromise({
             try: () =>
               boss.work<object>(
                 name,
                 {
                   includeMetadata: true,
-                  batchSize: 1,
-                  localConcurrency: options.concurrency,
+                  batchSize,
+                  localConcurrency: Math.ceil(options.concurrency / batchSize),
+                  perJobResults: true,
+                  burstWhenBatchFull: true,
                   pollingIntervalSeconds: options.pollingIntervalSeconds ?? 0.5,
-                  notifyPollingIntervalSeconds: 5
+                  notifyPollingIntervalSeconds: 1
                 },
-                ([bossJob]) =>
-                  bossJob ? run(attempt(bossJob as JobWithMetadata<object>)) : Promise.resolve()
+                (jobs) =>
+                  run(
+                    Effect.forEach(
+                      jobs as Array<JobWithMetadata<object>>,
+                      (bossJob) =>
+                        Effect.exit(attempt(bossJob)).pipe(
+                          Effect.map((exit) => ({
+                            id: bossJob.id,
+                            status: exit._tag === "Success" ? ("completed" as const) : ("failed" as const),
+                            output: exit._tag === "Success" ? {} : { error: Cause.squash(exit.cause) }
+                          }))
+                        ),
+                      { concurrency: "unbounded" }
+                    )
+                  )
               ),
             catch: unavailable("JobQueue.work")
           })

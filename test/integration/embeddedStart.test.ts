@@ -1,0 +1,54 @@
+// `bun start` with no DATABASE_URL: an embedded PostgreSQL under the data directory, initialised on the first
+// start and reused on the next; SIGTERM stops the service and the database with it.
+import { chmodSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { eventually, spawnService } from "../support/processes.ts"
+
+const freePort = () => {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } })
+  const { port } = server
+  server.stop(true)
+  return port
+}
+
+const postgresRunningIn = async (dataDir: string) => {
+  const ps = Bun.spawnSync(["ps", "-eo", "args"])
+  return ps.stdout
+    .toString()
+    .split("\n")
+    .some((line) => line.includes("postgres") && line.includes(dataDir))
+}
+
+describe("bun start on the embedded default", () => {
+  it("comes up ready cold and warm, and stops its database on SIGTERM", { timeout: 120_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "numbers-embedded-"))
+    // As root, Postgres runs as its own user and must be able to enter the directory (./.data is 755).
+    chmodSync(dataDir, 0o755)
+    try {
+      for (const start of ["cold", "warm"] as const) {
+        const port = freePort()
+        const began = Date.now()
+        const service = spawnService({ PORT: String(port), DATA_DIR: dataDir, DATABASE_URL: "" })
+        await eventually(
+          () =>
+            fetch(`http://127.0.0.1:${port}/ready`)
+              .then((r) => r.status === 200)
+              .catch(() => false),
+          `${start} start to /ready`,
+          60_000
+        )
+        console.log(`${start} start to /ready: ${Date.now() - began} ms`)
+        assert.isTrue(
+          await postgresRunningIn(join(dataDir, "pg")),
+          "the embedded server runs in the data directory"
+        )
+        assert.strictEqual(await service.kill("SIGTERM"), 0, service.output())
+        assert.isFalse(await postgresRunningIn(join(dataDir, "pg")), "stopped with the service")
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+})

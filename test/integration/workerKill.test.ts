@@ -1,0 +1,59 @@
+// A worker killed with SIGKILL in the middle of an assignment (before the purchase; after it but before the
+// number is recorded): once another worker takes the job over, the business has one number, bought once.
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { convertTrial } from "../../src/app/ConvertTrial.ts"
+import { Repository } from "../../src/ports/Repository.ts"
+import { startFakeTwilio } from "../support/fakeTwilio.ts"
+import { newTrial } from "../support/fixtures.ts"
+import { eventually, type ServiceProcess, spawnService } from "../support/processes.ts"
+import { databaseUrlOf, processStack, workerEnv } from "../support/processStack.ts"
+
+describe("a worker killed mid-assignment", () => {
+  const twilio = startFakeTwilio({ defaultStock: 10 })
+  const runtime = processStack(twilio)
+  const workers: Array<ServiceProcess> = []
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.kill("SIGKILL")))
+    await runtime.dispose()
+    twilio.stop()
+  })
+
+  const convert = () =>
+    runtime.runPromise(
+      Repository.use((r) => r.createTrial(newTrial())).pipe(Effect.flatMap((trial) => convertTrial(trial.id)))
+    )
+  const assignedNumber = (id: string) =>
+    runtime.runPromise(Repository.use((r) => r.findBusiness(id as never))).then((b) => b?.phoneNumber ?? null)
+
+  it("is replaced, and the business ends with exactly one purchase", { timeout: 120_000 }, async () => {
+    const databaseUrl = await databaseUrlOf(runtime)
+    const env = workerEnv(databaseUrl, twilio)
+    for (const [index, when] of (["after", "before"] as const).entries()) {
+      twilio.holdNextPurchase(when)
+      const business = await convert()
+      const doomed = spawnService(env)
+      workers.push(doomed)
+      await twilio.held(index + 1)
+      const bought = twilio.purchases().filter((p) => p.friendlyName === `business:${business.id}`)
+      assert.strictEqual(bought.length, when === "after" ? 1 : 0, `killed ${when} the purchase`)
+      await doomed.kill("SIGKILL")
+
+      const started = Date.now()
+      workers.push(spawnService(env))
+      await eventually(async () => (await assignedNumber(business.id)) !== null, "the job taken over", 90_000)
+      console.log(
+        `kill ${when} purchase: taken over and assigned in ${((Date.now() - started) / 1000).toFixed(1)} s`
+      )
+
+      const purchases = twilio.purchases().filter((p) => p.friendlyName === `business:${business.id}`)
+      assert.strictEqual(purchases.length, 1, "bought once")
+      assert.strictEqual(
+        (await assignedNumber(business.id))?.twilioSid,
+        purchases[0]?.sid,
+        "the bought number is the one recorded"
+      )
+      await Promise.all(workers.splice(0).map((w) => w.kill("SIGTERM")))
+    }
+  })
+})

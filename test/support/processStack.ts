@@ -1,0 +1,60 @@
+// The test process's own view of a shared database and a shared local Twilio: it converts trials, enqueues,
+// runs the program directly, and reads the results, while worker processes do the same work beside it.
+import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
+import * as MemoryAssistant from "../../src/adapters/memory/MemoryAssistant.ts"
+import * as MemoryErrorReporter from "../../src/adapters/memory/MemoryErrorReporter.ts"
+import * as MemoryMailer from "../../src/adapters/memory/MemoryMailer.ts"
+import { DatabaseUrl } from "../../src/adapters/postgres/Database.ts"
+import * as PgBossJobQueue from "../../src/adapters/postgres/PgBossJobQueue.ts"
+import * as PgBroadcaster from "../../src/adapters/postgres/PgBroadcaster.ts"
+import * as PostgresRepository from "../../src/adapters/postgres/PostgresRepository.ts"
+import * as TwilioTelephony from "../../src/adapters/twilio/TwilioTelephony.ts"
+import { Settings } from "../../src/app/Settings.ts"
+import { testDatabase } from "./database.ts"
+import type { FakeTwilio } from "./fakeTwilio.ts"
+
+export const SECRETS = {
+  VAPI_WEBHOOK_SECRET: "process-test-vapi-secret",
+  AUTH_SECRET: "process-test-auth-secret"
+}
+
+export const processStack = (twilio: FakeTwilio) =>
+  ManagedRuntime.make(
+    Layer.mergeAll(
+      PostgresRepository.layer,
+      PgBossJobQueue.layer({ concurrency: 1 }),
+      PgBroadcaster.layer
+    ).pipe(
+      Layer.provideMerge(
+        Layer.mergeAll(
+          TwilioTelephony.layer({
+            accountSid: twilio.accountSid,
+            authToken: Redacted.make(twilio.authToken),
+            apiUrl: twilio.url
+          }),
+          MemoryAssistant.layer(),
+          MemoryMailer.layer,
+          MemoryErrorReporter.layer,
+          Settings.layer({ vapiWebhookSecret: Redacted.make(SECRETS.VAPI_WEBHOOK_SECRET) })
+        )
+      ),
+      Layer.provideMerge(testDatabase({ maxConnections: 12 }))
+    )
+  )
+
+/** The environment of a worker process on the same database and Twilio. */
+export const workerEnv = (databaseUrl: string, twilio: FakeTwilio, more: Record<string, string> = {}) => ({
+  ROLE: "worker",
+  DATABASE_URL: databaseUrl,
+  TWILIO_ACCOUNT_SID: twilio.accountSid,
+  TWILIO_AUTH_TOKEN: twilio.authToken,
+  TWILIO_API_URL: twilio.url,
+  ...SECRETS,
+  WORKER_CONCURRENCY: "8",
+  JOB_HEARTBEAT_SECONDS: "10",
+  JOB_RETRY_DELAY_SECONDS: "1",
+  ...more
+})
+
+export const databaseUrlOf = (runtime: ManagedRuntime.ManagedRuntime<DatabaseUrl, unknown>) =>
+  runtime.runPromise(DatabaseUrl.use((url) => Effect.succeed(Redacted.value(url))))

@@ -1,0 +1,56 @@
+// The service as separate OS processes (`bun src/app/main.ts`), for tests that race or kill workers.
+import { chmodSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+
+const root = resolve(import.meta.dirname, "../..")
+
+export interface ServiceProcess {
+  readonly pid: number
+  readonly exited: Promise<number>
+  readonly output: () => string
+  readonly kill: (signal: "SIGTERM" | "SIGKILL") => Promise<number>
+}
+
+export const spawnService = (env: Readonly<Record<string, string>>): ServiceProcess => {
+  let output = ""
+  const dataDir = mkdtempSync(join(tmpdir(), "numbers-proc-"))
+  chmodSync(dataDir, 0o755)
+  const child = Bun.spawn(["bun", "src/app/main.ts"], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      DATA_DIR: dataDir,
+      NODE_ENV: "production",
+      ...env
+    },
+    stdout: "pipe",
+    stderr: "pipe"
+  })
+  for (const stream of [child.stdout, child.stderr]) {
+    void (async () => {
+      const decoder = new TextDecoder()
+      for await (const chunk of stream) output += decoder.decode(chunk)
+    })()
+  }
+  return {
+    pid: child.pid,
+    exited: child.exited,
+    output: () => output,
+    kill: (signal) => {
+      child.kill(signal)
+      return child.exited
+    }
+  }
+}
+
+/** Polls `check` until it answers true (bounded: fails after `timeoutMillis`). */
+export const eventually = async (check: () => Promise<boolean>, what: string, timeoutMillis = 60_000) => {
+  const deadline = Date.now() + timeoutMillis
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await Bun.sleep(200)
+  }
+  throw new Error(`timed out after ${timeoutMillis} ms waiting for ${what}`)
+}
