@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer, Redacted, type Scope } from "effect"
+import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import * as MemoryAssistant from "../../src/adapters/memory/MemoryAssistant.ts"
@@ -123,5 +123,57 @@ layer(stack, { timeout: "120 seconds" })("JobQueue on pg-boss", (it) => {
       assert.strictEqual(sent.length, 30)
       assert.strictEqual(new Set(sent.map((m) => m.idempotencyKey)).size, 30)
     })
+  )
+})
+
+// A queue with a one-retry budget: what happens when the budget is spent, on the real queue.
+const shortBudget = Layer.mergeAll(
+  PostgresRepository.layer,
+  PgBossJobQueue.layer({ concurrency: 4, retryDelaySeconds: 1, retryDelayMaxSeconds: 1, retryLimit: 1 })
+).pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      MemoryTelephony.layer({ defaultStock: 10 }),
+      MemoryAssistant.layer(),
+      MemoryMailer.layer,
+      MemoryBroadcaster.layer,
+      MemoryErrorReporter.layer,
+      Settings.layer({ vapiWebhookSecret: Redacted.make("s"), inLockRetryBudget: Duration.millis(300) })
+    )
+  ),
+  Layer.provideMerge(testDatabase())
+)
+
+layer(shortBudget, { timeout: "60 seconds" })("JobQueue on pg-boss, budget spent", (it) => {
+  it.effect(
+    "fails the business with its reason, reports it and tells the owner",
+    () =>
+      TestClock.withLive(
+        Effect.gen(function* () {
+          const repo = yield* Repository
+          yield* MemoryTelephony.MemoryTelephonyControl.use((t) =>
+            t.injectFaults(Array.from({ length: 10_000 }, () => ({ _tag: "unavailable" as const })))
+          )
+          yield* JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work))
+          const business = yield* repo.createTrial(newTrial()).pipe(Effect.flatMap((t) => convertTrial(t.id)))
+          const failed = yield* waitFor(
+            Effect.map(repo.findBusiness(business.id), (b) => (b?.numberStatus === "failed" ? b : undefined)),
+            "the business to fail"
+          )
+          assert.strictEqual(failed.failureReason, "telephony_unavailable")
+          const reports = yield* MemoryErrorReporter.MemoryErrorReporterControl.use((r) => r.reports)
+          assert.deepStrictEqual(
+            reports.map((r) => r.context.businessId),
+            [business.id]
+          )
+          const events = yield* MemoryBroadcaster.MemoryBroadcasterControl.use((b) => b.published)
+          assert.deepStrictEqual(
+            events.map((e) => e.event._tag),
+            ["number.failed"]
+          )
+          assert.deepStrictEqual(yield* jobsFor(business.id), [{ state: "completed", name: "assign-number" }])
+        })
+      ),
+    60_000
   )
 })
