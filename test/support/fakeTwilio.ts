@@ -6,7 +6,7 @@
  * What the next request meets. `hold-before` keeps a purchase waiting before it happens, `hold-after` makes
  * the purchase and then keeps its answer: a worker killed meanwhile dies before, or after, buying.
  */
-export type TwilioFault = "429" | "500" | "ambiguous" | "slow" | "401" | "hold-before" | "hold-after"
+export type TwilioFault = "none" | "429" | "500" | "ambiguous" | "slow" | "401" | "hold-before" | "hold-after"
 
 export interface FakePurchase {
   readonly sid: string

@@ -1,0 +1,198 @@
+// The assignment against Twilio as recorded (test/cassettes/twilio): each scenario runs the program once with
+// the in-memory Telephony set up to match, and once with the Twilio adapter replaying the cassette, and both
+// must end the same way. A request no tape matches, or a tape left unused, fails the scenario.
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Redacted } from "effect"
+import { TestClock } from "effect/testing"
+import * as MemoryAssistant from "../../src/adapters/memory/MemoryAssistant.ts"
+import * as MemoryBroadcaster from "../../src/adapters/memory/MemoryBroadcaster.ts"
+import * as MemoryErrorReporter from "../../src/adapters/memory/MemoryErrorReporter.ts"
+import * as MemoryJobQueue from "../../src/adapters/memory/MemoryJobQueue.ts"
+import * as MemoryMailer from "../../src/adapters/memory/MemoryMailer.ts"
+import * as MemoryRepository from "../../src/adapters/memory/MemoryRepository.ts"
+import * as MemoryTelephony from "../../src/adapters/memory/MemoryTelephony.ts"
+import * as TwilioTelephony from "../../src/adapters/twilio/TwilioTelephony.ts"
+import { type AssignmentOutcome, assignNumber } from "../../src/app/AssignNumber.ts"
+import { Settings } from "../../src/app/Settings.ts"
+import type { AreaCode } from "../../src/domain/phone.ts"
+import { Repository } from "../../src/ports/Repository.ts"
+import { Telephony } from "../../src/ports/Telephony.ts"
+import { openCassette } from "../support/cassettes.ts"
+import { type FakeTwilio, startFakeTwilio, type TwilioFault } from "../support/fakeTwilio.ts"
+import { newTrial } from "../support/fixtures.ts"
+
+interface Scenario {
+  readonly cassette: string
+  readonly requested: string | null
+  /** The same situation for the in-memory fake. */
+  readonly memory: MemoryTelephony.MemoryTelephonyOptions & {
+    readonly faults?: ReadonlyArray<MemoryTelephony.TelephonyFault>
+  }
+  /** The same situation on the local Twilio (only used when recording without real credentials). */
+  readonly local: { readonly stock: Record<string, number>; readonly faults?: ReadonlyArray<TwilioFault> }
+  /** A number bought for the business by an earlier attempt that died before recording it. */
+  readonly orphan?: boolean
+  readonly expect: (outcome: AssignmentOutcome) => void
+}
+
+const assignedIn = (areaCode: string) => (outcome: AssignmentOutcome) => {
+  assert.strictEqual(outcome._tag, "Assigned")
+  assert.strictEqual(outcome._tag === "Assigned" && outcome.number.areaCode, areaCode as unknown)
+}
+const failedWith = (reason: string) => (outcome: AssignmentOutcome) =>
+  assert.deepStrictEqual([outcome._tag, outcome._tag === "Failed" && outcome.reason], ["Failed", reason])
+
+const scenarios: ReadonlyArray<Scenario> = [
+  {
+    cassette: "provision_number_success",
+    requested: "415",
+    memory: { inventory: { "415": 1 } },
+    local: { stock: { "415": 1 } },
+    expect: assignedIn("415")
+  },
+  {
+    cassette: "provision_number_fallback_415",
+    requested: "212",
+    memory: { inventory: { "212": 0, "415": 1 } },
+    local: { stock: { "212": 0, "415": 1 } },
+    expect: assignedIn("415")
+  },
+  {
+    cassette: "provision_number_no_numbers",
+    requested: "212",
+    memory: { inventory: {} },
+    local: { stock: {} },
+    expect: failedWith("no_numbers_available")
+  },
+  {
+    cassette: "update_webhook_success",
+    requested: "415",
+    orphan: true,
+    memory: { inventory: { "415": 1 } },
+    local: { stock: { "415": 1 } },
+    expect: assignedIn("415")
+  },
+  {
+    cassette: "rate_limited_then_success",
+    requested: "415",
+    memory: { inventory: { "415": 1 }, faults: [{ _tag: "rate-limited", retryAfterMillis: 1_000 }] },
+    local: { stock: { "415": 1 }, faults: ["none", "429"] },
+    expect: assignedIn("415")
+  },
+  {
+    cassette: "ambiguous_500_then_reconcile",
+    requested: "415",
+    memory: { inventory: { "415": 2 }, faults: [{ _tag: "unavailable" }, { _tag: "ambiguous" }] },
+    local: { stock: { "415": 2 }, faults: ["none", "ambiguous"] },
+    expect: assignedIn("415")
+  },
+  {
+    cassette: "auth_rejected",
+    requested: "415",
+    memory: { inventory: { "415": 1 }, faults: [{ _tag: "rejected" }] },
+    local: { stock: { "415": 1 }, faults: ["401"] },
+    expect: failedWith("telephony_rejected")
+  }
+]
+
+// Ids must be the same on every run: they are in the recorded URLs and bodies.
+const deterministicIds = () => {
+  let n = 0
+  return () => `00000000-0000-4000-8000-${String(++n).padStart(12, "0")}`
+}
+
+const programLayer = <T>(telephony: Layer.Layer<T>) =>
+  Layer.mergeAll(
+    telephony,
+    MemoryRepository.layerWith({ newId: deterministicIds() }),
+    MemoryAssistant.layer(),
+    MemoryMailer.layer,
+    MemoryBroadcaster.layer,
+    MemoryErrorReporter.layer,
+    MemoryJobQueue.layer(),
+    Settings.layer({
+      appUrl: "https://numbers.example.com",
+      vapiWebhookSecret: Redacted.make("unused"),
+      stockChurnRetries: 0
+    })
+  )
+
+/** Converts one trial and assigns it; an orphan is bought first, with an old voice URL, as a dead attempt would. */
+const run = (scenario: Scenario) =>
+  Effect.gen(function* () {
+    const repo = yield* Repository
+    const trial = yield* repo.createTrial(newTrial({ requestedAreaCode: scenario.requested }))
+    const { business } = yield* repo.convertTrial(trial.id)
+    return yield* assignNumber(business.id)
+  })
+
+const buyOrphanOnLocal = async (fake: FakeTwilio, businessId: string) => {
+  const body = new URLSearchParams({
+    AreaCode: "415",
+    VoiceUrl: "https://old.example.com/voice",
+    FriendlyName: `business:${businessId}`
+  })
+  await fetch(`${fake.url}/2010-04-01/Accounts/${fake.accountSid}/IncomingPhoneNumbers.json`, {
+    method: "POST",
+    headers: { authorization: `Basic ${btoa(`${fake.accountSid}:${fake.authToken}`)}` },
+    body
+  })
+}
+const FIRST_BUSINESS = "00000000-0000-4000-8000-000000000003" // user 1, trial 2, business 3
+
+describe("Twilio cassettes", () => {
+  for (const scenario of scenarios) {
+    describe(scenario.cassette, () => {
+      it.effect("the in-memory Telephony", () =>
+        Effect.gen(function* () {
+          if (scenario.orphan) {
+            yield* Telephony.use((t) =>
+              t.purchase({
+                areaCode: "415" as AreaCode,
+                voiceUrl: "https://old.example.com/voice",
+                friendlyName: `business:${FIRST_BUSINESS}`
+              })
+            )
+          }
+          yield* MemoryTelephony.MemoryTelephonyControl.use((t) =>
+            t.injectFaults(scenario.memory.faults ?? [])
+          )
+          scenario.expect(yield* run(scenario))
+          const purchases = yield* MemoryTelephony.MemoryTelephonyControl.use((t) => t.purchases)
+          assert.isAtMost(purchases.length, 1)
+        }).pipe(Effect.provide(programLayer(MemoryTelephony.layer(scenario.memory))), TestClock.withLive)
+      )
+
+      it.effect("the Twilio adapter on the cassette", () =>
+        Effect.gen(function* () {
+          const local = startFakeTwilio({ stock: scenario.local.stock })
+          if (scenario.orphan) yield* Effect.promise(() => buyOrphanOnLocal(local, FIRST_BUSINESS))
+          local.injectFaults(...(scenario.local.faults ?? []))
+          const cassette = yield* Effect.acquireRelease(
+            Effect.promise(() =>
+              openCassette("twilio", scenario.cassette, {
+                url: local.url,
+                credentials: { twilioAccountSid: local.accountSid, twilioAuthToken: local.authToken }
+              })
+            ),
+            (c) => Effect.promise(() => c.close()).pipe(Effect.andThen(Effect.sync(() => local.stop())))
+          )
+          const outcome = yield* run(scenario).pipe(
+            Effect.provide(
+              programLayer(
+                TwilioTelephony.layer({
+                  accountSid: cassette.credentials.twilioAccountSid,
+                  authToken: Redacted.make(cassette.credentials.twilioAuthToken),
+                  apiUrl: cassette.url
+                })
+              )
+            )
+          )
+          scenario.expect(outcome)
+          assert.deepStrictEqual(cassette.misses(), [], "every request matched a recorded one")
+          assert.deepStrictEqual(cassette.unused(), [], "every recorded interaction was used")
+        }).pipe(Effect.scoped, TestClock.withLive)
+      )
+    })
+  }
+})
