@@ -1,14 +1,19 @@
 // The service's composition: adapters chosen from the configuration (real providers when their credentials
 // are set, sandbox simulations otherwise), on Postgres, with the job queue and cross-instance events.
+import { join } from "node:path"
 import { Effect, Layer, Option } from "effect"
 import * as LogErrorReporter from "../../adapters/errors/LogErrorReporter.ts"
+import * as SentryErrorReporter from "../../adapters/errors/SentryErrorReporter.ts"
+import * as FileMailer from "../../adapters/mail/FileMailer.ts"
+import * as SmtpMailer from "../../adapters/mail/SmtpMailer.ts"
 import * as MemoryAssistant from "../../adapters/memory/MemoryAssistant.ts"
-import * as MemoryMailer from "../../adapters/memory/MemoryMailer.ts"
 import * as MemoryTelephony from "../../adapters/memory/MemoryTelephony.ts"
 import * as PgBossJobQueue from "../../adapters/postgres/PgBossJobQueue.ts"
 import * as PgBroadcaster from "../../adapters/postgres/PgBroadcaster.ts"
+import * as PgSentEmails from "../../adapters/postgres/PgSentEmails.ts"
 import * as PostgresRepository from "../../adapters/postgres/PostgresRepository.ts"
 import * as TwilioTelephony from "../../adapters/twilio/TwilioTelephony.ts"
+import * as VapiAssistant from "../../adapters/vapi/VapiAssistant.ts"
 import { AppConfig } from "../AppConfig.ts"
 import { Settings } from "../Settings.ts"
 import { databaseLayer } from "./database.ts"
@@ -41,8 +46,19 @@ const providersLayer = Layer.unwrap(
     }
     if (Option.isNone(config.vapi))
       yield* Effect.logWarning("SANDBOX ASSISTANT: no VAPI_API_KEY, Vapi is simulated")
-    // The Vapi, SMTP and Sentry adapters arrive with issue #4; until then these run on their simulations.
-    return Layer.mergeAll(telephony, MemoryAssistant.layer(), MemoryMailer.layer, LogErrorReporter.layer)
+    const assistant = Option.match(config.vapi, {
+      onSome: (vapi) => VapiAssistant.layer({ ...vapi, twilio: config.twilio }),
+      onNone: () => MemoryAssistant.layer()
+    })
+    const mailer = Option.match(config.smtpUrl, {
+      onSome: (smtpUrl) => SmtpMailer.layer({ smtpUrl, from: config.mailFrom }),
+      onNone: () => FileMailer.layer({ directory: join(config.dataDir, "outbox"), from: config.mailFrom })
+    }).pipe(Layer.provide(PgSentEmails.layer))
+    const reporter = Option.match(config.sentryDsn, {
+      onSome: (dsn) => SentryErrorReporter.layer({ dsn }),
+      onNone: () => LogErrorReporter.layer
+    })
+    return Layer.mergeAll(telephony, assistant, mailer, reporter)
   })
 )
 
@@ -58,4 +74,7 @@ const coreLayer = Layer.unwrap(
 ).pipe(Layer.provideMerge(databaseLayer))
 
 /** Every port, configured from the environment. */
-export const serviceLayer = Layer.mergeAll(coreLayer, providersLayer, settingsLayer)
+export const serviceLayer = Layer.mergeAll(
+  providersLayer.pipe(Layer.provide(databaseLayer)),
+  settingsLayer
+).pipe(Layer.provideMerge(coreLayer))

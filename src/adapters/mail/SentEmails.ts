@@ -1,0 +1,20 @@
+// What the mail adapters have sent, by idempotency key, so the owner hears once even when a job runs again.
+import { Context, Effect, Layer } from "effect"
+
+export interface SentEmailsShape {
+  readonly wasSent: (key: string) => Effect.Effect<boolean>
+  readonly markSent: (key: string) => Effect.Effect<void>
+}
+
+export class SentEmails extends Context.Service<SentEmails, SentEmailsShape>()(
+  "numbers/adapters/mail/SentEmails"
+) {
+  /** Kept in this process only (tests, and the sandbox without a database). */
+  static readonly memory = Layer.sync(SentEmails, () => {
+    const keys = new Set<string>()
+    return SentEmails.of({
+      wasSent: (key) => Effect.sync(() => keys.has(key)),
+      markSent: (key) => Effect.sync(() => void keys.add(key))
+    })
+  })
+}

@@ -1,0 +1,125 @@
+// The Number assigned email through the real mail adapters: over SMTP to a server on loopback, and as .eml
+// files; both parsed back as a mail client would.
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { DateTime, Effect, Layer, Redacted, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import { simpleParser } from "mailparser"
+import * as FileMailer from "../../src/adapters/mail/FileMailer.ts"
+import { SentEmails } from "../../src/adapters/mail/SentEmails.ts"
+import * as SmtpMailer from "../../src/adapters/mail/SmtpMailer.ts"
+import { numberAssignedEmail } from "../../src/app/email/numberAssignedEmail.ts"
+import { Business, PhoneNumber, User } from "../../src/domain/entities.ts"
+import { Mailer } from "../../src/ports/Mailer.ts"
+import { startSmtp } from "../support/smtp.ts"
+
+const owner = Schema.decodeSync(User)({ id: "u1", email: "joe@example.com", name: "Joe" })
+const number = Schema.decodeSync(PhoneNumber)({
+  e164: "+14155550123",
+  areaCode: "415",
+  twilioSid: `PN${"0".repeat(32)}`
+})
+const business = new Business({
+  id: "b1" as never,
+  ownerId: owner.id,
+  name: "Joe's Plumbing",
+  vapiAssistantId: "a1" as never,
+  requestedAreaCode: "415",
+  trialId: "t1" as never,
+  numberStatus: "assigned",
+  phoneNumber: number,
+  failureReason: null,
+  createdAt: DateTime.makeUnsafe("2026-11-01T00:00:00Z")
+})
+const message = numberAssignedEmail({ owner, business, number, appUrl: "https://numbers.example.com" })
+const FROM = "Numbers <no-reply@numbers.example.com>"
+
+const smtpLayer = (url: string) =>
+  SmtpMailer.layer({ smtpUrl: Redacted.make(url), from: FROM }).pipe(Layer.provide(SentEmails.memory))
+
+describe("SMTP mailer", () => {
+  it.effect("delivers the email once per key, with both parts, to the owner, from MAIL_FROM", () =>
+    Effect.gen(function* () {
+      const smtp = yield* Effect.acquireRelease(Effect.promise(startSmtp), (s) => Effect.promise(s.stop))
+      const outcomes = yield* Effect.gen(function* () {
+        const mailer = yield* Mailer
+        return [
+          yield* mailer.send(message, { idempotencyKey: "number-assigned:b1" }),
+          yield* mailer.send(message, { idempotencyKey: "number-assigned:b1" })
+        ]
+      }).pipe(Effect.provide(smtpLayer(smtp.url)))
+      assert.deepStrictEqual(outcomes, ["sent", "already-sent"])
+      const [mail, ...rest] = smtp.received()
+      assert.strictEqual(rest.length, 0)
+      assert.strictEqual(mail?.subject, "Your new phone number: (415) 555-0123")
+      assert.deepStrictEqual(
+        mail?.from?.value.map((a) => [a.name, a.address]),
+        [["Numbers", "no-reply@numbers.example.com"]]
+      )
+      assert.deepStrictEqual(
+        [mail?.to].flat().flatMap((a) => a?.value.map((v) => v.address)),
+        ["joe@example.com"]
+      )
+      assert.include(mail?.text, "(415) 555-0123")
+      assert.include(mail?.text, "https://numbers.example.com/")
+      assert.include(String(mail?.html), "(415) 555-0123")
+      assert.include(String(mail?.html), "Joe&#39;s Plumbing")
+      assert.notInclude(`${mail?.text}${mail?.html}`, "smtp-test-password")
+    }).pipe(Effect.scoped, TestClock.withLive)
+  )
+
+  it.effect("an unreachable server is MailUnavailable (retryable), and nothing is marked sent", () =>
+    Effect.gen(function* () {
+      const smtp = yield* Effect.acquireRelease(Effect.promise(startSmtp), (s) => Effect.promise(s.stop))
+      const url = smtp.url
+      yield* Effect.promise(smtp.stop)
+      const error = yield* Effect.flip(Mailer.use((m) => m.send(message, { idempotencyKey: "k-down" }))).pipe(
+        Effect.provide(smtpLayer(url))
+      )
+      assert.strictEqual(error._tag, "MailUnavailable")
+      assert.notInclude(error.message, "smtp-test-password")
+    }).pipe(Effect.scoped, TestClock.withLive)
+  )
+
+  it.effect("a refused mailbox is MailRejected; wrong credentials too, and never shown", () =>
+    Effect.gen(function* () {
+      const smtp = yield* Effect.acquireRelease(Effect.promise(startSmtp), (s) => Effect.promise(s.stop))
+      smtp.refuse("joe@example.com")
+      const refused = yield* Effect.flip(
+        Mailer.use((m) => m.send(message, { idempotencyKey: "k-refused" }))
+      ).pipe(Effect.provide(smtpLayer(smtp.url)))
+      assert.strictEqual(refused._tag, "MailRejected")
+      const badLogin = yield* Effect.flip(
+        Mailer.use((m) => m.send(message, { idempotencyKey: "k-auth" }))
+      ).pipe(Effect.provide(smtpLayer(smtp.url.replace("smtp-test-password", "wrong-password"))))
+      assert.strictEqual(badLogin._tag, "MailRejected")
+      assert.notInclude(badLogin.message, "wrong-password")
+    }).pipe(Effect.scoped, TestClock.withLive)
+  )
+})
+
+describe("file mailer (no SMTP_URL)", () => {
+  it.effect("writes one .eml per key that parses back to the same email", () =>
+    Effect.gen(function* () {
+      const directory = mkdtempSync(join(tmpdir(), "numbers-outbox-"))
+      const outcomes = yield* Effect.gen(function* () {
+        const mailer = yield* Mailer
+        return [
+          yield* mailer.send(message, { idempotencyKey: "number-assigned:b1" }),
+          yield* mailer.send(message, { idempotencyKey: "number-assigned:b1" })
+        ]
+      }).pipe(
+        Effect.provide(FileMailer.layer({ directory, from: FROM }).pipe(Layer.provide(SentEmails.memory)))
+      )
+      assert.deepStrictEqual(outcomes, ["sent", "already-sent"])
+      const files = readdirSync(directory)
+      assert.deepStrictEqual(files, ["number-assigned_b1.eml"])
+      const mail = yield* Effect.promise(() => simpleParser(readFileSync(join(directory, files[0] ?? ""))))
+      assert.strictEqual(mail.subject, message.subject)
+      assert.include(mail.text, "(415) 555-0123")
+      assert.include(String(mail.html), "(415) 555-0123")
+    })
+  )
+})

@@ -1,0 +1,50 @@
+// A real SMTP server on loopback (smtp-server) that keeps what it receives, parsed back with mailparser.
+import { type ParsedMail, simpleParser } from "mailparser"
+import { SMTPServer } from "smtp-server"
+
+export interface LocalSmtp {
+  readonly url: string
+  readonly received: () => ReadonlyArray<ParsedMail>
+  /** Recipients refused with 550 (a bad mailbox). */
+  readonly refuse: (address: string) => void
+  readonly stop: () => Promise<void>
+}
+
+export const startSmtp = async (): Promise<LocalSmtp> => {
+  const received: Array<ParsedMail> = []
+  const refused = new Set<string>()
+  const server = new SMTPServer({
+    secure: false,
+    authOptional: true,
+    disabledCommands: ["STARTTLS"],
+    logger: false,
+    onAuth: (auth, _session, callback) =>
+      auth.username === "numbers" && auth.password === "smtp-test-password"
+        ? callback(null, { user: auth.username })
+        : callback(new Error("Invalid username or password")),
+    onRcptTo: (address, _session, callback) => {
+      if (refused.has(address.address)) {
+        const error = Object.assign(new Error("Mailbox unavailable"), { responseCode: 550 })
+        return callback(error)
+      }
+      callback()
+    },
+    onData: (stream, _session, callback) => {
+      simpleParser(stream)
+        .then((mail) => {
+          received.push(mail)
+          callback()
+        })
+        .catch(callback)
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const address = server.server.address()
+  const port = typeof address === "object" && address ? address.port : 0
+  return {
+    url: `smtp://numbers:smtp-test-password@127.0.0.1:${port}`,
+    received: () => [...received],
+    refuse: (address) => refused.add(address),
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
