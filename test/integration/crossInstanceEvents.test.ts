@@ -55,8 +55,9 @@ describe("owner events across instances", () => {
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
         const broadcaster = yield* Broadcaster
-        const business = yield* Repository.use((r) => r.createTrial(newTrial())).pipe(
-          Effect.flatMap((trial) => convertTrial(trial.id))
+        // Converted without queueing its assignment: the worker of the test before must not touch it.
+        const { business } = yield* Repository.use((r) =>
+          r.createTrial(newTrial()).pipe(Effect.flatMap((trial) => r.convertTrial(trial.id)))
         )
         const received = yield* Effect.forkChild(Stream.runHead(broadcaster.subscribe(business.id)))
         const cut = yield* sql<{ readonly cut: boolean }>`
