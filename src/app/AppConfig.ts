@@ -15,6 +15,8 @@ export interface AppConfigShape {
   readonly appUrl: string
   readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
   readonly twilio: Option.Option<TwilioCredentials>
+  /** What Twilio signs webhooks with: the account's auth token; generated in sandbox (sign test calls with it). */
+  readonly twilioWebhookToken: Redacted.Redacted<string>
   readonly vapi: Option.Option<{ readonly apiKey: Redacted.Redacted<string>; readonly apiUrl: string }>
   readonly vapiWebhookSecret: Redacted.Redacted<string>
   readonly smtpUrl: Option.Option<Redacted.Redacted<string>>
@@ -101,6 +103,7 @@ export const loadAppConfig = Effect.gen(function* () {
     appUrl,
     databaseUrl: yield* optionalRedacted("DATABASE_URL"),
     twilio: Option.all({ accountSid, authToken }).pipe(Option.map((c) => ({ ...c, apiUrl: twilioApiUrl }))),
+    twilioWebhookToken: Option.getOrElse(authToken, generated),
     vapi: Option.map(vapiKey, (apiKey) => ({ apiKey, apiUrl: vapiApiUrl })),
     vapiWebhookSecret,
     smtpUrl: yield* optionalRedacted("SMTP_URL"),

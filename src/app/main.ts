@@ -4,14 +4,16 @@ import { Cause, Effect, Exit, Fiber, Layer, Logger } from "effect"
 import { AppConfig, loadAppConfig } from "./AppConfig.ts"
 import { httpLayer } from "./http/server.ts"
 import { serviceLayer } from "./layers/service.ts"
+import { sandboxWelcomeLayer } from "./sandboxWelcome.ts"
 import { workerLayer } from "./worker.ts"
 
 const roleLayer = Layer.unwrap(
   Effect.gen(function* () {
-    const { role } = yield* AppConfig
-    if (role === "web") return httpLayer
+    const { role, sandbox } = yield* AppConfig
+    const web = sandbox ? Layer.merge(httpLayer, sandboxWelcomeLayer) : httpLayer
+    if (role === "web") return web
     if (role === "worker") return workerLayer
-    return Layer.merge(httpLayer, workerLayer)
+    return Layer.merge(web, workerLayer)
   })
 )
 

@@ -8,6 +8,8 @@ export interface BroadcasterShape {
   readonly publish: (businessId: BusinessId, event: OwnerEvent) => Effect.Effect<void>
   /** Events for one business, from now on, on this instance. */
   readonly subscribe: (businessId: BusinessId) => Stream.Stream<OwnerEvent>
+  /** Every event reaching this instance, from now on (a WebSocket server relays them to its sockets). */
+  readonly all: Stream.Stream<OwnerEvent>
 }
 
 export class Broadcaster extends Context.Service<Broadcaster, BroadcasterShape>()(

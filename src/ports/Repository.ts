@@ -42,6 +42,8 @@ export interface RepositoryShape {
   /** Turns the trial into a business, once: later calls answer the same business. */
   readonly convertTrial: (id: TrialId) => Effect.Effect<Conversion, TrialNotFound | RepositoryUnavailable>
   readonly findBusiness: (id: BusinessId) => Effect.Effect<Business | null, RepositoryUnavailable>
+  /** The owner's businesses, newest first. */
+  readonly businessesOf: (ownerId: UserId) => Effect.Effect<ReadonlyArray<Business>, RepositoryUnavailable>
   readonly findBusinessByAssistant: (
     assistantId: AssistantId
   ) => Effect.Effect<Business | null, RepositoryUnavailable>

@@ -60,6 +60,11 @@ export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Reposit
         assert.isNull(yield* repo.findBusinessByAssistant(assistant))
         const { business } = yield* repo.convertTrial(trial.id)
         assert.strictEqual((yield* repo.findBusinessByAssistant(assistant))?.id, business.id)
+        assert.deepStrictEqual(
+          (yield* repo.businessesOf(trial.ownerId)).map((b) => b.id),
+          [business.id]
+        )
+        assert.deepStrictEqual(yield* repo.businessesOf("nobody" as never), [])
         assert.isNull(yield* repo.findBusiness("not-a-business" as BusinessId))
         assert.isNull(yield* repo.findTrial("not a trial' OR 1=1 --" as TrialId))
       })

@@ -31,7 +31,9 @@ export const layer = Layer.effectContext(
         Stream.map((p) => p.event)
       )
 
-    return Context.make(Broadcaster, Broadcaster.of({ publish, subscribe })).pipe(
+    const all = Stream.fromPubSub(hub).pipe(Stream.map((p) => p.event))
+
+    return Context.make(Broadcaster, Broadcaster.of({ publish, subscribe, all })).pipe(
       Context.add(MemoryBroadcasterControl, MemoryBroadcasterControl.of({ published: Ref.get(log) }))
     )
   })

@@ -226,6 +226,8 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
         findUser: (id: UserId) => read((t) => t.users.get(id) ?? null),
         convertTrial,
         findBusiness: (id: BusinessId) => read((t) => t.businesses.get(id) ?? null),
+        businessesOf: (ownerId: UserId) =>
+          read((t) => [...t.businesses.values()].filter((b) => b.ownerId === ownerId).reverse()),
         findBusinessByAssistant: (assistantId: AssistantId) =>
           read((t) => [...t.businesses.values()].find((b) => b.vapiAssistantId === assistantId) ?? null),
         withBusinessLock,

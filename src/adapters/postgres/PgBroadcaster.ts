@@ -55,6 +55,6 @@ export const layer = Layer.effect(
     const subscribe = (businessId: BusinessId) =>
       Stream.fromPubSub(hub).pipe(Stream.filter((event) => event.businessId === businessId))
 
-    return Broadcaster.of({ publish, subscribe })
+    return Broadcaster.of({ publish, subscribe, all: Stream.fromPubSub(hub) })
   })
 )

@@ -231,6 +231,12 @@ export const layer = Layer.effect(
         ),
       convertTrial,
       findBusiness,
+      businessesOf: (ownerId: UserId) =>
+        sql`SELECT ${businessColumns} WHERE b.owner_id = ${ownerId} ORDER BY b.created_at DESC LIMIT 100`.pipe(
+          Effect.flatMap(Effect.forEach(toBusiness)),
+          retryTransient,
+          Effect.mapError(unavailable("Repository.businessesOf"))
+        ),
       findBusinessByAssistant: (assistantId: AssistantId) =>
         sql`SELECT ${businessColumns} WHERE b.vapi_assistant_id = ${assistantId} ORDER BY b.created_at DESC LIMIT 1`.pipe(
           Effect.flatMap(firstBusiness),

@@ -1,23 +1,35 @@
-// The HTTP server: the Elysia app served on PORT for as long as the layer lives.
+// The HTTP server: the Elysia app served on PORT for as long as the layer lives, relaying owner events to the
+// sockets of this instance.
 import { Effect, Layer } from "effect"
 import type { SqlClient } from "effect/sql"
-import { Elysia } from "elysia"
 import { AppConfig } from "../AppConfig.ts"
-import { healthRoutes } from "./health.ts"
-import type { Run } from "./run.ts"
-
-export const makeApp = (run: Run<SqlClient.SqlClient>) => new Elysia().use(healthRoutes(run))
+import { makeApp } from "./app.ts"
+import { relayEvents } from "./cable.ts"
+import type { HttpServices } from "./services.ts"
 
 export const httpLayer = Layer.effectDiscard(
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const context = yield* Effect.context<SqlClient.SqlClient>()
-    const run: Run<SqlClient.SqlClient> = (effect, options) => Effect.runPromiseWith(context)(effect, options)
-    const app = makeApp(run)
+    const context = yield* Effect.context<HttpServices | SqlClient.SqlClient>()
+    const run = <A, E>(
+      effect: Effect.Effect<A, E, HttpServices | SqlClient.SqlClient>,
+      options?: { readonly signal?: AbortSignal }
+    ) => Effect.runPromiseWith(context)(effect, options)
+    const app = makeApp(
+      run,
+      {
+        appUrl: config.appUrl,
+        authSecret: config.authSecret,
+        vapiWebhookSecret: config.vapiWebhookSecret,
+        twilioAuthToken: config.twilioWebhookToken
+      },
+      run
+    )
     yield* Effect.acquireRelease(
       Effect.sync(() => app.listen({ port: config.port, hostname: "0.0.0.0" })),
       (app) => Effect.promise(() => app.stop(true)).pipe(Effect.andThen(Effect.logInfo("http: stopped")))
     )
+    yield* relayEvents((topic, payload) => void app.server?.publish(topic, payload)).pipe(Effect.forkScoped)
     yield* Effect.logInfo(`http: listening on ${config.appUrl} (port ${config.port})`)
   })
 )

@@ -1,0 +1,128 @@
+// Use case: Vapi's server messages. Each is routed to its callable (the business of `business_id`, else the
+// business whose assistant it is, else the trial with that assistant), calls are recorded, the owner's
+// dashboard told, and an `assistant-request` answered with the callable's assistant.
+import { DateTime, Effect, Option, Schema } from "effect"
+import { Call, CallStatus } from "../domain/entities.ts"
+import { CallUpdated } from "../domain/events.ts"
+import type { AssistantId, BusinessId, VapiCallId } from "../domain/ids.ts"
+import { Broadcaster } from "../ports/Broadcaster.ts"
+import { Repository } from "../ports/Repository.ts"
+
+const Customer = Schema.Struct({ number: Schema.optional(Schema.NullOr(Schema.String)) })
+
+/** What we read of a server message; Vapi sends much more, which is ignored. */
+export const ServerMessage = Schema.Struct({
+  message: Schema.Struct({
+    type: Schema.String.check(Schema.isNonEmpty(), Schema.isMaxLength(100)),
+    status: Schema.optional(Schema.String),
+    endedReason: Schema.optional(Schema.NullOr(Schema.String)),
+    startedAt: Schema.optional(Schema.NullOr(Schema.String)),
+    endedAt: Schema.optional(Schema.NullOr(Schema.String)),
+    summary: Schema.optional(Schema.NullOr(Schema.String)),
+    analysis: Schema.optional(
+      Schema.NullOr(Schema.Struct({ summary: Schema.optional(Schema.NullOr(Schema.String)) }))
+    ),
+    customer: Schema.optional(Schema.NullOr(Customer)),
+    call: Schema.optional(
+      Schema.NullOr(
+        Schema.Struct({
+          id: Schema.optional(Schema.String),
+          assistantId: Schema.optional(Schema.NullOr(Schema.String)),
+          customer: Schema.optional(Schema.NullOr(Customer))
+        })
+      )
+    )
+  })
+})
+export type ServerMessage = typeof ServerMessage.Type
+
+export type Callable =
+  | {
+      readonly kind: "business"
+      readonly id: string
+      readonly assistantId: AssistantId
+      readonly businessId: BusinessId
+    }
+  | { readonly kind: "trial"; readonly id: string; readonly assistantId: AssistantId }
+
+/** Business first (by `business_id`, then by assistant), then trial: a business keeps its trial's assistant. */
+export const findCallable = Effect.fn("VapiEvents.findCallable")(function* (
+  businessId: string | null,
+  assistantId: string | null
+) {
+  const repo = yield* Repository
+  const asBusiness = (b: { readonly id: BusinessId; readonly vapiAssistantId: AssistantId }): Callable => ({
+    kind: "business",
+    id: b.id,
+    assistantId: b.vapiAssistantId,
+    businessId: b.id
+  })
+  if (businessId) {
+    const business = yield* repo.findBusiness(businessId as BusinessId)
+    if (business) return asBusiness(business)
+  }
+  if (!assistantId) return null
+  const business = yield* repo.findBusinessByAssistant(assistantId as AssistantId)
+  if (business) return asBusiness(business)
+  const trial = yield* repo.findTrialByAssistant(assistantId as AssistantId)
+  return trial
+    ? ({ kind: "trial", id: trial.id, assistantId: trial.vapiAssistantId } satisfies Callable)
+    : null
+})
+
+export const UNKNOWN_CALLER_REPLY =
+  "Sorry, this number is not taking calls right now. Please try again later."
+
+const parseTime = (value: string | null | undefined) =>
+  value ? Option.getOrNull(DateTime.make(value)) : null
+const isCallStatus = Schema.is(CallStatus)
+
+/** Records the call and tells the business's owner; answers what Vapi expects back (`{}` when nothing). */
+export const handleServerMessage = Effect.fn("VapiEvents")(function* (
+  businessId: string | null,
+  body: ServerMessage
+) {
+  const { message } = body
+  const callable = yield* findCallable(businessId, message.call?.assistantId ?? null)
+  if (message.type === "assistant-request") {
+    return callable ? { assistantId: callable.assistantId } : { error: UNKNOWN_CALLER_REPLY }
+  }
+  if (message.type !== "status-update" && message.type !== "end-of-call-report") return {}
+  const callId = message.call?.id
+  if (!callable || !callId) {
+    yield* Effect.logWarning(`Vapi ${message.type} for no known business or trial: acknowledged`)
+    return {}
+  }
+  const status = message.type === "end-of-call-report" ? "ended" : message.status
+  // Statuses outside the ones we show (e.g. "not-found") are acknowledged, not recorded.
+  if (!isCallStatus(status)) return {}
+  const from = message.customer?.number ?? message.call?.customer?.number ?? null
+  const call = yield* (yield* Repository).upsertCall(
+    new Call({
+      vapiCallId: callId as VapiCallId,
+      callableKind: callable.kind,
+      callableId: callable.id,
+      status,
+      endedReason: message.endedReason ?? null,
+      from,
+      summary: message.analysis?.summary ?? message.summary ?? null,
+      startedAt: parseTime(message.startedAt),
+      endedAt: parseTime(message.endedAt)
+    })
+  )
+  if (callable.kind === "business") {
+    const at = DateTime.formatIso(yield* DateTime.now)
+    yield* (yield* Broadcaster).publish(
+      callable.businessId,
+      new CallUpdated({
+        businessId: callable.businessId,
+        callId: call.vapiCallId,
+        status: call.status,
+        endedReason: call.endedReason,
+        from: call.from,
+        at
+      })
+    )
+  }
+  return {}
+})

@@ -1,0 +1,36 @@
+// The Elysia app: one instance per area, composed. Built from a `run` function, so tests build it on
+// in-memory layers (a ManagedRuntime) and the service on the real ones.
+import type { SqlClient } from "effect/sql"
+import { Elysia } from "elysia"
+import { apiRoutes } from "./api.ts"
+import { cableRoutes } from "./cable.ts"
+import { dashboardRoutes } from "./dashboard.ts"
+import { healthRoutes } from "./health.ts"
+import { openApiRoutes } from "./openapi.ts"
+import { errorBody, MAX_BODY_BYTES } from "./respond.ts"
+import type { Run } from "./run.ts"
+import type { HttpServices, HttpSettings } from "./services.ts"
+import { webhookRoutes } from "./webhooks.ts"
+
+export const makeApp = (run: Run<HttpServices>, settings: HttpSettings, health?: Run<SqlClient.SqlClient>) =>
+  new Elysia()
+    .onRequest(({ request }) => {
+      if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) {
+        return errorBody(413, "payload_too_large", `the body is larger than ${MAX_BODY_BYTES} bytes`)
+      }
+    })
+    .onError(({ code }) =>
+      code === "NOT_FOUND"
+        ? errorBody(404, "not_found", "no such route")
+        : code === "PARSE" || code === "VALIDATION"
+          ? errorBody(400, "invalid_request", "the request is malformed")
+          : errorBody(500, "internal", "something went wrong on our side")
+    )
+    .use(health ? healthRoutes(health) : new Elysia())
+    .use(apiRoutes(run, settings))
+    .use(webhookRoutes(run, settings))
+    .use(cableRoutes(run, settings))
+    .use(dashboardRoutes())
+    .use(openApiRoutes())
+
+export type App = ReturnType<typeof makeApp>

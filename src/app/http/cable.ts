@@ -1,0 +1,89 @@
+// `GET /cable`: owners watch their business live. A client sends `{ type: "subscribe", businessId, token }`
+// (or passes `?token=`); the business's owner (or a service) gets `subscribed` with the state now, then the
+// business's events; anyone else gets `rejected` and the socket closes with 4403.
+import { Effect, Schema, Stream } from "effect"
+import { Elysia } from "elysia"
+import { toWire } from "../../domain/events.ts"
+import type { BusinessId } from "../../domain/ids.ts"
+import { Broadcaster } from "../../ports/Broadcaster.ts"
+import { verifyToken } from "../auth.ts"
+import { businessFor } from "../Businesses.ts"
+import type { Run } from "./run.ts"
+import type { HttpServices, HttpSettings } from "./services.ts"
+
+export const REJECTED = 4403
+
+const Subscribe = Schema.Struct({
+  type: Schema.Literal("subscribe"),
+  businessId: Schema.String.check(Schema.isNonEmpty(), Schema.isMaxLength(100)),
+  token: Schema.optional(Schema.String)
+})
+
+const topicOf = (businessId: string) => `business:${businessId}`
+
+interface Socket {
+  readonly data: { readonly query: Record<string, string | undefined> }
+  send(data: string): unknown
+  close(code?: number, reason?: string): void
+  subscribe(topic: string): void
+}
+
+/** Decides a subscription: the state to send, or why not. */
+const subscription = (settings: HttpSettings, message: unknown, queryToken: string | undefined) =>
+  Effect.gen(function* () {
+    const request = yield* Schema.decodeUnknownEffect(Subscribe)(message)
+    const caller = yield* verifyToken(settings.authSecret, request.token ?? queryToken)
+    const business = yield* businessFor(caller, request.businessId as BusinessId)
+    return {
+      businessId: business.id,
+      reply: {
+        type: "subscribed",
+        businessId: business.id,
+        numberStatus: business.numberStatus,
+        phoneNumber: business.phoneNumber?.e164 ?? null
+      }
+    }
+  })
+
+const reasonOf = (error: { readonly _tag: string; readonly message?: string }) => {
+  switch (error._tag) {
+    case "Unauthenticated":
+      return error.message ?? "a valid token is required"
+    case "BusinessNotFound":
+      return "no such business for this token"
+    case "SchemaError":
+      return 'send { "type": "subscribe", "businessId": ..., "token": ... }'
+    default:
+      return "could not subscribe now; try again"
+  }
+}
+
+export const cableRoutes = (run: Run<HttpServices>, settings: HttpSettings) =>
+  new Elysia({ name: "cable" }).ws("/cable", {
+    // Bun pings idle sockets; one that stays silent this long is dropped.
+    idleTimeout: 60,
+    async message(ws, message) {
+      const socket = ws as unknown as Socket
+      const result = await run(Effect.result(subscription(settings, message, socket.data.query.token)))
+      if (result._tag === "Success") {
+        socket.subscribe(topicOf(result.success.businessId))
+        socket.send(JSON.stringify(result.success.reply))
+        return
+      }
+      const reason = reasonOf(result.failure)
+      socket.send(JSON.stringify({ type: "rejected", reason }))
+      socket.close(REJECTED, reason.slice(0, 120))
+    }
+  })
+
+/**
+ * Relays every owner event reaching this instance to the sockets subscribed to its business (Bun's pub/sub
+ * fans out), for as long as the returned effect runs.
+ */
+export const relayEvents = (publish: (topic: string, payload: string) => void) =>
+  Effect.gen(function* () {
+    const broadcaster = yield* Broadcaster
+    yield* Stream.runForEach(broadcaster.all, (event) =>
+      Effect.sync(() => publish(topicOf(event.businessId), JSON.stringify(toWire(event))))
+    )
+  })

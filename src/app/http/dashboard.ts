@@ -1,0 +1,15 @@
+// `GET /`: the owner's dashboard. The page holds no data: it reads the owner's token from the link's
+// fragment (never sent to the server) and calls the API and /cable with it.
+import { readFileSync } from "node:fs"
+import { Elysia } from "elysia"
+
+const page = readFileSync(new URL("./dashboard.html", import.meta.url), "utf8")
+
+export const dashboardRoutes = () =>
+  new Elysia({ name: "dashboard" }).get(
+    "/",
+    () =>
+      new Response(page, {
+        headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }
+      })
+  )

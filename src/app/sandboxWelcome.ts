@@ -1,0 +1,37 @@
+// In sandbox, `bun start` prepares one trial to convert and prints how to watch it happen: the dashboard link
+// with a ready owner token, and the command that converts the trial with a service token.
+import { Effect, Layer } from "effect"
+import type { AssistantId } from "../domain/ids.ts"
+import { Repository } from "../ports/Repository.ts"
+import { AppConfig } from "./AppConfig.ts"
+import { signToken } from "./auth.ts"
+
+export const sandboxWelcomeLayer = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const repo = yield* Repository
+    // A fresh trial each start (the previous one may be converted already), all for the same owner.
+    const trial = yield* repo.createTrial({
+      ownerEmail: "owner@example.com",
+      ownerName: "Sam Owner",
+      businessName: "Golden Gate Dental",
+      vapiAssistantId: `sandbox-assistant-${Date.now()}` as AssistantId,
+      requestedAreaCode: "212"
+    })
+    const owner = yield* signToken(config.authSecret, { role: "owner", sub: trial.ownerId })
+    const service = yield* signToken(config.authSecret, { role: "service" })
+    const base = config.appUrl.replace(/\/+$/, "")
+    yield* Effect.sync(() =>
+      console.log(
+        [
+          "",
+          "  Sandbox ready.",
+          `  Dashboard:  ${base}/#token=${owner}`,
+          `  Convert the trial "${trial.businessName}" (asks for 212, sold out in sandbox: watch it fall back):`,
+          `    curl -X POST ${base}/api/trials/${trial.id}/convert -H "Authorization: Bearer ${service}"`,
+          ""
+        ].join("\n")
+      )
+    )
+  })
+)
