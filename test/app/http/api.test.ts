@@ -1,0 +1,149 @@
+// The API through app.handle on in-memory layers: the contract of DESIGN.md section 4 (shapes, tokens,
+// status codes), as another program calling it would see it.
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { makeTestApp, trialBody, until } from "../../support/httpApp.ts"
+
+let t: Awaited<ReturnType<typeof makeTestApp>>
+beforeAll(async () => {
+  t = await makeTestApp()
+})
+afterAll(() => t.close())
+
+const newTrial = async (overrides: Record<string, unknown> = {}) => {
+  const created = await t.call("POST", "/api/trials", { body: trialBody(overrides) })
+  expect(created.status).toBe(201)
+  return created.json.trial
+}
+
+describe("trials and conversion", () => {
+  it("creates a trial (201) with the contract's shape, finding the owner by email", async () => {
+    const body = trialBody({ requestedAreaCode: "212" })
+    const first = await t.call("POST", "/api/trials", { body })
+    expect(first.status).toBe(201)
+    expect(first.json.trial).toMatchObject({
+      ownerEmail: body.ownerEmail,
+      businessName: body.businessName,
+      vapiAssistantId: body.vapiAssistantId,
+      requestedAreaCode: "212",
+      status: "active",
+      businessId: null
+    })
+    const again = await t.call("POST", "/api/trials", { body: { ...trialBody(), ownerEmail: body.ownerEmail } })
+    expect(again.json.trial.ownerId).toBe(first.json.trial.ownerId)
+    const noCode = await t.call("POST", "/api/trials", { body: trialBody({ requestedAreaCode: undefined }) })
+    expect(noCode.json.trial.requestedAreaCode).toBeNull()
+  })
+
+  it("refuses bad input with a 400 naming the field, and creates nothing", async () => {
+    const cases: Array<[unknown, string]> = [
+      [trialBody({ requestedAreaCode: "911" }), "requestedAreaCode"],
+      [trialBody({ requestedAreaCode: "41" }), "requestedAreaCode"],
+      [trialBody({ ownerEmail: "not-an-email" }), "ownerEmail"],
+      [trialBody({ businessName: "" }), "businessName"],
+      [{ ...trialBody(), vapiAssistantId: undefined }, "vapiAssistantId"]
+    ]
+    for (const [body, field] of cases) {
+      const response = await t.call("POST", "/api/trials", { body })
+      expect(response.status, JSON.stringify(body)).toBe(400)
+      expect(response.json.error.code).toBe("invalid_request")
+      expect(response.json.error.message).toContain(field)
+    }
+    expect((await t.call("POST", "/api/trials", { body: "{not json" })).status).toBe(400)
+    expect((await t.call("POST", "/api/trials", { body: "[1,2]" })).status).toBe(400)
+    const huge = await t.call("POST", "/api/trials", { body: JSON.stringify({ ...trialBody(), pad: "x".repeat(100_000) }) })
+    expect(huge.status).toBe(413)
+  })
+
+  it("converts once (202, the same business on every repeat) and the number arrives", async () => {
+    const trial = await newTrial({ requestedAreaCode: "650" })
+    const first = await t.call("POST", `/api/trials/${trial.id}/convert`)
+    const second = await t.call("POST", `/api/trials/${trial.id}/convert`)
+    expect([first.status, second.status]).toEqual([202, 202])
+    expect(second.json.business.id).toBe(first.json.business.id)
+    expect(first.json.business).toMatchObject({ name: trial.businessName, trialId: trial.id, requestedAreaCode: "650" })
+    const id = first.json.business.id
+    await until(async () => (await t.call("GET", `/api/businesses/${id}`)).json.business.numberStatus === "assigned", "the number")
+    const business = (await t.call("GET", `/api/businesses/${id}`)).json.business
+    expect(business.phoneNumber).toMatchObject({ areaCode: "650" })
+    expect(business.phoneNumber.e164).toMatch(/^\+1650\d{7}$/)
+    expect((await t.call("POST", "/api/trials/nope/convert")).status).toBe(404)
+  })
+})
+
+describe("tokens and ownership", () => {
+  it("401 for missing, malformed, expired or badly signed tokens; 403 for the wrong role", async () => {
+    const trial = await newTrial()
+    const path = `/api/trials/${trial.id}/convert`
+    expect((await t.call("POST", path, { token: null })).status).toBe(401)
+    expect((await t.call("POST", path, { token: "not.a.jwt" })).status).toBe(401)
+    const expired = await t.sign({ role: "service" }, "-1s")
+    expect((await t.call("POST", path, { token: expired })).json.error.message).toContain("expired")
+    const forged = t.service.slice(0, -4) + (t.service.endsWith("AAAA") ? "BBBB" : "AAAA")
+    expect((await t.call("POST", path, { token: forged })).status).toBe(401)
+    const owner = await t.sign({ role: "owner", sub: trial.ownerId })
+    const wrongRole = await t.call("POST", path, { token: owner })
+    expect(wrongRole.status).toBe(403)
+    expect(wrongRole.json.error.code).toBe("forbidden")
+    expect((await t.call("GET", `/api/trials/${trial.id}`)).status).toBe(404)
+  })
+
+  it("an owner sees their own business; another owner's is 404, like one that does not exist", async () => {
+    const trial = await newTrial()
+    const business = (await t.call("POST", `/api/trials/${trial.id}/convert`)).json.business
+    const mine = await t.sign({ role: "owner", sub: trial.ownerId })
+    const theirs = await t.sign({ role: "owner", sub: "someone-else" })
+    expect((await t.call("GET", `/api/businesses/${business.id}`, { token: mine })).status).toBe(200)
+    const other = await t.call("GET", `/api/businesses/${business.id}`, { token: theirs })
+    const missing = await t.call("GET", "/api/businesses/does-not-exist", { token: theirs })
+    expect([other.status, missing.status]).toEqual([404, 404])
+    expect(other.json).toEqual(missing.json)
+    expect((await t.call("GET", "/api/businesses", { token: mine })).json.businesses.map((b: { id: string }) => b.id)).toContain(business.id)
+    expect((await t.call("GET", "/api/businesses", { token: theirs })).json.businesses).toEqual([])
+  })
+})
+
+describe("re-enqueueing an assignment", () => {
+  it("409 when assigned; 202 and back to pending when failed, then assigned", async () => {
+    // No stock anywhere: the assignment fails with no_numbers_available.
+    const empty = await makeTestApp({
+      telephony: { defaultStock: 0 },
+      settings: { stockChurnRetries: 0 }
+    })
+    try {
+      const trial = (await empty.call("POST", "/api/trials", { body: trialBody() })).json.trial
+      const business = (await empty.call("POST", `/api/trials/${trial.id}/convert`)).json.business
+      const get = () => empty.call("GET", `/api/businesses/${business.id}`).then((r) => r.json.business)
+      await until(async () => (await get()).numberStatus === "failed", "the failure")
+      expect((await get()).failureReason).toBe("no_numbers_available")
+      await empty.run(
+        (await import("../../../src/adapters/memory/MemoryTelephony.ts")).MemoryTelephonyControl.use((c) => c.setStock("415", 1))
+      )
+      const retried = await empty.call("POST", `/api/businesses/${business.id}/assign-number`)
+      expect(retried.status).toBe(202)
+      expect(retried.json.business.numberStatus).toBe("pending")
+      await until(async () => (await get()).numberStatus === "assigned", "the number")
+      const again = await empty.call("POST", `/api/businesses/${business.id}/assign-number`)
+      expect(again.status).toBe(409)
+      expect(again.json.error.code).toBe("already_assigned")
+      expect((await empty.call("POST", "/api/businesses/nope/assign-number")).status).toBe(404)
+    } finally {
+      await empty.close()
+    }
+  })
+})
+
+describe("the rest of the surface", () => {
+  it("serves the dashboard page, the OpenAPI document, and JSON 404s", async () => {
+    const page = await t.call("GET", "/", { token: null })
+    expect(page.status).toBe(200)
+    expect(page.headers.get("content-type")).toContain("text/html")
+    const openapi = await t.call("GET", "/openapi", { token: null })
+    expect(Object.keys(openapi.json.paths)).toEqual(expect.arrayContaining(["/api/trials", "/api/businesses/{id}", "/webhooks/vapi"]))
+    expect(openapi.json.paths["/api/trials"].post.requestBody.content["application/json"].schema.required).toEqual(
+      expect.arrayContaining(["ownerEmail", "businessName", "vapiAssistantId"])
+    )
+    const missing = await t.call("GET", "/no/such/route")
+    expect(missing.status).toBe(404)
+    expect(missing.json.error.code).toBe("not_found")
+  })
+})

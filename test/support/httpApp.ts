@@ -1,0 +1,84 @@
+// The Elysia app on in-memory layers (a ManagedRuntime), with jobs running, tokens, and a request helper.
+import { Effect, ManagedRuntime, Redacted, Scope } from "effect"
+import { signToken } from "../../src/app/auth.ts"
+import { makeApp } from "../../src/app/http/app.ts"
+import type { HttpSettings } from "../../src/app/http/services.ts"
+import { jobHandlers } from "../../src/app/jobHandlers.ts"
+import { type MemoryOptions, memoryLayer } from "../../src/app/layers/memory.ts"
+import { JobQueue } from "../../src/ports/JobQueue.ts"
+
+export const SETTINGS: HttpSettings = {
+  appUrl: "https://numbers.example.com",
+  authSecret: Redacted.make("test-auth-secret"),
+  vapiWebhookSecret: Redacted.make("test-vapi-secret"),
+  twilioAuthToken: Redacted.make("test-twilio-token")
+}
+
+export const makeTestApp = async (options: MemoryOptions = {}) => {
+  const runtime = ManagedRuntime.make(
+    memoryLayer({
+      telephony: { defaultStock: 50 },
+      jobs: { retryBase: "50 millis", retryBudget: "2 seconds" },
+      ...options,
+      settings: { appUrl: SETTINGS.appUrl, vapiWebhookSecret: SETTINGS.vapiWebhookSecret, ...options.settings }
+    })
+  )
+  const scope = await runtime.runPromise(Scope.make())
+  await runtime.runPromise(JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work)).pipe(Scope.provide(scope)))
+  const app = makeApp(runtime.runPromise, SETTINGS)
+  const sign = (claims: Parameters<typeof signToken>[1], expiresIn?: string) =>
+    Effect.runPromise(signToken(SETTINGS.authSecret, claims, expiresIn))
+  const service = await sign({ role: "service" })
+  const call = async (
+    method: string,
+    path: string,
+    options: { readonly token?: string | null; readonly body?: unknown; readonly headers?: Record<string, string> } = {}
+  ) => {
+    const headers = new Headers(options.headers)
+    const token = options.token === undefined ? service : options.token
+    if (token) headers.set("authorization", `Bearer ${token}`)
+    let body: string | undefined
+    if (options.body !== undefined) {
+      body = typeof options.body === "string" ? options.body : JSON.stringify(options.body)
+      if (!headers.has("content-type")) headers.set("content-type", "application/json")
+    }
+    const response = await app.handle(new Request(`http://localhost${path}`, { method, headers, body: body ?? null }))
+    const text = await response.text()
+    let json: unknown = null
+    try {
+      json = JSON.parse(text)
+    } catch {}
+    return { status: response.status, json: json as Record<string, any>, text, headers: response.headers }
+  }
+  return {
+    app,
+    runtime,
+    service,
+    sign,
+    call,
+    run: runtime.runPromise,
+    close: async () => {
+      await runtime.runPromise(Scope.close(scope, { _tag: "Success", value: undefined } as never))
+      await runtime.dispose()
+    }
+  }
+}
+
+export const trialBody = (overrides: Record<string, unknown> = {}) => ({
+  ownerEmail: `owner-${crypto.randomUUID()}@example.com`,
+  ownerName: "Sam Owner",
+  businessName: "Golden Gate Dental",
+  vapiAssistantId: `asst-${crypto.randomUUID()}`,
+  requestedAreaCode: "415",
+  ...overrides
+})
+
+/** Polls until `check` holds (bounded). */
+export const until = async (check: () => Promise<boolean>, what: string, timeoutMillis = 10_000) => {
+  const deadline = Date.now() + timeoutMillis
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await Bun.sleep(25)
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
