@@ -20,11 +20,17 @@ export const makeTestApp = async (options: MemoryOptions = {}) => {
       telephony: { defaultStock: 50 },
       jobs: { retryBase: "50 millis", retryBudget: "2 seconds" },
       ...options,
-      settings: { appUrl: SETTINGS.appUrl, vapiWebhookSecret: SETTINGS.vapiWebhookSecret, ...options.settings }
+      settings: {
+        appUrl: SETTINGS.appUrl,
+        vapiWebhookSecret: SETTINGS.vapiWebhookSecret,
+        ...options.settings
+      }
     })
   )
   const scope = await runtime.runPromise(Scope.make())
-  await runtime.runPromise(JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work)).pipe(Scope.provide(scope)))
+  await runtime.runPromise(
+    JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work)).pipe(Scope.provide(scope))
+  )
   const app = makeApp(runtime.runPromise, SETTINGS)
   const sign = (claims: Parameters<typeof signToken>[1], expiresIn?: string) =>
     Effect.runPromise(signToken(SETTINGS.authSecret, claims, expiresIn))
@@ -32,7 +38,11 @@ export const makeTestApp = async (options: MemoryOptions = {}) => {
   const call = async (
     method: string,
     path: string,
-    options: { readonly token?: string | null; readonly body?: unknown; readonly headers?: Record<string, string> } = {}
+    options: {
+      readonly token?: string | null
+      readonly body?: unknown
+      readonly headers?: Record<string, string>
+    } = {}
   ) => {
     const headers = new Headers(options.headers)
     const token = options.token === undefined ? service : options.token
@@ -42,7 +52,9 @@ export const makeTestApp = async (options: MemoryOptions = {}) => {
       body = typeof options.body === "string" ? options.body : JSON.stringify(options.body)
       if (!headers.has("content-type")) headers.set("content-type", "application/json")
     }
-    const response = await app.handle(new Request(`http://localhost${path}`, { method, headers, body: body ?? null }))
+    const response = await app.handle(
+      new Request(`http://localhost${path}`, { method, headers, body: body ?? null })
+    )
     const text = await response.text()
     let json: unknown = null
     try {

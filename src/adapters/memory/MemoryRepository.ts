@@ -25,7 +25,11 @@ const copy = (t: Tables): Tables => ({
 /** Lets tests look at every business at once (the Postgres adapter answers the same through SQL). */
 export class MemoryRepositoryControl extends Context.Service<
   MemoryRepositoryControl,
-  { readonly businesses: Effect.Effect<ReadonlyArray<Business>> }
+  {
+    readonly businesses: Effect.Effect<ReadonlyArray<Business>>
+    /** How many rows each table holds (a test checks that bad requests change nothing). */
+    readonly counts: Effect.Effect<Readonly<Record<"users" | "trials" | "businesses" | "calls", number>>>
+  }
 >()("numbers/adapters/memory/MemoryRepositoryControl") {}
 
 export interface MemoryRepositoryOptions {
@@ -248,7 +252,15 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
       return Context.make(Repository, repository).pipe(
         Context.add(
           MemoryRepositoryControl,
-          MemoryRepositoryControl.of({ businesses: read((t) => [...t.businesses.values()]) })
+          MemoryRepositoryControl.of({
+            businesses: read((t) => [...t.businesses.values()]),
+            counts: read((t) => ({
+              users: t.users.size,
+              trials: t.trials.size,
+              businesses: t.businesses.size,
+              calls: t.calls.size
+            }))
+          })
         )
       )
     })

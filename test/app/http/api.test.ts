@@ -28,7 +28,9 @@ describe("trials and conversion", () => {
       status: "active",
       businessId: null
     })
-    const again = await t.call("POST", "/api/trials", { body: { ...trialBody(), ownerEmail: body.ownerEmail } })
+    const again = await t.call("POST", "/api/trials", {
+      body: { ...trialBody(), ownerEmail: body.ownerEmail }
+    })
     expect(again.json.trial.ownerId).toBe(first.json.trial.ownerId)
     const noCode = await t.call("POST", "/api/trials", { body: trialBody({ requestedAreaCode: undefined }) })
     expect(noCode.json.trial.requestedAreaCode).toBeNull()
@@ -50,7 +52,9 @@ describe("trials and conversion", () => {
     }
     expect((await t.call("POST", "/api/trials", { body: "{not json" })).status).toBe(400)
     expect((await t.call("POST", "/api/trials", { body: "[1,2]" })).status).toBe(400)
-    const huge = await t.call("POST", "/api/trials", { body: JSON.stringify({ ...trialBody(), pad: "x".repeat(100_000) }) })
+    const huge = await t.call("POST", "/api/trials", {
+      body: JSON.stringify({ ...trialBody(), pad: "x".repeat(100_000) })
+    })
     expect(huge.status).toBe(413)
   })
 
@@ -60,9 +64,16 @@ describe("trials and conversion", () => {
     const second = await t.call("POST", `/api/trials/${trial.id}/convert`)
     expect([first.status, second.status]).toEqual([202, 202])
     expect(second.json.business.id).toBe(first.json.business.id)
-    expect(first.json.business).toMatchObject({ name: trial.businessName, trialId: trial.id, requestedAreaCode: "650" })
+    expect(first.json.business).toMatchObject({
+      name: trial.businessName,
+      trialId: trial.id,
+      requestedAreaCode: "650"
+    })
     const id = first.json.business.id
-    await until(async () => (await t.call("GET", `/api/businesses/${id}`)).json.business.numberStatus === "assigned", "the number")
+    await until(
+      async () => (await t.call("GET", `/api/businesses/${id}`)).json.business.numberStatus === "assigned",
+      "the number"
+    )
     const business = (await t.call("GET", `/api/businesses/${id}`)).json.business
     expect(business.phoneNumber).toMatchObject({ areaCode: "650" })
     expect(business.phoneNumber.e164).toMatch(/^\+1650\d{7}$/)
@@ -97,7 +108,11 @@ describe("tokens and ownership", () => {
     const missing = await t.call("GET", "/api/businesses/does-not-exist", { token: theirs })
     expect([other.status, missing.status]).toEqual([404, 404])
     expect(other.json).toEqual(missing.json)
-    expect((await t.call("GET", "/api/businesses", { token: mine })).json.businesses.map((b: { id: string }) => b.id)).toContain(business.id)
+    expect(
+      (await t.call("GET", "/api/businesses", { token: mine })).json.businesses.map(
+        (b: { id: string }) => b.id
+      )
+    ).toContain(business.id)
     expect((await t.call("GET", "/api/businesses", { token: theirs })).json.businesses).toEqual([])
   })
 })
@@ -116,7 +131,9 @@ describe("re-enqueueing an assignment", () => {
       await until(async () => (await get()).numberStatus === "failed", "the failure")
       expect((await get()).failureReason).toBe("no_numbers_available")
       await empty.run(
-        (await import("../../../src/adapters/memory/MemoryTelephony.ts")).MemoryTelephonyControl.use((c) => c.setStock("415", 1))
+        (await import("../../../src/adapters/memory/MemoryTelephony.ts")).MemoryTelephonyControl.use((c) =>
+          c.setStock("415", 1)
+        )
       )
       const retried = await empty.call("POST", `/api/businesses/${business.id}/assign-number`)
       expect(retried.status).toBe(202)
@@ -138,10 +155,12 @@ describe("the rest of the surface", () => {
     expect(page.status).toBe(200)
     expect(page.headers.get("content-type")).toContain("text/html")
     const openapi = await t.call("GET", "/openapi", { token: null })
-    expect(Object.keys(openapi.json.paths)).toEqual(expect.arrayContaining(["/api/trials", "/api/businesses/{id}", "/webhooks/vapi"]))
-    expect(openapi.json.paths["/api/trials"].post.requestBody.content["application/json"].schema.required).toEqual(
-      expect.arrayContaining(["ownerEmail", "businessName", "vapiAssistantId"])
+    expect(Object.keys(openapi.json.paths)).toEqual(
+      expect.arrayContaining(["/api/trials", "/api/businesses/{id}", "/webhooks/vapi"])
     )
+    expect(
+      openapi.json.paths["/api/trials"].post.requestBody.content["application/json"].schema.required
+    ).toEqual(expect.arrayContaining(["ownerEmail", "businessName", "vapiAssistantId"]))
     const missing = await t.call("GET", "/no/such/route")
     expect(missing.status).toBe(404)
     expect(missing.json.error.code).toBe("not_found")
