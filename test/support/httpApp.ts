@@ -7,6 +7,10 @@ import { jobHandlers } from "../../src/app/jobHandlers.ts"
 import { type MemoryOptions, memoryLayer } from "../../src/app/layers/memory.ts"
 import { JobQueue } from "../../src/ports/JobQueue.ts"
 
+/** JSON as tests read it: assertions check the shape, so the type stays loose here, and only here. */
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked by assertions, not by types
+export type JsonObject = Record<string, any>
+
 export const SETTINGS: HttpSettings = {
   appUrl: "https://numbers.example.com",
   authSecret: Redacted.make("test-auth-secret"),
@@ -60,7 +64,7 @@ export const makeTestApp = async (options: MemoryOptions = {}) => {
     try {
       json = JSON.parse(text)
     } catch {}
-    return { status: response.status, json: json as Record<string, any>, text, headers: response.headers }
+    return { status: response.status, json: json as JsonObject, text, headers: response.headers }
   }
   return {
     app,

@@ -3,7 +3,7 @@
 import { Fiber } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { relayEvents } from "../../../src/app/http/cable.ts"
-import { makeTestApp, trialBody } from "../../support/httpApp.ts"
+import { type JsonObject, makeTestApp, trialBody } from "../../support/httpApp.ts"
 
 let t: Awaited<ReturnType<typeof makeTestApp>>
 let base = ""
@@ -22,15 +22,15 @@ afterAll(async () => {
 })
 
 interface Client {
-  readonly messages: Array<Record<string, any>>
+  readonly messages: Array<JsonObject>
   readonly closed: Promise<{ code: number; reason: string }>
-  readonly next: (type: string) => Promise<Record<string, any>>
+  readonly next: (type: string) => Promise<JsonObject>
   readonly send: (data: unknown) => void
 }
 
 const connect = async (query = ""): Promise<Client> => {
   const socket = new WebSocket(`ws://${base}/cable${query}`)
-  const messages: Array<Record<string, any>> = []
+  const messages: Array<JsonObject> = []
   const waiters: Array<() => void> = []
   socket.onmessage = ({ data }) => {
     messages.push(JSON.parse(String(data)))
