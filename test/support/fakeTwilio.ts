@@ -47,6 +47,8 @@ export const startFakeTwilio = (
     readonly defaultStock?: number
     readonly unknownAreaCodes?: ReadonlyArray<string>
     readonly slowMillis?: number
+    /** Every purchase takes this long (a real purchase takes a few hundred milliseconds). */
+    readonly purchaseMillis?: number
   } = {}
 ): FakeTwilio => {
   const accountSid = `AC${"a1".repeat(16)}`
@@ -113,6 +115,7 @@ export const startFakeTwilio = (
       if (fault === "slow") await Bun.sleep(options.slowMillis ?? 15_000)
 
       if (request.method === "POST" && url.pathname === `${base}.json`) {
+        if (options.purchaseMillis) await Bun.sleep(options.purchaseMillis)
         const purchaseHold = purchaseHolds.shift()
         if (fault === "hold-before" || purchaseHold === "before") return hold()
         const areaCode = form.AreaCode ?? ""
