@@ -44,3 +44,68 @@ export const writeResult = async (name: string, result: unknown) => {
     `${JSON.stringify(result, null, 2)}\n`
   )
 }
+
+/** Percentile of a sample (nearest rank). */
+export const percentile = (values: ReadonlyArray<number>, p: number): number => {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  return (
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN
+  )
+}
+
+const pgbenchUrl = (url: string) => {
+  const u = new URL(url)
+  return {
+    PGHOST: u.hostname,
+    PGPORT: u.port || "5432",
+    PGUSER: decodeURIComponent(u.username || "postgres"),
+    PGPASSWORD: decodeURIComponent(u.password),
+    PGDATABASE: u.pathname.slice(1)
+  }
+}
+
+/**
+ * pgbench's simple-update transactions per second on `url`'s database: the rate at which this machine's
+ * Postgres commits small writes, the ceiling anything here can reach.
+ */
+export const pgbenchSimpleUpdate = (
+  url: string,
+  options: { readonly clients?: number; readonly seconds?: number } = {}
+) => {
+  const env = { ...process.env, ...pgbenchUrl(url) }
+  const init = Bun.spawnSync(["pgbench", "-i", "-s", "1", "-q"], { env })
+  if (init.exitCode !== 0) throw new Error(`pgbench -i failed: ${init.stderr.toString()}`)
+  const run = Bun.spawnSync(
+    [
+      "pgbench",
+      "-n",
+      "-b",
+      "simple-update",
+      "-c",
+      String(options.clients ?? 8),
+      "-j",
+      "2",
+      "-T",
+      String(options.seconds ?? 8)
+    ],
+    { env }
+  )
+  const match = /tps = ([\d.]+)/.exec(run.stdout.toString())
+  if (!match?.[1]) throw new Error(`pgbench gave no tps: ${run.stdout.toString()}${run.stderr.toString()}`)
+  return Number(match[1])
+}
+
+/** Committed transactions so far in `url`'s database. */
+export const commitsIn = async (url: string): Promise<number> => {
+  const { PgClient } = await import("@effect/sql-pg")
+  const { Effect, Redacted } = await import("effect")
+  return Effect.runPromise(
+    Effect.gen(function* () {
+      const sql = yield* PgClient.PgClient
+      const [row] = yield* sql<{ readonly commits: string }>`
+        SELECT xact_commit::text AS commits FROM pg_stat_database WHERE datname = current_database()`
+      return Number(row?.commits ?? 0)
+    }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 })))
+  )
+}

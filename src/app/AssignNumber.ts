@@ -135,8 +135,14 @@ const attempt = Effect.fnUntraced(function* (businessId: BusinessId) {
         twilioSid: owned.sid
       })
       const recorded = yield* repo.recordNumber(businessId, number)
-      // The email is an outbox job in the same transaction: it exists if and only if the number is recorded.
+      // The email (an outbox job) and the owner's event go out with this transaction: both exist if and only
+      // if the number is recorded, and a later run that finds the number announces nothing again.
       yield* jobs.enqueue(SendNumberAssignedEmailJob.make({ businessId }), { key: emailKey(businessId) })
+      const at = DateTime.formatIso(yield* DateTime.now)
+      yield* (yield* Broadcaster).publish(
+        businessId,
+        new NumberAssigned({ businessId, phoneNumber: number.e164, areaCode: number.areaCode, at })
+      )
       yield* Effect.logInfo(`assigned ${number.e164}`)
       return assigned(recorded, number)
     })
@@ -169,8 +175,8 @@ export const failAssignment = Effect.fn("AssignNumber.fail")(function* (
     : ({ _tag: "Failed", business, reason: business.failureReason ?? reason } as const)
 })
 
-/** After the number is committed: point the assistant at us, then tell the owner (once). */
-const completeAssignment = Effect.fnUntraced(function* (business: Business, number: PhoneNumber) {
+/** After the number is committed: point the assistant at us (an idempotent update, repeated on every run). */
+const completeAssignment = Effect.fnUntraced(function* (business: Business) {
   const settings = yield* Settings
   const assistant = yield* Assistant
   const reporter = yield* ErrorReporter
@@ -189,14 +195,6 @@ const completeAssignment = Effect.fnUntraced(function* (business: Business, numb
           reporter.report(Cause.fail(error), { businessId: business.id, operation: "Assistant.setServer" })
       })
     )
-  const repo = yield* Repository
-  if (yield* repo.claimAnnouncement(business.id)) {
-    const at = DateTime.formatIso(yield* DateTime.now)
-    yield* (yield* Broadcaster).publish(
-      business.id,
-      new NumberAssigned({ businessId: business.id, phoneNumber: number.e164, areaCode: number.areaCode, at })
-    )
-  }
 })
 
 /**
@@ -213,7 +211,7 @@ export const assignNumber = Effect.fn("AssignNumber")(
         TelephonyRejected: (error) => failAssignment(businessId, "telephony_rejected", Cause.fail(error))
       })
     )
-    if (outcome._tag === "Assigned") yield* completeAssignment(outcome.business, outcome.number)
+    if (outcome._tag === "Assigned") yield* completeAssignment(outcome.business)
     return outcome
   },
   Effect.annotateLogs({ useCase: "AssignNumber" })

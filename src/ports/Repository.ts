@@ -66,11 +66,6 @@ export interface RepositoryShape {
   ) => Effect.Effect<Business, RepositoryUnavailable>
   /** Back to `pending` (a failed assignment is tried again). */
   readonly markPending: (id: BusinessId) => Effect.Effect<Business, RepositoryUnavailable>
-  /**
-   * True exactly once per business after it is assigned: whoever gets true tells the
-   * owner, so a job that runs again does not announce the number twice.
-   */
-  readonly claimAnnouncement: (id: BusinessId) => Effect.Effect<boolean, RepositoryUnavailable>
   /** Inserts or updates a call by its Vapi call id. */
   readonly upsertCall: (call: Call) => Effect.Effect<Call, RepositoryUnavailable>
   readonly recentCalls: (

@@ -156,11 +156,10 @@ export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Reposit
       })
     )
 
-    live("marks failed and pending, and announces an assigned business exactly once", () =>
+    live("marks failed, then pending again, then assigned", () =>
       Effect.gen(function* () {
         const repo = yield* Repository
         const business = yield* givenBusiness()
-        assert.isFalse(yield* repo.claimAnnouncement(business.id), "nothing to announce while pending")
         const failed = yield* repo.withBusinessLock(business.id, () =>
           repo.markFailed(business.id, "no_numbers_available")
         )
@@ -170,11 +169,10 @@ export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Reposit
         )
         const pending = yield* repo.markPending(business.id)
         assert.deepStrictEqual([pending.numberStatus, pending.failureReason], ["pending", null])
-        yield* repo.withBusinessLock(business.id, () => repo.recordNumber(business.id, numberFor()))
-        const claims = yield* Effect.forEach([1, 2, 3], () => repo.claimAnnouncement(business.id), {
-          concurrency: "unbounded"
-        })
-        assert.deepStrictEqual(claims.filter(Boolean).length, 1)
+        const assigned = yield* repo.withBusinessLock(business.id, () =>
+          repo.recordNumber(business.id, numberFor())
+        )
+        assert.deepStrictEqual([assigned.numberStatus, assigned.failureReason], ["assigned", null])
       })
     )
 

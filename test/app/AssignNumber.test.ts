@@ -304,7 +304,9 @@ describe("AssignNumber", () => {
         (yield* Repository.use((r) => r.findBusiness(business.id)))?.numberStatus,
         "assigned"
       )
-      assert.strictEqual((yield* MemoryBroadcasterControl.use((b) => b.published)).length, 0)
+      // Announced with the record, before Vapi: the owner has the number either way.
+      assert.strictEqual((yield* MemoryBroadcasterControl.use((b) => b.published)).length, 1)
+      assert.isNull(yield* MemoryAssistantControl.use((a) => a.serverOf(business.vapiAssistantId)))
 
       yield* MemoryAssistantControl.use((a) => a.injectFaults([]))
       const rerun = yield* Effect.forkChild(assignNumber(business.id))

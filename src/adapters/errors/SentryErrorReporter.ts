@@ -1,6 +1,6 @@
 // ErrorReporter on Sentry (@sentry/bun), when SENTRY_DSN is set. Events carry the business and job ids as
 // tags; request data, breadcrumbs' bodies and anything that looks like a credential are dropped before sending.
-import * as Sentry from "@sentry/bun"
+import type * as SentryModule from "@sentry/bun"
 import { Cause, Effect, Layer, Redacted } from "effect"
 import { type ErrorContext, ErrorReporter } from "../../ports/ErrorReporter.ts"
 
@@ -15,25 +15,29 @@ const scrub = (value: unknown, depth = 0): unknown => {
   )
 }
 
+// Loaded only when SENTRY_DSN is set: the SDK is large, and starts without it should not pay for it.
+let Sentry: typeof SentryModule
+
+const init = (options: { readonly dsn: Redacted.Redacted<string>; readonly environment?: string }) =>
+  Effect.promise(async () => {
+    Sentry = await import("@sentry/bun")
+    Sentry.init({
+      dsn: Redacted.value(options.dsn),
+      environment: options.environment ?? "production",
+      defaultIntegrations: false,
+      beforeSend: (event) => {
+        delete event.request
+        if (event.extra) event.extra = scrub(event.extra) as NonNullable<typeof event.extra>
+        if (event.contexts) event.contexts = scrub(event.contexts) as NonNullable<typeof event.contexts>
+        return event
+      }
+    })
+  })
+
 export const layer = (options: { readonly dsn: Redacted.Redacted<string>; readonly environment?: string }) =>
   Layer.effect(
     ErrorReporter,
-    Effect.acquireRelease(
-      Effect.sync(() =>
-        Sentry.init({
-          dsn: Redacted.value(options.dsn),
-          environment: options.environment ?? "production",
-          defaultIntegrations: false,
-          beforeSend: (event) => {
-            delete event.request
-            if (event.extra) event.extra = scrub(event.extra) as NonNullable<typeof event.extra>
-            if (event.contexts) event.contexts = scrub(event.contexts) as NonNullable<typeof event.contexts>
-            return event
-          }
-        })
-      ),
-      () => Effect.promise(() => Sentry.close(2_000))
-    ).pipe(
+    Effect.acquireRelease(init(options), () => Effect.promise(() => Sentry.close(2_000))).pipe(
       Effect.as(
         ErrorReporter.of({
           report: (cause: Cause.Cause<unknown>, context: ErrorContext) =>

@@ -1,5 +1,5 @@
 // In-memory Assistant: known assistants, their server settings, injectable faults and a log of calls.
-import { Context, Effect, Layer, Redacted, Ref } from "effect"
+import { Context, type Duration, Effect, Layer, Redacted, Ref } from "effect"
 import type { AssistantId } from "../../domain/ids.ts"
 import {
   Assistant,
@@ -43,7 +43,7 @@ export class MemoryAssistantControl extends Context.Service<
 export const sandboxTwiml = (call: InboundCall): string =>
   `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://sandbox.vapi.invalid/${call.assistantId}/${call.callSid}"/></Connect></Response>`
 
-export const layer = (options: { readonly knownOnly?: boolean } = {}) =>
+export const layer = (options: { readonly knownOnly?: boolean; readonly latency?: Duration.Input } = {}) =>
   Layer.effectContext(
     Effect.gen(function* () {
       const state = yield* Ref.make<State>({ servers: new Map(), updates: [], calls: [], faults: [] })
@@ -51,6 +51,7 @@ export const layer = (options: { readonly knownOnly?: boolean } = {}) =>
       const enter = Effect.fnUntraced(function* (
         assistantId: AssistantId
       ): Effect.fn.Return<void, AssistantError> {
+        if (options.latency !== undefined) yield* Effect.sleep(options.latency)
         const { fault, known } = yield* Ref.modify(state, (s) => {
           const fault = s.faults.shift()
           const known = !options.knownOnly || s.servers.has(assistantId)

@@ -10,7 +10,6 @@ interface Tables {
   users: Map<string, User>
   trials: Map<string, Trial>
   businesses: Map<string, Business>
-  announced: Set<string>
   calls: Map<string, Call>
 }
 
@@ -18,7 +17,6 @@ const copy = (t: Tables): Tables => ({
   users: new Map(t.users),
   trials: new Map(t.trials),
   businesses: new Map(t.businesses),
-  announced: new Set(t.announced),
   calls: new Map(t.calls)
 })
 
@@ -45,7 +43,6 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
         users: new Map(),
         trials: new Map(),
         businesses: new Map(),
-        announced: new Set(),
         calls: new Map()
       }
       const locks = new Map<string, Semaphore.Semaphore>()
@@ -119,7 +116,6 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
           Effect.gen(function* () {
             const business = tables.businesses.get(id)
             if (!business) return yield* new BusinessNotFound({ businessId: id })
-            const announced = tables.announced.has(id)
             // Like a rolled-back transaction: a failed or interrupted holder leaves the business as it found it.
             return yield* use(business).pipe(
               Effect.onExit((exit) =>
@@ -127,8 +123,6 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
                   ? Effect.void
                   : Effect.sync(() => {
                       tables.businesses.set(id, business)
-                      if (announced) tables.announced.add(id)
-                      else tables.announced.delete(id)
                     })
               )
             )
@@ -176,14 +170,6 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
 
       const markPending = Effect.fn("Repository.markPending")(function* (id: BusinessId) {
         return yield* update(id, (b) => new Business({ ...b, numberStatus: "pending", failureReason: null }))
-      })
-
-      const claimAnnouncement = Effect.fn("Repository.claimAnnouncement")(function* (id: BusinessId) {
-        return yield* Effect.sync(() => {
-          if (tables.announced.has(id) || tables.businesses.get(id)?.numberStatus !== "assigned") return false
-          tables.announced.add(id)
-          return true
-        })
       })
 
       const upsertCall = Effect.fn("Repository.upsertCall")(function* (call: Call) {
@@ -238,7 +224,6 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
         recordNumber,
         markFailed,
         markPending,
-        claimAnnouncement,
         upsertCall,
         recentCalls: (callableId: string, limit: number) =>
           read((t) =>

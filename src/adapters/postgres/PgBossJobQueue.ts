@@ -32,6 +32,24 @@ export interface PgBossOptions {
   readonly superviseIntervalSeconds?: number
 }
 
+/**
+ * How workers fetch: pg-boss waits its polling interval after every fetch unless the fetch came back full, so
+ * jobs are fetched in batches (burst while the backlog lasts) and each job of a batch runs and settles on
+ * its own. batchSize x loops is the process's concurrency. Exported for the no-op baseline benchmark.
+ */
+export const workOptions = (options: Pick<PgBossOptions, "concurrency" | "pollingIntervalSeconds">) => {
+  const batchSize = Math.min(4, options.concurrency)
+  return {
+    includeMetadata: true,
+    batchSize,
+    localConcurrency: Math.ceil(options.concurrency / batchSize),
+    perJobResults: true,
+    burstWhenBatchFull: true,
+    pollingIntervalSeconds: options.pollingIntervalSeconds ?? 0.5,
+    notifyPollingIntervalSeconds: 1
+  } as const
+}
+
 const payloadOf = {
   "assign-number": AssignNumberJob,
   "send-number-assigned-email": SendNumberAssignedEmailJob
@@ -141,38 +159,23 @@ export const layer = (options: PgBossOptions) =>
               return yield* Effect.failCause(exit.cause)
             }).pipe(Effect.annotateLogs({ jobId: bossJob.id, job: name }))
 
-          // pg-boss waits its polling interval after every fetch unless the fetch came back full, so jobs
-          // are fetched in batches (burst while the backlog lasts) and each job of a batch runs and settles
-          // on its own. batchSize x loops is this process's concurrency.
-          const batchSize = Math.min(4, options.concurrency)
           yield* Effect.tryPromise({
             try: () =>
-              boss.work<object>(
-                name,
-                {
-                  includeMetadata: true,
-                  batchSize,
-                  localConcurrency: Math.ceil(options.concurrency / batchSize),
-                  perJobResults: true,
-                  burstWhenBatchFull: true,
-                  pollingIntervalSeconds: options.pollingIntervalSeconds ?? 0.5,
-                  notifyPollingIntervalSeconds: 1
-                },
-                (jobs) =>
-                  run(
-                    Effect.forEach(
-                      jobs as Array<JobWithMetadata<object>>,
-                      (bossJob) =>
-                        Effect.exit(attempt(bossJob)).pipe(
-                          Effect.map((exit) => ({
-                            id: bossJob.id,
-                            status: exit._tag === "Success" ? ("completed" as const) : ("failed" as const),
-                            output: exit._tag === "Success" ? {} : { error: Cause.squash(exit.cause) }
-                          }))
-                        ),
-                      { concurrency: "unbounded" }
-                    )
+              boss.work<object>(name, workOptions(options), (jobs) =>
+                run(
+                  Effect.forEach(
+                    jobs as Array<JobWithMetadata<object>>,
+                    (bossJob) =>
+                      Effect.exit(attempt(bossJob)).pipe(
+                        Effect.map((exit) => ({
+                          id: bossJob.id,
+                          status: exit._tag === "Success" ? ("completed" as const) : ("failed" as const),
+                          output: exit._tag === "Success" ? {} : { error: Cause.squash(exit.cause) }
+                        }))
+                      ),
+                    { concurrency: "unbounded" }
                   )
+                )
               ),
             catch: unavailable("JobQueue.work")
           })

@@ -2,6 +2,7 @@
 // events to its own subscribers. Payloads are the small wire form of an event (ids and short fields).
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Layer, PubSub, Queue, Schedule, Schema, Stream } from "effect"
+import { SqlClient } from "effect/sql"
 import { OwnerEvent } from "../../domain/events.ts"
 import type { BusinessId } from "../../domain/ids.ts"
 import { Broadcaster } from "../../ports/Broadcaster.ts"
@@ -15,6 +16,7 @@ export const layer = Layer.effect(
   Broadcaster,
   Effect.gen(function* () {
     const pg = yield* PgClient.PgClient
+    const sql = yield* SqlClient.SqlClient
     const hub = yield* PubSub.unbounded<OwnerEvent>()
 
     // One LISTEN connection per instance. When it drops (database restart, network), listen again with
@@ -44,8 +46,10 @@ export const layer = Layer.effect(
       Effect.forkScoped
     )
 
+    // pg_notify through the SQL client (not pg.notify, which takes its own connection): inside a transaction
+    // the notification is sent on commit, and dropped on rollback.
     const publish = Effect.fn("Broadcaster.publish")(function* (_businessId: BusinessId, event: OwnerEvent) {
-      yield* pg.notify(CHANNEL, encode(event)).pipe(
+      yield* sql`SELECT pg_notify(${CHANNEL}, ${encode(event)})`.pipe(
         Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 3 }),
         // Best effort by design: the owner's dashboard also reads the state when it subscribes.
         Effect.catch((error) => Effect.logWarning(`owner event not sent: ${error.reason._tag}`))

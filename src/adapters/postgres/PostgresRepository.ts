@@ -173,14 +173,6 @@ export const layer = Layer.effect(
         Effect.withSpan(operation)
       )
 
-    const claimAnnouncement = Effect.fn("Repository.claimAnnouncement")(function* (id: BusinessId) {
-      const rows = yield* sql`
-        UPDATE businesses SET announced_at = now()
-        WHERE id = ${id} AND announced_at IS NULL AND number_status = 'assigned'
-        RETURNING id`.pipe(retryTransient, Effect.mapError(unavailable("Repository.claimAnnouncement")))
-      return rows.length === 1
-    })
-
     const upsertCall = Effect.fn("Repository.upsertCall")(
       function* (call: Call) {
         const encoded = Schema.encodeSync(
@@ -248,7 +240,6 @@ export const layer = Layer.effect(
       markFailed: (id: BusinessId, reason: FailureReason) =>
         setStatus("Repository.markFailed", id, "failed", reason),
       markPending: (id: BusinessId) => setStatus("Repository.markPending", id, "pending", null),
-      claimAnnouncement,
       upsertCall,
       recentCalls: (callableId: string, limit: number) =>
         sql`SELECT ${callColumns} WHERE callable_id = ${callableId} ORDER BY created_at DESC LIMIT ${limit}`.pipe(

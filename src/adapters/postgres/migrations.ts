@@ -34,7 +34,6 @@ const initial = Effect.gen(function* () {
       trial_id text NOT NULL UNIQUE REFERENCES trials (id),
       number_status text NOT NULL DEFAULT 'pending' CHECK (number_status IN ('pending', 'assigned', 'failed')),
       failure_reason text,
-      announced_at timestamptz,
       created_at timestamptz NOT NULL DEFAULT now()
     )`
   yield* sql`CREATE INDEX businesses_vapi_assistant_id ON businesses (vapi_assistant_id)`

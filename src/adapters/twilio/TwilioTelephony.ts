@@ -1,7 +1,6 @@
 // Telephony on the official twilio SDK, pointed at TWILIO_API_URL. Buying by AreaCode is one round trip;
 // Twilio's errors become the port's at this boundary (see ../../../shared/reference/TWILIO.md).
 import { Effect, Layer, Redacted, Schema } from "effect"
-import twilio from "twilio"
 import type { TwilioSid } from "../../domain/ids.ts"
 import {
   InvalidAreaCode,
@@ -74,49 +73,54 @@ const toOwned = (raw: unknown) =>
   )
 
 export const layer = (options: TwilioOptions) =>
-  Layer.sync(Telephony, () => {
-    const client = twilio(options.accountSid, Redacted.value(options.authToken), {
-      httpClient: makeFetchHttpClient({ timeoutMillis: options.timeoutMillis ?? 10_000 }) as never,
-      autoRetry: false
-    })
-    client.api.baseUrl = options.apiUrl.replace(/\/+$/, "")
-    const numbers = client.api.v2010.accounts(options.accountSid).incomingPhoneNumbers
-
-    const call = <A>(operation: string, run: () => Promise<A>) =>
-      Effect.tryPromise({ try: run, catch: mapError(operation) })
-
-    const findOwned = Effect.fn("Telephony.findOwned")(function* (friendlyName: string) {
-      const listed = yield* call("list numbers", () => numbers.list({ friendlyName, limit: 20 }))
-      // Whether Twilio's FriendlyName filter is exact is not documented: match exactly here.
-      const match = listed.find((n) => n.friendlyName === friendlyName)
-      return match ? yield* toOwned(match) : null
-    })
-
-    const purchase = Effect.fn("Telephony.purchase")(function* (request: PurchaseRequest) {
-      const bought = yield* Effect.tryPromise({
-        try: () =>
-          numbers.create({
-            areaCode: request.areaCode,
-            voiceUrl: request.voiceUrl,
-            voiceMethod: "POST",
-            friendlyName: request.friendlyName
-          }),
-        catch: mapPurchaseError(request.areaCode)
+  Layer.effect(
+    Telephony,
+    Effect.gen(function* () {
+      // Loaded only when Twilio is configured: the SDK is large, and sandbox starts should not pay for it.
+      const { default: twilio } = yield* Effect.promise(() => import("twilio"))
+      const client = twilio(options.accountSid, Redacted.value(options.authToken), {
+        httpClient: makeFetchHttpClient({ timeoutMillis: options.timeoutMillis ?? 10_000 }) as never,
+        autoRetry: false
       })
-      yield* Effect.annotateCurrentSpan({ "twilio.sid": bought.sid })
-      return yield* toOwned(bought)
-    })
+      client.api.baseUrl = options.apiUrl.replace(/\/+$/, "")
+      const numbers = client.api.v2010.accounts(options.accountSid).incomingPhoneNumbers
 
-    const updateVoiceUrl = Effect.fn("Telephony.updateVoiceUrl")(function* (
-      sid: TwilioSid,
-      voiceUrl: string
-    ) {
-      yield* call("update voice URL", () => numbers(sid).update({ voiceUrl, voiceMethod: "POST" }))
-    })
+      const call = <A>(operation: string, run: () => Promise<A>) =>
+        Effect.tryPromise({ try: run, catch: mapError(operation) })
 
-    const release = Effect.fn("Telephony.release")(function* (sid: TwilioSid) {
-      yield* call("release number", () => numbers(sid).remove())
-    })
+      const findOwned = Effect.fn("Telephony.findOwned")(function* (friendlyName: string) {
+        const listed = yield* call("list numbers", () => numbers.list({ friendlyName, limit: 20 }))
+        // Whether Twilio's FriendlyName filter is exact is not documented: match exactly here.
+        const match = listed.find((n) => n.friendlyName === friendlyName)
+        return match ? yield* toOwned(match) : null
+      })
 
-    return Telephony.of({ findOwned, purchase, updateVoiceUrl, release })
-  })
+      const purchase = Effect.fn("Telephony.purchase")(function* (request: PurchaseRequest) {
+        const bought = yield* Effect.tryPromise({
+          try: () =>
+            numbers.create({
+              areaCode: request.areaCode,
+              voiceUrl: request.voiceUrl,
+              voiceMethod: "POST",
+              friendlyName: request.friendlyName
+            }),
+          catch: mapPurchaseError(request.areaCode)
+        })
+        yield* Effect.annotateCurrentSpan({ "twilio.sid": bought.sid })
+        return yield* toOwned(bought)
+      })
+
+      const updateVoiceUrl = Effect.fn("Telephony.updateVoiceUrl")(function* (
+        sid: TwilioSid,
+        voiceUrl: string
+      ) {
+        yield* call("update voice URL", () => numbers(sid).update({ voiceUrl, voiceMethod: "POST" }))
+      })
+
+      const release = Effect.fn("Telephony.release")(function* (sid: TwilioSid) {
+        yield* call("release number", () => numbers(sid).remove())
+      })
+
+      return Telephony.of({ findOwned, purchase, updateVoiceUrl, release })
+    })
+  )

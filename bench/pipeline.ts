@@ -1,0 +1,171 @@
+// Benchmark 1 (and 2 with PROVIDER_LATENCY=1): the assignment pipeline through the real stack (Postgres,
+// pg-boss, the worker, sandbox providers) on a fresh database, against baselines measured in the same run on
+// the same server: pg-boss's own no-op job rate with the same worker settings, and pgbench's simple-update rate.
+import { Duration, Effect, Fiber, Layer, Redacted, References, Stream } from "effect"
+import { PgBoss } from "pg-boss"
+import * as MemoryAssistant from "../src/adapters/memory/MemoryAssistant.ts"
+import * as MemoryErrorReporter from "../src/adapters/memory/MemoryErrorReporter.ts"
+import * as MemoryMailer from "../src/adapters/memory/MemoryMailer.ts"
+import * as MemoryTelephony from "../src/adapters/memory/MemoryTelephony.ts"
+import * as Database from "../src/adapters/postgres/Database.ts"
+import { DatabaseUrl } from "../src/adapters/postgres/Database.ts"
+import * as PgBossJobQueue from "../src/adapters/postgres/PgBossJobQueue.ts"
+import * as PgBroadcaster from "../src/adapters/postgres/PgBroadcaster.ts"
+import * as PostgresRepository from "../src/adapters/postgres/PostgresRepository.ts"
+import { convertTrial } from "../src/app/ConvertTrial.ts"
+import { jobHandlers } from "../src/app/jobHandlers.ts"
+import { Settings } from "../src/app/Settings.ts"
+import type { AssistantId } from "../src/domain/ids.ts"
+import { Broadcaster } from "../src/ports/Broadcaster.ts"
+import { JobQueue } from "../src/ports/JobQueue.ts"
+import { Repository } from "../src/ports/Repository.ts"
+import {
+  commitsIn,
+  freshDatabase,
+  percentile,
+  pgbenchSimpleUpdate,
+  serverUrl,
+  writeResult
+} from "./support.ts"
+
+const withLatency = process.env.PROVIDER_LATENCY === "1"
+const N = Number(process.env.BENCH_ASSIGNMENTS ?? (withLatency ? 160 : 1000))
+const CONCURRENCY = Number(process.env.WORKER_CONCURRENCY ?? 8)
+const TWILIO_MS = withLatency ? 300 : 0
+const VAPI_MS = withLatency ? 200 : 0
+
+const server = await serverUrl()
+
+/** pg-boss alone: N no-op jobs drained with the worker settings the service uses. */
+const noopJobRate = async (url: string) => {
+  const boss = new PgBoss({
+    connectionString: url,
+    max: CONCURRENCY + 2,
+    useListenNotify: true,
+    registerInstance: false
+  })
+  boss.on("error", () => {})
+  await boss.start()
+  await boss.createQueue("bench-noop", { policy: "standard", notify: true })
+  await boss.insert(
+    "bench-noop",
+    Array.from({ length: N }, (_, i) => ({ data: { i } }))
+  )
+  let done = 0
+  const finished = Promise.withResolvers<void>()
+  const started = performance.now()
+  await boss.work<object>(
+    "bench-noop",
+    PgBossJobQueue.workOptions({ concurrency: CONCURRENCY }),
+    async (jobs) => {
+      done += jobs.length
+      if (done >= N) finished.resolve()
+      return jobs.map((job) => ({ id: job.id, status: "completed" as const }))
+    }
+  )
+  await finished.promise
+  const seconds = (performance.now() - started) / 1000
+  await boss.stop({ graceful: true, timeout: 5_000 })
+  return N / seconds
+}
+
+const stack = Layer.mergeAll(
+  PostgresRepository.layer,
+  PgBossJobQueue.layer({ concurrency: CONCURRENCY }),
+  PgBroadcaster.layer
+).pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      MemoryTelephony.layer({ defaultStock: N * 2, latency: Duration.millis(TWILIO_MS) }),
+      MemoryAssistant.layer({ latency: Duration.millis(VAPI_MS) }),
+      MemoryMailer.layer,
+      MemoryErrorReporter.layer,
+      Settings.layer({ vapiWebhookSecret: Redacted.make("bench") })
+    )
+  ),
+  Layer.provideMerge(Database.layer({ maxConnections: CONCURRENCY + 8 })),
+  Layer.provideMerge(freshDatabase(server.url))
+)
+
+const result = await Effect.gen(function* () {
+  const url = Redacted.value(yield* DatabaseUrl)
+  const repo = yield* Repository
+
+  const trials = yield* Effect.forEach(
+    Array.from({ length: N }, (_, i) => i),
+    (i) =>
+      repo.createTrial({
+        ownerEmail: `bench${i}@example.com`,
+        ownerName: "Bench",
+        businessName: `Bench ${i}`,
+        vapiAssistantId: `bench-${i}` as AssistantId,
+        requestedAreaCode: "415"
+      }),
+    { concurrency: 8 }
+  )
+  const convertedAt = new Map<string, number>()
+  const assignedAt = new Map<string, number>()
+  const events = yield* Effect.forkChild(
+    Stream.runForEach((yield* Broadcaster).all, (event) =>
+      Effect.sync(() => {
+        if (event._tag === "number.assigned") assignedAt.set(event.businessId, performance.now())
+      })
+    )
+  )
+  yield* JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work))
+  yield* Effect.sleep("500 millis")
+  const commitsBefore = yield* Effect.promise(() => commitsIn(url))
+  const started = performance.now()
+  yield* Effect.forEach(
+    trials,
+    (trial) =>
+      convertTrial(trial.id).pipe(
+        Effect.tap((business) => Effect.sync(() => convertedAt.set(business.id, performance.now())))
+      ),
+    { concurrency: 16, discard: true }
+  )
+  while (assignedAt.size < N) yield* Effect.sleep("20 millis")
+  const seconds = (Math.max(...assignedAt.values()) - started) / 1000
+  yield* Effect.sleep("2 seconds") // let the email jobs finish and the statistics flush
+  const commits = (yield* Effect.promise(() => commitsIn(url))) - commitsBefore
+  yield* Fiber.interrupt(events)
+  const latencies = [...assignedAt].map(([id, at]) => at - (convertedAt.get(id) ?? at))
+  const noop = yield* Effect.promise(() => noopJobRate(url))
+  const pgbench = yield* Effect.sync(() => pgbenchSimpleUpdate(url))
+  const rate = N / seconds
+  const commitsPerAssignment = commits / N
+  // The floor with provider latency: batches of WORKER_CONCURRENCY, each paying the sequential external
+  // calls of one assignment (look up by FriendlyName, buy, point Vapi at us).
+  const floorSeconds = (Math.ceil(N / CONCURRENCY) * (2 * TWILIO_MS + VAPI_MS)) / 1000
+  const twilioCalls = yield* MemoryTelephony.MemoryTelephonyControl.use((t) => t.calls)
+  return {
+    benchmark: withLatency ? "provider-latency" : "pipeline",
+    assignments: N,
+    workerConcurrency: CONCURRENCY,
+    twilioMillis: TWILIO_MS,
+    vapiMillis: VAPI_MS,
+    seconds: Number(seconds.toFixed(2)),
+    assignmentsPerSecond: Number(rate.toFixed(1)),
+    p50Millis: Math.round(percentile(latencies, 50)),
+    p99Millis: Math.round(percentile(latencies, 99)),
+    noopJobsPerSecond: Number(noop.toFixed(1)),
+    ratioToNoop: Number((rate / noop).toFixed(3)),
+    pgbenchTps: Number(pgbench.toFixed(0)),
+    commitsPerAssignment: Number(commitsPerAssignment.toFixed(1)),
+    ratioToCommitLimit: Number((rate / (pgbench / commitsPerAssignment)).toFixed(3)),
+    ...(withLatency ? { floorSeconds, ratioToFloor: Number((seconds / floorSeconds).toFixed(3)) } : {}),
+    // Per assignment: one lookup by FriendlyName and one purchase per area code tried (the API has no search).
+    twilioCallsPerAssignment: twilioCalls.length / N,
+    purchasesPerAssignment: twilioCalls.filter((c) => c === "purchase").length / N
+  }
+}).pipe(
+  Effect.scoped,
+  Effect.provide(stack),
+  Effect.provideService(References.MinimumLogLevel, "Warn"),
+  Effect.runPromise
+)
+
+console.table([result])
+await writeResult(result.benchmark, result)
+await server.stop()
+process.exit(0)

@@ -1,0 +1,142 @@
+// Benchmark 5: `bun start` (embedded PostgreSQL, sandbox providers) cold and warm to /ready, and the service
+// process's RSS idle and after 1000 conversions through its API. The baseline: a bare Bun process serving
+// /ready, started the same way in the same run.
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { Effect, Redacted } from "effect"
+import { signToken } from "../src/app/auth.ts"
+import { percentile, writeResult } from "./support.ts"
+
+const root = resolve(import.meta.dirname, "..")
+const N = Number(process.env.BENCH_ASSIGNMENTS ?? 1000)
+const AUTH_SECRET = "bench-auth-secret"
+
+const freePort = () => {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } })
+  const { port } = server
+  server.stop(true)
+  return port
+}
+const rssMb = (pid: number) => {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+  return Number(match?.[1] ?? 0) / 1024
+}
+const untilReady = async (port: number, started: number) => {
+  for (;;) {
+    const ok = await fetch(`http://127.0.0.1:${port}/ready`)
+      .then((r) => r.ok)
+      .catch(() => false)
+    if (ok) return performance.now() - started
+    if (performance.now() - started > 60_000) throw new Error("not ready after 60 s")
+    await Bun.sleep(10)
+  }
+}
+
+const startService = async (dataDir: string) => {
+  const port = freePort()
+  const started = performance.now()
+  const child = Bun.spawn(["bun", "src/app/main.ts"], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      AUTH_SECRET,
+      NODE_ENV: "production"
+    },
+    stdout: "ignore",
+    stderr: "ignore"
+  })
+  const ms = await untilReady(port, started)
+  return { child, port, ms }
+}
+
+/** The baseline: the least a Bun process answering /ready costs to start here. */
+const bareBun = async () => {
+  const port = freePort()
+  const started = performance.now()
+  const child = Bun.spawn(["bun", "-e", `Bun.serve({ port: ${port}, fetch: () => new Response("ok") })`], {
+    stdout: "ignore",
+    stderr: "ignore"
+  })
+  const ms = await untilReady(port, started)
+  const rss = rssMb(child.pid)
+  child.kill("SIGTERM")
+  await child.exited
+  return { ms, rss }
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), "numbers-bench-start-"))
+chmodSync(dataDir, 0o755)
+try {
+  const bare = await bareBun()
+  const cold = await startService(dataDir)
+  cold.child.kill("SIGTERM")
+  await cold.child.exited
+  const warm = await startService(dataDir)
+  await Bun.sleep(2_000)
+  const idleRss = rssMb(warm.child.pid)
+
+  const service = await Effect.runPromise(signToken(Redacted.make(AUTH_SECRET), { role: "service" }))
+  const api = (method: string, path: string, body?: unknown) =>
+    fetch(`http://127.0.0.1:${warm.port}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${service}`, "content-type": "application/json" },
+      body: body === undefined ? null : JSON.stringify(body)
+    }).then((r) => r.json() as Promise<Record<string, { id: string; numberStatus: string }>>)
+  const businesses: Array<string> = []
+  const started = performance.now()
+  for (let i = 0; i < N; i += 20) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(20, N - i) }, async (_, k) => {
+        const trial = await api("POST", "/api/trials", {
+          ownerEmail: `start-bench-${i + k}@example.com`,
+          ownerName: "Bench",
+          businessName: `Bench ${i + k}`,
+          vapiAssistantId: `start-bench-${i + k}`,
+          // Sandbox stock is 50 numbers per area code: spread the businesses over 30 codes (320-349).
+          requestedAreaCode: String(320 + ((i + k) % 30))
+        })
+        const converted = await api("POST", `/api/trials/${trial.trial?.id}/convert`)
+        if (!converted.business?.id)
+          throw new Error(`conversion failed: ${JSON.stringify({ trial, converted })}`)
+        return converted.business.id
+      })
+    )
+    businesses.push(...batch)
+  }
+  const waits: Array<number> = []
+  for (const id of businesses) {
+    const t0 = performance.now()
+    while ((await api("GET", `/api/businesses/${id}`)).business?.numberStatus !== "assigned") {
+      if (performance.now() - t0 > 60_000) throw new Error(`business ${id} not assigned after 60 s`)
+      await Bun.sleep(20)
+    }
+    waits.push(performance.now() - t0)
+  }
+  const throughSeconds = (performance.now() - started) / 1000
+  const afterRss = rssMb(warm.child.pid)
+  warm.child.kill("SIGTERM")
+  await warm.child.exited
+
+  const result = {
+    benchmark: "start-and-memory",
+    bareBunStartMillis: Math.round(bare.ms),
+    coldStartMillis: Math.round(cold.ms),
+    warmStartMillis: Math.round(warm.ms),
+    warmToBareRatio: Number((warm.ms / bare.ms).toFixed(1)),
+    bareBunRssMb: Number(bare.rss.toFixed(1)),
+    idleRssMb: Number(idleRss.toFixed(1)),
+    conversionsThroughApi: N,
+    conversionsSeconds: Number(throughSeconds.toFixed(1)),
+    rssAfterConversionsMb: Number(afterRss.toFixed(1)),
+    p99WaitAfterConvertedMillis: Math.round(percentile(waits, 99))
+  }
+  console.table([result])
+  await writeResult(result.benchmark, result)
+} finally {
+  rmSync(dataDir, { recursive: true, force: true })
+}
+process.exit(0)
