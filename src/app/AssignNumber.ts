@@ -55,25 +55,26 @@ export const failureReasonOf = (cause: Cause.Cause<unknown>): FailureReason => {
 }
 
 /**
- * Buys in one area code, retrying transient errors briefly. A 5xx or timeout on a purchase is
- * ambiguous (the number may be ours), so until a lookup by FriendlyName settles it, every retry
- * looks before it buys again.
+ * Buys in one area code. A 429 was never processed, so it is retried here, briefly. A 5xx or timeout is
+ * ambiguous: the number may be ours, or may become ours once a slow purchase completes. So we look it up by
+ * FriendlyName, and if it is not there yet we do not buy again in this attempt: the attempt ends (retryable)
+ * and the job queue's backoff gives a late purchase time to land before the next attempt reconciles.
  */
 const buyIn = Effect.fnUntraced(function* (areaCode: AreaCode, voiceUrl: string, friendlyName: string) {
   const telephony = yield* Telephony
   const settings = yield* Settings
-  const uncertain = yield* Ref.make(false)
-  const lookThenBuy = Effect.gen(function* () {
-    if (yield* Ref.get(uncertain)) {
-      const found = yield* telephony.findOwned(friendlyName)
-      if (found) return found
-      yield* Ref.set(uncertain, false)
-    }
-    return yield* telephony
-      .purchase({ areaCode, voiceUrl, friendlyName })
-      .pipe(Effect.tapErrorTag("TelephonyUnavailable", () => Ref.set(uncertain, true)))
-  })
-  return yield* lookThenBuy.pipe(Effect.retry(briefRetry(settings.inLockRetryBudget)))
+  return yield* telephony.purchase({ areaCode, voiceUrl, friendlyName }).pipe(
+    Effect.retry({
+      schedule: briefRetry(settings.inLockRetryBudget),
+      while: (e) => e._tag === "TelephonyRateLimited"
+    }),
+    Effect.catchTag("TelephonyUnavailable", (ambiguous) =>
+      telephony.findOwned(friendlyName).pipe(
+        Effect.retry(briefRetry(settings.inLockRetryBudget)),
+        Effect.flatMap((found) => (found ? Effect.succeed(found) : Effect.fail(ambiguous)))
+      )
+    )
+  )
 })
 
 /** Walks the area-code chain: the next code on an empty or unknown one; stops on anything else. */

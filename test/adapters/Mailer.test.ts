@@ -42,7 +42,10 @@ const smtpLayer = (url: string) =>
 describe("SMTP mailer", () => {
   it.effect("delivers the email once per key, with both parts, to the owner, from MAIL_FROM", () =>
     Effect.gen(function* () {
-      const smtp = yield* Effect.acquireRelease(Effect.promise(startSmtp), (s) => Effect.promise(s.stop))
+      const smtp = yield* Effect.acquireRelease(
+        Effect.promise(() => startSmtp()),
+        (s) => Effect.promise(s.stop)
+      )
       const outcomes = yield* Effect.gen(function* () {
         const mailer = yield* Mailer
         return [
@@ -72,7 +75,10 @@ describe("SMTP mailer", () => {
 
   it.effect("an unreachable server is MailUnavailable (retryable), and nothing is marked sent", () =>
     Effect.gen(function* () {
-      const smtp = yield* Effect.acquireRelease(Effect.promise(startSmtp), (s) => Effect.promise(s.stop))
+      const smtp = yield* Effect.acquireRelease(
+        Effect.promise(() => startSmtp()),
+        (s) => Effect.promise(s.stop)
+      )
       const url = smtp.url
       yield* Effect.promise(smtp.stop)
       const error = yield* Effect.flip(Mailer.use((m) => m.send(message, { idempotencyKey: "k-down" }))).pipe(
@@ -85,7 +91,10 @@ describe("SMTP mailer", () => {
 
   it.effect("a refused mailbox is MailRejected; wrong credentials too, and never shown", () =>
     Effect.gen(function* () {
-      const smtp = yield* Effect.acquireRelease(Effect.promise(startSmtp), (s) => Effect.promise(s.stop))
+      const smtp = yield* Effect.acquireRelease(
+        Effect.promise(() => startSmtp()),
+        (s) => Effect.promise(s.stop)
+      )
       smtp.refuse("joe@example.com")
       const refused = yield* Effect.flip(
         Mailer.use((m) => m.send(message, { idempotencyKey: "k-refused" }))

@@ -6,7 +6,16 @@
  * What the next request meets. `hold-before` keeps a purchase waiting before it happens, `hold-after` makes
  * the purchase and then keeps its answer: a worker killed meanwhile dies before, or after, buying.
  */
-export type TwilioFault = "none" | "429" | "500" | "ambiguous" | "slow" | "401" | "hold-before" | "hold-after"
+export type TwilioFault =
+  | "none"
+  | "429"
+  | "500"
+  | "ambiguous"
+  | "slow"
+  | "401"
+  | "reset"
+  | "hold-before"
+  | "hold-after"
 
 export interface FakePurchase {
   readonly sid: string
@@ -49,6 +58,8 @@ export const startFakeTwilio = (
     readonly slowMillis?: number
     /** Every purchase takes this long (a real purchase takes a few hundred milliseconds). */
     readonly purchaseMillis?: number
+    /** Chaos: this share of requests (0-1) meets a random transient fault (429, 500, ambiguous, reset, slow). */
+    readonly chaos?: number
   } = {}
 ): FakeTwilio => {
   const accountSid = `AC${"a1".repeat(16)}`
@@ -103,7 +114,15 @@ export const startFakeTwilio = (
       if (request.headers.get("authorization") !== `Basic ${btoa(`${accountSid}:${authToken}`)}`) {
         return twilioError(401, 20003, "Authenticate")
       }
-      const fault = faults.shift()
+      const chaotic: ReadonlyArray<TwilioFault> = ["429", "500", "ambiguous", "reset", "slow"]
+      const fault =
+        faults.shift() ??
+        (options.chaos && Math.random() < options.chaos
+          ? chaotic[Math.floor(Math.random() * chaotic.length)]
+          : undefined)
+      // The connection breaks before an answer: the client sees a reset, not a status.
+      if (fault === "reset")
+        return new Response(new ReadableStream({ start: (c) => c.error(new Error("reset")) }))
       if (fault === "429") {
         return new Response(JSON.stringify({ code: 20429, message: "Too Many Requests", status: 429 }), {
           status: 429,

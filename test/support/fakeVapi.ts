@@ -13,7 +13,13 @@ export interface FakeVapi {
 const nestError = (statusCode: number, message: string, error: string) =>
   Response.json({ message, error, statusCode }, { status: statusCode })
 
-export const startFakeVapi = (options: { readonly assistants?: ReadonlyArray<string> } = {}): FakeVapi => {
+export const startFakeVapi = (
+  options: {
+    readonly assistants?: ReadonlyArray<string>
+    readonly acceptAll?: boolean
+    readonly chaos?: number
+  } = {}
+): FakeVapi => {
   const apiKey = "fake-vapi-private-key"
   const assistants = new Map<string, { server: unknown }>(
     (options.assistants ?? []).map((id) => [id, { server: null }])
@@ -33,12 +39,13 @@ export const startFakeVapi = (options: { readonly assistants?: ReadonlyArray<str
           "Unauthorized"
         )
       }
-      const failure = failures.shift()
+      const failure = failures.shift() ?? (options.chaos && Math.random() < options.chaos ? 503 : undefined)
       if (failure !== undefined) return nestError(failure, "Internal server error", "Internal Server Error")
       const body = (await request.json().catch(() => null)) as Record<string, unknown> | null
       const assistantPath = /^\/assistant\/([^/]+)$/.exec(url.pathname)
       if (request.method === "PATCH" && assistantPath?.[1]) {
         const id = decodeURIComponent(assistantPath[1])
+        if (options.acceptAll && !assistants.has(id)) assistants.set(id, { server: null })
         const assistant = assistants.get(id)
         if (!assistant)
           return nestError(404, `Couldn't Find Assistant. \`assistantId\` ${id} Does Not Exist.`, "Not Found")

@@ -4,14 +4,18 @@ import { SMTPServer } from "smtp-server"
 
 export interface LocalSmtp {
   readonly url: string
-  readonly received: () => ReadonlyArray<ParsedMail>
+  readonly port: number
+  readonly received: () => Array<ParsedMail>
   /** Recipients refused with 550 (a bad mailbox). */
   readonly refuse: (address: string) => void
   readonly stop: () => Promise<void>
 }
 
-export const startSmtp = async (): Promise<LocalSmtp> => {
-  const received: Array<ParsedMail> = []
+/** `port` lets a test stop the server and start it again where clients expect it; `received` carries over. */
+export const startSmtp = async (
+  options: { readonly port?: number; readonly received?: Array<ParsedMail> } = {}
+): Promise<LocalSmtp> => {
+  const received: Array<ParsedMail> = options.received ?? []
   const refused = new Set<string>()
   const server = new SMTPServer({
     secure: false,
@@ -38,12 +42,13 @@ export const startSmtp = async (): Promise<LocalSmtp> => {
         .catch(callback)
     }
   })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve))
   const address = server.server.address()
   const port = typeof address === "object" && address ? address.port : 0
   return {
     url: `smtp://numbers:smtp-test-password@127.0.0.1:${port}`,
-    received: () => [...received],
+    port,
+    received: () => received,
     refuse: (address) => refused.add(address),
     stop: () => new Promise<void>((resolve) => server.close(() => resolve()))
   }
