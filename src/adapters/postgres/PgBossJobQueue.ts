@@ -86,7 +86,11 @@ export const layer = (options: PgBossOptions) =>
                 Math.max(2, Math.floor((options.heartbeatSeconds ?? 30) / 2)),
               registerInstance: false
             })
-            boss.on("error", (error) => console.error(`job queue: ${String(error).split("\n")[0]}`))
+            boss.on("error", (error: unknown) =>
+              console.error(
+                `job queue: ${(error instanceof Error ? error.message : String((error as { message?: unknown })?.message ?? "error")).split("\n")[0]}`
+              )
+            )
             await boss.start()
             for (const name of names) {
               const retry = {
