@@ -6,18 +6,13 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { Effect, Redacted } from "effect"
 import { signToken } from "../src/app/auth.ts"
+import { freePort } from "../test/support/processes.ts"
 import { percentile, writeResult } from "./support.ts"
 
 const root = resolve(import.meta.dirname, "..")
 const N = Number(process.env.BENCH_ASSIGNMENTS ?? 1000)
 const AUTH_SECRET = "bench-auth-secret"
 
-const freePort = () => {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } })
-  const { port } = server
-  server.stop(true)
-  return port
-}
 const rssMb = (pid: number) => {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
   return Number(match?.[1] ?? 0) / 1024

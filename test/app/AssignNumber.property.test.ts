@@ -44,6 +44,13 @@ const Scenario = Schema.Struct({
 })
 type Scenario = typeof Scenario.Type
 
+const layerFor = (scenario: Scenario) =>
+  memoryLayer({
+    telephony: { inventory: scenario.stock, unknownAreaCodes: ["555"] },
+    jobs: { deliveries: scenario.deliveries, concurrency: 4, retryBase: "1 second", retryBudget: "2 hours" },
+    settings: { vapiWebhookSecret: Redacted.make(SECRET), fallbackAreaCodes: FALLBACKS }
+  })
+
 const toFault = (kind: Scenario["faults"][number]): TelephonyFault =>
   kind === "rate-limited" ? { _tag: "rate-limited", retryAfterMillis: 1_500 } : { _tag: kind }
 
@@ -143,20 +150,7 @@ describe("AssignNumber invariants", () => {
       Effect.gen(function* () {
         const ids = yield* run(scenario)
         yield* checkInvariants(scenario, ids)
-      }).pipe(
-        Effect.provide(
-          memoryLayer({
-            telephony: { inventory: scenario.stock, unknownAreaCodes: ["555"] },
-            jobs: {
-              deliveries: scenario.deliveries,
-              concurrency: 4,
-              retryBase: "1 second",
-              retryBudget: "2 hours"
-            },
-            settings: { vapiWebhookSecret: Redacted.make(SECRET), fallbackAreaCodes: FALLBACKS }
-          })
-        )
-      ),
+      }).pipe(Effect.provide(layerFor(scenario))),
     { timeout: 600_000, arbitrary: { runs: RUNS } }
   )
 
@@ -182,20 +176,7 @@ describe("AssignNumber invariants", () => {
             assert.include(["no_numbers_available", "telephony_rejected"], business.failureReason)
           }
         }
-      }).pipe(
-        Effect.provide(
-          memoryLayer({
-            telephony: { inventory: scenario.stock, unknownAreaCodes: ["555"] },
-            jobs: {
-              deliveries: scenario.deliveries,
-              concurrency: 4,
-              retryBase: "1 second",
-              retryBudget: "2 hours"
-            },
-            settings: { vapiWebhookSecret: Redacted.make(SECRET), fallbackAreaCodes: FALLBACKS }
-          })
-        )
-      ),
+      }).pipe(Effect.provide(layerFor(scenario))),
     { timeout: 600_000, arbitrary: { runs: Math.ceil(RUNS / 3) } }
   )
 })

@@ -4,14 +4,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { eventually, spawnService } from "../support/processes.ts"
-
-const freePort = () => {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } })
-  const { port } = server
-  server.stop(true)
-  return port
-}
+import { eventually, freePort, spawnService } from "../support/processes.ts"
 
 const postgresRunningIn = async (dataDir: string) => {
   const ps = Bun.spawnSync(["ps", "-eo", "args"])

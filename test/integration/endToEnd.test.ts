@@ -8,20 +8,13 @@ import { signToken } from "../../src/app/auth.ts"
 import { startFakeTwilio } from "../support/fakeTwilio.ts"
 import { startFakeVapi } from "../support/fakeVapi.ts"
 import type { JsonObject } from "../support/httpApp.ts"
-import { eventually, type ServiceProcess, spawnService } from "../support/processes.ts"
+import { eventually, freePort, type ServiceProcess, spawnService } from "../support/processes.ts"
 import { databaseUrlOf, processStack } from "../support/processStack.ts"
 import { startSmtp } from "../support/smtp.ts"
 
 const ASSISTANT = "5f0a2c1e-7b3d-4c1a-9e2f-00000000e2e0"
 const AUTH_SECRET = "e2e-auth-secret"
 const VAPI_SECRET = "e2e-vapi-secret"
-
-const freePort = () => {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } })
-  const { port } = server
-  server.stop(true)
-  return port
-}
 
 describe("end to end, the service as its own process", () => {
   const twilioApi = startFakeTwilio({ stock: { "212": 0 }, defaultStock: 5, purchaseMillis: 300 })

@@ -8,17 +8,10 @@ import { afterAll, describe, expect, it } from "vitest"
 import { startEmbeddedPostgres } from "../../src/adapters/postgres/EmbeddedPostgres.ts"
 import { signToken } from "../../src/app/auth.ts"
 import { startFakeTwilio } from "../support/fakeTwilio.ts"
-import { eventually, type ServiceProcess, spawnService } from "../support/processes.ts"
+import { eventually, freePort, type ServiceProcess, spawnService } from "../support/processes.ts"
 import { SECRETS } from "../support/processStack.ts"
 
 const N = Number(process.env.RELIABILITY_RESTART_BUSINESSES ?? 100)
-
-const freePort = () => {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } })
-  const { port } = server
-  server.stop(true)
-  return port
-}
 
 describe("a database restart mid-run", () => {
   const dir = mkdtempSync(join(tmpdir(), "numbers-restart-"))

@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import talkback from "talkback/es6"
+import { freePort } from "./processes.ts"
 
 export type Provider = "twilio" | "vapi"
 
@@ -51,13 +52,6 @@ const localSource: Record<Provider, string> = {
   vapi:
     "the local Vapi in test/support/fakeVapi.ts, whose bodies follow vapi_openapi.json (Assistant, Call) " +
     "and Vapi's NestJS error bodies (../shared/reference/VAPI.md section 1)"
-}
-
-const freePort = () => {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } })
-  const { port } = server
-  server.stop(true)
-  return port
 }
 
 /** Opens a cassette; `fake` is where to record when no real credentials are given. */

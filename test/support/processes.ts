@@ -45,6 +45,14 @@ export const spawnService = (env: Readonly<Record<string, string>>): ServiceProc
   }
 }
 
+/** A free TCP port on loopback, from the OS. */
+export const freePort = (): number => {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } })
+  const { port } = server
+  server.stop(true)
+  return port
+}
+
 /** Polls `check` until it answers true (bounded: fails after `timeoutMillis`). */
 export const eventually = async (check: () => Promise<boolean>, what: string, timeoutMillis = 60_000) => {
   const deadline = Date.now() + timeoutMillis
