@@ -54,6 +54,9 @@ describe("SMTP mailer", () => {
         ]
       }).pipe(Effect.provide(smtpLayer(smtp.url)))
       assert.deepStrictEqual(outcomes, ["sent", "already-sent"])
+      // The server acknowledges first and parses after, as a real one queues before delivering.
+      for (let i = 0; i < 100 && smtp.received().length === 0; i++) yield* Effect.sleep("20 millis")
+      yield* Effect.sleep("100 millis")
       const [mail, ...rest] = smtp.received()
       assert.strictEqual(rest.length, 0)
       assert.strictEqual(mail?.subject, "Your new phone number: (415) 555-0123")
@@ -70,6 +73,7 @@ describe("SMTP mailer", () => {
       assert.include(String(mail?.html), "(415) 555-0123")
       assert.include(String(mail?.html), "Joe&#39;s Plumbing")
       assert.notInclude(`${mail?.text}${mail?.html}`, "smtp-test-password")
+      assert.strictEqual(mail?.messageId, "<number-assigned.b1@numbers.invalid>")
     }).pipe(Effect.scoped, TestClock.withLive)
   )
 

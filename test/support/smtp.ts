@@ -33,15 +33,18 @@ export const startSmtp = async (
       }
       callback()
     },
+    // Like a real server: acknowledge once the message is received, then look at it.
     onData: (stream, _session, callback) => {
-      simpleParser(stream)
-        .then((mail) => {
-          received.push(mail)
-          callback()
-        })
-        .catch(callback)
+      const chunks: Array<Buffer> = []
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk))
+      stream.on("end", () => {
+        callback()
+        simpleParser(Buffer.concat(chunks)).then((mail) => received.push(mail))
+      })
     }
   })
+  // Clients that die mid-session (killed workers) reset their connections: that is their business, not an error here.
+  server.on("error", () => {})
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve))
   const address = server.server.address()
   const port = typeof address === "object" && address ? address.port : 0

@@ -4,7 +4,7 @@ import { join, resolve } from "node:path"
 import { Effect, Layer } from "effect"
 import nodemailer from "nodemailer"
 import { Mailer, type MailMessage, MailUnavailable } from "../../ports/Mailer.ts"
-import { SentEmails } from "./SentEmails.ts"
+import { messageIdFor, SentEmails } from "./SentEmails.ts"
 
 export const layer = (options: { readonly directory: string; readonly from: string }) =>
   Layer.effect(
@@ -25,7 +25,10 @@ export const layer = (options: { readonly directory: string; readonly from: stri
             const info = await transport.sendMail({
               from: options.from,
               ...message,
-              headers: { "X-Idempotency-Key": idempotencyKey }
+              headers: { "X-Idempotency-Key": idempotencyKey },
+              // The same message on every attempt: a resend after a crash is recognisable (and collapsed by
+              // mailboxes that deduplicate by Message-ID).
+              messageId: messageIdFor(idempotencyKey)
             })
             mkdirSync(directory, { recursive: true })
             await Bun.write(file, info.message as Buffer)

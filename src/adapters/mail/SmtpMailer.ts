@@ -3,7 +3,7 @@
 import { Effect, Layer, Redacted, Schema } from "effect"
 import nodemailer from "nodemailer"
 import { Mailer, type MailMessage, MailRejected, MailUnavailable } from "../../ports/Mailer.ts"
-import { SentEmails } from "./SentEmails.ts"
+import { messageIdFor, SentEmails } from "./SentEmails.ts"
 
 export interface SmtpOptions {
   readonly smtpUrl: Redacted.Redacted<string>
@@ -72,7 +72,10 @@ export const layer = (options: SmtpOptions) =>
               subject: message.subject,
               text: message.text,
               html: message.html,
-              headers: { "X-Idempotency-Key": idempotencyKey }
+              headers: { "X-Idempotency-Key": idempotencyKey },
+              // The same message on every attempt: a resend after a crash is recognisable (and collapsed by
+              // mailboxes that deduplicate by Message-ID).
+              messageId: messageIdFor(idempotencyKey)
             }),
           catch: mapSmtpError
         })
