@@ -1,6 +1,6 @@
 // Owner events cross instances through Postgres NOTIFY: a worker process assigns the number and publishes;
 // this process, subscribed through its own LISTEN, receives the event.
-import { afterAll, assert, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { convertTrial } from "../../src/app/ConvertTrial.ts"
@@ -9,18 +9,11 @@ import { Broadcaster } from "../../src/ports/Broadcaster.ts"
 import { Repository } from "../../src/ports/Repository.ts"
 import { startFakeTwilio } from "../support/fakeTwilio.ts"
 import { newTrial } from "../support/fixtures.ts"
-import { type ServiceProcess, spawnService } from "../support/processes.ts"
-import { databaseUrlOf, processStack, workerEnv } from "../support/processStack.ts"
+import { spawnService } from "../support/processes.ts"
+import { databaseUrlOf, workerEnv, workerHarness } from "../support/processStack.ts"
 
 describe("owner events across instances", () => {
-  const twilio = startFakeTwilio({ defaultStock: 10 })
-  const runtime = processStack(twilio)
-  const workers: Array<ServiceProcess> = []
-  afterAll(async () => {
-    await Promise.all(workers.map((w) => w.kill("SIGKILL")))
-    await runtime.dispose()
-    twilio.stop()
-  })
+  const { twilio, runtime, workers } = workerHarness(startFakeTwilio({ defaultStock: 10 }))
 
   it("number.assigned published by a worker process reaches a subscriber in another", {
     timeout: 60_000

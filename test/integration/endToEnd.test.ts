@@ -8,7 +8,7 @@ import { signToken } from "../../src/app/auth.ts"
 import { startFakeTwilio } from "../support/fakeTwilio.ts"
 import { startFakeVapi } from "../support/fakeVapi.ts"
 import type { JsonObject } from "../support/httpApp.ts"
-import { eventually, freePort, type ServiceProcess, spawnService } from "../support/processes.ts"
+import { eventually, freePort, type ServiceProcess, spawnService, untilReady } from "../support/processes.ts"
 import { databaseUrlOf, processStack } from "../support/processStack.ts"
 import { startSmtp } from "../support/smtp.ts"
 
@@ -52,14 +52,7 @@ describe("end to end, the service as its own process", () => {
       MAIL_FROM: "Numbers <no-reply@numbers.example.com>"
     })
     services.push(service)
-    await eventually(
-      () =>
-        fetch(`${base}/ready`)
-          .then((r) => r.ok)
-          .catch(() => false),
-      "/ready",
-      60_000
-    )
+    await untilReady(base)
 
     const sign = (claims: Parameters<typeof signToken>[1]) =>
       Effect.runPromise(signToken(Redacted.make(AUTH_SECRET), claims))

@@ -1,23 +1,16 @@
 // A worker killed with SIGKILL in the middle of an assignment (before the purchase; after it but before the
 // number is recorded): once another worker takes the job over, the business has one number, bought once.
-import { afterAll, assert, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { convertTrial } from "../../src/app/ConvertTrial.ts"
 import { Repository } from "../../src/ports/Repository.ts"
 import { startFakeTwilio } from "../support/fakeTwilio.ts"
 import { newTrial } from "../support/fixtures.ts"
-import { eventually, type ServiceProcess, spawnService } from "../support/processes.ts"
-import { databaseUrlOf, processStack, workerEnv } from "../support/processStack.ts"
+import { eventually, spawnService } from "../support/processes.ts"
+import { databaseUrlOf, workerEnv, workerHarness } from "../support/processStack.ts"
 
 describe("a worker killed mid-assignment", () => {
-  const twilio = startFakeTwilio({ defaultStock: 10 })
-  const runtime = processStack(twilio)
-  const workers: Array<ServiceProcess> = []
-  afterAll(async () => {
-    await Promise.all(workers.map((w) => w.kill("SIGKILL")))
-    await runtime.dispose()
-    twilio.stop()
-  })
+  const { twilio, runtime, workers } = workerHarness(startFakeTwilio({ defaultStock: 10 }))
 
   const convert = () =>
     runtime.runPromise(

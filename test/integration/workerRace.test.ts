@@ -1,6 +1,6 @@
 // Three worker processes and the test process race on the same 200 businesses, each job enqueued three
 // times and the program also run directly: every business gets exactly one number, counted at one Twilio.
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { assignNumber } from "../../src/app/AssignNumber.ts"
@@ -10,21 +10,14 @@ import { AssignNumberJob, JobQueue } from "../../src/ports/JobQueue.ts"
 import { Repository } from "../../src/ports/Repository.ts"
 import { startFakeTwilio } from "../support/fakeTwilio.ts"
 import { newTrial } from "../support/fixtures.ts"
-import { eventually, type ServiceProcess, spawnService } from "../support/processes.ts"
-import { databaseUrlOf, processStack, workerEnv } from "../support/processStack.ts"
+import { eventually, spawnService } from "../support/processes.ts"
+import { databaseUrlOf, workerEnv, workerHarness } from "../support/processStack.ts"
 
 const BUSINESSES = 200
 const WORKERS = 3
 
 describe("workers in separate processes", () => {
-  const twilio = startFakeTwilio({ defaultStock: 1_000 })
-  const runtime = processStack(twilio)
-  const workers: Array<ServiceProcess> = []
-  afterAll(async () => {
-    await Promise.all(workers.map((w) => w.kill("SIGKILL")))
-    await runtime.dispose()
-    twilio.stop()
-  })
+  const { twilio, runtime, workers } = workerHarness(startFakeTwilio({ defaultStock: 1_000 }))
   beforeAll(async () => {
     await runtime.runPromise(Effect.void)
   })

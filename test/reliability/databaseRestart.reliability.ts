@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { startEmbeddedPostgres } from "../../src/adapters/postgres/EmbeddedPostgres.ts"
 import { signToken } from "../../src/app/auth.ts"
 import { startFakeTwilio } from "../support/fakeTwilio.ts"
-import { eventually, freePort, type ServiceProcess, spawnService } from "../support/processes.ts"
+import { eventually, freePort, type ServiceProcess, spawnService, untilReady } from "../support/processes.ts"
 import { SECRETS } from "../support/processStack.ts"
 
 const N = Number(process.env.RELIABILITY_RESTART_BUSINESSES ?? 100)
@@ -46,14 +46,7 @@ describe("a database restart mid-run", () => {
         JOB_HEARTBEAT_SECONDS: "10"
       })
     )
-    await eventually(
-      () =>
-        fetch(`${base}/ready`)
-          .then((r) => r.ok)
-          .catch(() => false),
-      "/ready",
-      60_000
-    )
+    await untilReady(base)
     const token = await Effect.runPromise(signToken(Redacted.make(SECRETS.AUTH_SECRET), { role: "service" }))
     const api = async (method: string, path: string, body?: unknown) => {
       for (;;) {
@@ -90,14 +83,7 @@ describe("a database restart mid-run", () => {
     expect((await fetch(`${base}/ready`)).status).toBe(503)
     database = await startEmbeddedPostgres({ dataDir: join(dir, "pg"), port: pgPort })
     stopDatabase = database.stop
-    await eventually(
-      () =>
-        fetch(`${base}/ready`)
-          .then((r) => r.ok)
-          .catch(() => false),
-      "ready again",
-      60_000
-    )
+    await untilReady(base)
     const recoveredMillis = Date.now() - downAt
 
     // After the restart, an owner watching a new business still hears its number: LISTEN comes back by

@@ -1,6 +1,7 @@
 // The test process's own view of a shared database and a shared local Twilio: it converts trials, enqueues,
 // runs the program directly, and reads the results, while worker processes do the same work beside it.
 import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
+import { afterAll } from "vitest"
 import * as MemoryAssistant from "../../src/adapters/memory/MemoryAssistant.ts"
 import * as MemoryErrorReporter from "../../src/adapters/memory/MemoryErrorReporter.ts"
 import * as MemoryMailer from "../../src/adapters/memory/MemoryMailer.ts"
@@ -12,6 +13,7 @@ import * as TwilioTelephony from "../../src/adapters/twilio/TwilioTelephony.ts"
 import { Settings } from "../../src/app/Settings.ts"
 import { testDatabase } from "./database.ts"
 import type { FakeTwilio } from "./fakeTwilio.ts"
+import type { ServiceProcess } from "./processes.ts"
 
 export const SECRETS = {
   VAPI_WEBHOOK_SECRET: "process-test-vapi-secret",
@@ -58,3 +60,18 @@ export const workerEnv = (databaseUrl: string, twilio: FakeTwilio, more: Record<
 
 export const databaseUrlOf = (runtime: ManagedRuntime.ManagedRuntime<DatabaseUrl, unknown>) =>
   runtime.runPromise(DatabaseUrl.use((url) => Effect.succeed(Redacted.value(url))))
+
+/**
+ * A shared local Twilio, the test process's stack on a fresh database, and the worker processes a test
+ * starts, all torn down after the suite.
+ */
+export const workerHarness = (twilio: FakeTwilio) => {
+  const runtime = processStack(twilio)
+  const workers: Array<ServiceProcess> = []
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.kill("SIGKILL")))
+    await runtime.dispose()
+    twilio.stop()
+  })
+  return { twilio, runtime, workers }
+}

@@ -62,3 +62,14 @@ export const eventually = async (check: () => Promise<boolean>, what: string, ti
   }
   throw new Error(`timed out after ${timeoutMillis} ms waiting for ${what}`)
 }
+
+/** Waits until the service at `base` answers /ready (bounded). */
+export const untilReady = (base: string, timeoutMillis = 60_000) =>
+  eventually(
+    () =>
+      fetch(`${base}/ready`)
+        .then((r) => r.ok)
+        .catch(() => false),
+    `${base}/ready`,
+    timeoutMillis
+  )
