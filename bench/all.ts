@@ -1,11 +1,13 @@
 // `bun run bench`: every benchmark, one process each (so one cannot warm or slow the next), then a summary of
-// bench/results/*.json. Needs a Postgres server (DATABASE_URL, else an embedded one) and pgbench.
+// bench/results/*.json. Needs a Postgres server (DATABASE_URL, else an embedded one), pgbench and wrk.
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 
 const runs: ReadonlyArray<{ readonly file: string; readonly env?: Record<string, string> }> = [
   { file: "bench/pipeline.ts" },
   { file: "bench/pipeline.ts", env: { PROVIDER_LATENCY: "1" } },
+  { file: "bench/http.ts" },
+  { file: "bench/sockets.ts" },
   { file: "bench/start.ts" }
 ]
 
@@ -20,6 +22,6 @@ for (const run of runs) {
 }
 
 console.log("\n== results (bench/results/*.json)")
-for (const name of ["pipeline", "provider-latency", "start-and-memory"]) {
+for (const name of ["pipeline", "provider-latency", "http", "sockets", "start-and-memory"]) {
   console.log(name, readFileSync(join(import.meta.dirname, "results", `${name}.json`), "utf8"))
 }

@@ -19,23 +19,27 @@ const admin = (server: string, statement: string) =>
     yield* (yield* PgClient.PgClient).unsafe(statement)
   }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(server), maxConnections: 1 })))
 
+/** A new database on `server`, for a benchmark that hands its URL to another process; `drop` removes it. */
+export const createDatabase = async (server: string) => {
+  const name = `numbers_bench_${crypto.randomUUID().replaceAll("-", "")}`
+  await Effect.runPromise(admin(server, `CREATE DATABASE ${name}`))
+  const url = new URL(server)
+  url.pathname = `/${name}`
+  return {
+    url: url.toString(),
+    drop: () =>
+      Effect.runPromise(admin(server, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).pipe(Effect.ignore))
+  }
+}
+
 /** A DatabaseUrl layer for a new database on `server`, dropped afterwards. */
 export const freshDatabase = (server: string) =>
   Layer.effect(
     DatabaseUrl,
     Effect.acquireRelease(
-      Effect.gen(function* () {
-        const name = `numbers_bench_${crypto.randomUUID().replaceAll("-", "")}`
-        yield* admin(server, `CREATE DATABASE ${name}`)
-        const url = new URL(server)
-        url.pathname = `/${name}`
-        return { name, url: url.toString() }
-      }),
-      ({ name }) => admin(server, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).pipe(Effect.ignore)
-    ).pipe(
-      Effect.map(({ url }) => Redacted.make(url)),
-      Effect.orDie
-    )
+      Effect.promise(() => createDatabase(server)),
+      (database) => Effect.promise(database.drop)
+    ).pipe(Effect.map(({ url }) => Redacted.make(url)))
   )
 
 export const writeResult = async (name: string, result: unknown) => {
