@@ -23,11 +23,32 @@ const Claims = Schema.Union([
 
 const keyOf = (secret: Redacted.Redacted<string>) => new TextEncoder().encode(Redacted.value(secret))
 
-export const verifyToken = (secret: Redacted.Redacted<string>, token: string | null | undefined) =>
+/** Tokens verified so far, up to this many (the oldest forgotten first), until each one's expiry. */
+const VERIFIED_TOKENS = 10_000
+
+interface Verifier {
+  readonly key: Promise<CryptoKey>
+  readonly verified: Map<string, { readonly caller: Caller; readonly expiresAtMillis: number }>
+}
+
+// One per secret: its HMAC key is imported once (not per request, which cost a quarter of a read's CPU),
+// and a token already verified is not verified again while it lives: a signed token cannot change.
+const verifiers = new WeakMap<Redacted.Redacted<string>, Verifier>()
+const verifierOf = (secret: Redacted.Redacted<string>): Verifier => {
+  const known = verifiers.get(secret)
+  if (known) return known
+  const verifier: Verifier = {
+    key: crypto.subtle.importKey("raw", keyOf(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]),
+    verified: new Map()
+  }
+  verifiers.set(secret, verifier)
+  return verifier
+}
+
+const verifySignature = (verifier: Verifier, token: string) =>
   Effect.gen(function* () {
-    if (!token) return yield* new Unauthenticated({ message: "a bearer token is required" })
     const { payload } = yield* Effect.tryPromise({
-      try: () => jwtVerify(token, keyOf(secret), { algorithms: ["HS256"] }),
+      try: async () => jwtVerify(token, await verifier.key, { algorithms: ["HS256"] }),
       catch: (error) =>
         new Unauthenticated({
           message:
@@ -41,9 +62,27 @@ export const verifyToken = (secret: Redacted.Redacted<string>, token: string | n
         () => new Unauthenticated({ message: 'the token has no valid role ("owner" with sub, or "service")' })
       )
     )
-    return (
+    const caller: Caller =
       claims.role === "owner" ? { role: "owner", userId: claims.sub as UserId } : { role: "service" }
-    ) satisfies Caller
+    if (verifier.verified.size >= VERIFIED_TOKENS) {
+      const oldest = verifier.verified.keys().next()
+      if (!oldest.done) verifier.verified.delete(oldest.value)
+    }
+    verifier.verified.set(token, {
+      caller,
+      expiresAtMillis: typeof payload.exp === "number" ? payload.exp * 1000 : Number.POSITIVE_INFINITY
+    })
+    return caller
+  })
+
+export const verifyToken = (secret: Redacted.Redacted<string>, token: string | null | undefined) =>
+  Effect.suspend(() => {
+    if (!token) return Effect.fail(new Unauthenticated({ message: "a bearer token is required" }))
+    const verifier = verifierOf(secret)
+    const known = verifier.verified.get(token)
+    if (known && known.expiresAtMillis > Date.now()) return Effect.succeed(known.caller)
+    if (known) verifier.verified.delete(token)
+    return verifySignature(verifier, token)
   })
 
 /** `Bearer xyz` -> `xyz` (case-insensitive scheme); anything else -> null. */
