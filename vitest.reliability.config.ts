@@ -7,7 +7,8 @@ export default defineConfig({
     include: [
       "test/reliability/**/*.reliability.ts",
       "test/app/AssignNumber.property.test.ts",
-      "test/app/http/fuzz.test.ts"
+      "test/app/http/fuzz.test.ts",
+      "test/app/http/cableFuzz.test.ts"
     ],
     pool: "threads",
     globalSetup: ["test/support/globalDatabase.ts"],

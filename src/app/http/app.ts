@@ -3,7 +3,7 @@
 import type { SqlClient } from "effect/sql"
 import { Elysia } from "elysia"
 import { apiRoutes } from "./api.ts"
-import { cableRoutes } from "./cable.ts"
+import { CABLE_SOCKETS, cableRoutes } from "./cable.ts"
 import { dashboardRoutes } from "./dashboard.ts"
 import { healthRoutes } from "./health.ts"
 import { openApiRoutes } from "./openapi.ts"
@@ -13,7 +13,8 @@ import type { HttpServices, HttpSettings } from "./services.ts"
 import { webhookRoutes } from "./webhooks.ts"
 
 export const makeApp = (run: Run<HttpServices>, settings: HttpSettings, health?: Run<SqlClient.SqlClient>) =>
-  new Elysia()
+  // Bun's socket settings are the server's, not a route's: they are given here, where the server is made.
+  new Elysia({ websocket: CABLE_SOCKETS })
     .onRequest(({ request }) => {
       if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) {
         return errorBody(413, "payload_too_large", `the body is larger than ${MAX_BODY_BYTES} bytes`)

@@ -12,6 +12,12 @@ import type { Run } from "./run.ts"
 import type { HttpServices, HttpSettings } from "./services.ts"
 
 export const REJECTED = 4403
+/** A subscription is a few hundred bytes; anything past this is closed by Bun (1009) unread. */
+export const MAX_FRAME_BYTES = 4096
+
+/** The server's socket settings (Bun applies them server-wide): idle sockets are pinged, and dropped
+ *  after this many seconds of silence; frames are small. */
+export const CABLE_SOCKETS = { idleTimeout: 60, maxPayloadLength: MAX_FRAME_BYTES }
 
 const Subscribe = Schema.Struct({
   type: Schema.Literal("subscribe"),
@@ -60,8 +66,6 @@ const reasonOf = (error: { readonly _tag: string; readonly message?: string }) =
 
 export const cableRoutes = (run: Run<HttpServices>, settings: HttpSettings) =>
   new Elysia({ name: "cable" }).ws("/cable", {
-    // Bun pings idle sockets; one that stays silent this long is dropped.
-    idleTimeout: 60,
     async message(ws, message) {
       const socket = ws as unknown as Socket
       const result = await run(Effect.result(subscription(settings, message, socket.data.query.token)))
