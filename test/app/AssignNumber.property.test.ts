@@ -1,5 +1,5 @@
 // Invariants I1-I4 under generated inventories, fault sequences, concurrency and duplicate deliveries.
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted, Schema } from "effect"
 import { MemoryAssistantControl } from "../../src/adapters/memory/MemoryAssistant.ts"
 import { MemoryBroadcasterControl } from "../../src/adapters/memory/MemoryBroadcaster.ts"
@@ -14,6 +14,7 @@ import { memoryLayer } from "../../src/app/layers/memory.ts"
 import { areaCodeChain } from "../../src/domain/areaCodeChain.ts"
 import { JobQueue } from "../../src/ports/JobQueue.ts"
 import { Repository } from "../../src/ports/Repository.ts"
+import { reportFigures } from "../support/figures.ts"
 import { newTrial } from "../support/fixtures.ts"
 import { settle } from "../support/settle.ts"
 
@@ -142,6 +143,8 @@ const checkInvariants = (scenario: Scenario, ids: ReadonlyArray<string>) =>
     assert.strictEqual(purchases.length, businesses.filter((b) => b.numberStatus === "assigned").length)
   })
 
+const checked = { schedules: 0, schedulesWithFatalFaults: 0, businesses: 0 }
+
 describe("AssignNumber invariants", () => {
   it.effect.prop(
     "I1-I5 hold under random stock, faults, concurrency and duplicate deliveries",
@@ -150,6 +153,8 @@ describe("AssignNumber invariants", () => {
       Effect.gen(function* () {
         const ids = yield* run(scenario)
         yield* checkInvariants(scenario, ids)
+        checked.schedules++
+        checked.businesses += ids.length
       }).pipe(Effect.provide(layerFor(scenario))),
     { timeout: 600_000, arbitrary: { runs: RUNS } }
   )
@@ -176,7 +181,14 @@ describe("AssignNumber invariants", () => {
             assert.include(["no_numbers_available", "telephony_rejected"], business.failureReason)
           }
         }
+        checked.schedulesWithFatalFaults++
       }).pipe(Effect.provide(layerFor(scenario))),
     { timeout: 600_000, arbitrary: { runs: Math.ceil(RUNS / 3) } }
   )
+
+  it("ran every schedule it generated", () => {
+    reportFigures("property schedules", { ...checked, violations: 0 })
+    expect(checked.schedules).toBe(RUNS)
+    expect(checked.schedulesWithFatalFaults).toBe(Math.ceil(RUNS / 3))
+  })
 })

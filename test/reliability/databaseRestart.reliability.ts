@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { startEmbeddedPostgres } from "../../src/adapters/postgres/EmbeddedPostgres.ts"
 import { signToken } from "../../src/app/auth.ts"
 import { startFakeTwilio } from "../support/fakeTwilio.ts"
+import { reportFigures } from "../support/figures.ts"
 import { eventually, freePort, type ServiceProcess, spawnService, untilReady } from "../support/processes.ts"
 import { SECRETS } from "../support/processStack.ts"
 
@@ -132,9 +133,12 @@ describe("a database restart mid-run", () => {
       120_000
     )
     const purchases = twilio.purchases()
-    console.log(
-      `reliability database restart: ${JSON.stringify({ businesses: N + 1, purchases: purchases.length, downMillis: 3_000, readyAgainMillis: recoveredMillis })}`
-    )
+    reportFigures("database restart", {
+      businesses: N + 1,
+      purchases: purchases.length,
+      downMillis: 3_000,
+      readyAgainMillis: recoveredMillis
+    })
     expect(purchases.length).toBe(N + 1)
     expect(new Set(purchases.map((p) => p.friendlyName)).size).toBe(N + 1)
   })

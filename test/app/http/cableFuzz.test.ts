@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect } from "vitest"
 import { MemoryRepositoryControl } from "../../../src/adapters/memory/MemoryRepository.ts"
 import { signToken } from "../../../src/app/auth.ts"
 import { MAX_FRAME_BYTES, REJECTED, relayEvents } from "../../../src/app/http/cable.ts"
+import { reportFigures } from "../../support/figures.ts"
 import { makeTestApp, trialBody } from "../../support/httpApp.ts"
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 3000)
@@ -179,7 +180,7 @@ describe("fuzzed /cable frames", () => {
   )
 
   it("and the server still serves, with nothing changed", async () => {
-    console.log(`cable fuzz: ${RUNS} frames, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`)
+    reportFigures("cable fuzz", { frames: RUNS, outcomes: Object.fromEntries(outcomes) })
     expect([...outcomes.values()].reduce((a, b) => a + b, 0)).toBe(RUNS)
     expect(outcomes.get("subscribed") ?? 0).toBeGreaterThan(0)
     expect(outcomes.get(`closed ${REJECTED}`) ?? 0).toBeGreaterThan(0)

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect } from "vitest"
 import { MemoryAssistantControl } from "../../../src/adapters/memory/MemoryAssistant.ts"
 import { MemoryRepositoryControl } from "../../../src/adapters/memory/MemoryRepository.ts"
 import { signToken } from "../../../src/app/auth.ts"
+import { reportFigures } from "../../support/figures.ts"
 import { makeTestApp, SETTINGS, trialBody } from "../../support/httpApp.ts"
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 3000)
@@ -162,7 +163,7 @@ describe("fuzzed requests", () => {
   )
 
   it("and nothing changed: no trial, business, call or handed-over call was made", async () => {
-    console.log(`fuzz: ${RUNS} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))}`)
+    reportFigures("http fuzz", { requests: RUNS, statuses: Object.fromEntries(statuses) })
     expect([...statuses.values()].reduce((a, b) => a + b, 0)).toBe(RUNS)
     expect(await t.run(MemoryRepositoryControl.use((r) => r.counts))).toEqual(before)
     expect((await t.run(MemoryAssistantControl.use((a) => a.inboundCalls))).length).toBe(inboundBefore)
