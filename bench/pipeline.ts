@@ -116,6 +116,7 @@ const result = await Effect.gen(function* () {
   yield* Effect.sleep("500 millis")
   const commitsBefore = yield* Effect.promise(() => commitsIn(url))
   const started = performance.now()
+  const cpuBefore = process.cpuUsage()
   yield* Effect.forEach(
     trials,
     (trial) =>
@@ -126,6 +127,11 @@ const result = await Effect.gen(function* () {
   )
   while (assignedAt.size < N) yield* Effect.sleep("20 millis")
   const seconds = (Math.max(...assignedAt.values()) - started) / 1000
+  // Where the time goes: how long the conversions alone took (they share the machine with the drain), and
+  // the share of one core this process (conversions, worker, listener) used meanwhile.
+  const conversionSeconds = (Math.max(...convertedAt.values()) - started) / 1000
+  const cpu = process.cpuUsage(cpuBefore)
+  const processCpuShare = (cpu.user + cpu.system) / 1e6 / ((performance.now() - started) / 1000)
   yield* Effect.sleep("2 seconds") // let the email jobs finish and the statistics flush
   const commits = (yield* Effect.promise(() => commitsIn(url))) - commitsBefore
   yield* Fiber.interrupt(events)
@@ -145,6 +151,8 @@ const result = await Effect.gen(function* () {
     twilioMillis: TWILIO_MS,
     vapiMillis: VAPI_MS,
     seconds: Number(seconds.toFixed(2)),
+    conversionSeconds: Number(conversionSeconds.toFixed(2)),
+    processCpuShare: Number(processCpuShare.toFixed(2)),
     assignmentsPerSecond: Number(rate.toFixed(1)),
     p50Millis: Math.round(percentile(latencies, 50)),
     p99Millis: Math.round(percentile(latencies, 99)),

@@ -99,14 +99,21 @@ export const layer = Layer.effect(
               )
               if (existing) return { business: existing, created: false }
             }
-            const [inserted] = yield* sql<{ readonly id: string }>`
-              INSERT INTO businesses (owner_id, name, vapi_assistant_id, requested_area_code, trial_id)
-              SELECT owner_id, business_name, vapi_assistant_id, requested_area_code, id FROM trials WHERE id = ${id}
-              RETURNING id`
-            const businessId = inserted?.id ?? ""
-            yield* sql`UPDATE trials SET status = 'converted', business_id = ${businessId} WHERE id = ${id}`
+            // One statement (round trips are what a conversion costs): insert the business, point the
+            // trial at it, and answer the new row (no number yet).
             const business = yield* firstBusiness(
-              yield* sql`SELECT ${businessColumns} WHERE b.id = ${businessId}`
+              yield* sql`
+                WITH b AS (
+                  INSERT INTO businesses (owner_id, name, vapi_assistant_id, requested_area_code, trial_id)
+                  SELECT owner_id, business_name, vapi_assistant_id, requested_area_code, id FROM trials WHERE id = ${id}
+                  RETURNING *
+                ), converted AS (
+                  UPDATE trials SET status = 'converted', business_id = (SELECT id FROM b) WHERE id = ${id}
+                )
+                SELECT b.id, b.owner_id, b.name, b.vapi_assistant_id, b.requested_area_code, b.trial_id,
+                  b.number_status, b.failure_reason, b.created_at,
+                  NULL::text AS e164, NULL::text AS area_code, NULL::text AS twilio_sid
+                FROM b`
             )
             return business ? { business, created: true } : null
           })
@@ -142,9 +149,18 @@ export const layer = Layer.effect(
 
     const recordNumber = Effect.fn("Repository.recordNumber")(
       function* (id: BusinessId, number: PhoneNumber) {
-        yield* sql`
-        INSERT INTO phone_numbers (business_id, e164, area_code, twilio_sid)
-        VALUES (${id}, ${number.e164}, ${number.areaCode}, ${number.twilioSid})`.pipe(
+        // One statement: the number, the business's status, and the business as it now is.
+        const rows = yield* sql`
+        WITH p AS (
+          INSERT INTO phone_numbers (business_id, e164, area_code, twilio_sid)
+          VALUES (${id}, ${number.e164}, ${number.areaCode}, ${number.twilioSid})
+          RETURNING e164, area_code, twilio_sid
+        ), b AS (
+          UPDATE businesses SET number_status = 'assigned', failure_reason = NULL WHERE id = ${id} RETURNING *
+        )
+        SELECT b.id, b.owner_id, b.name, b.vapi_assistant_id, b.requested_area_code, b.trial_id,
+          b.number_status, b.failure_reason, b.created_at, p.e164, p.area_code, p.twilio_sid
+        FROM b CROSS JOIN p`.pipe(
           Effect.catchIf(
             (e) => e.reason._tag === "UniqueViolation",
             () =>
@@ -155,10 +171,12 @@ export const layer = Layer.effect(
               )
           )
         )
-        yield* sql`UPDATE businesses SET number_status = 'assigned', failure_reason = NULL WHERE id = ${id}`
-        return yield* mustFindBusiness(id)
+        const business = yield* firstBusiness(rows)
+        return business ?? (yield* Effect.die(new Error(`business ${id} vanished`)))
       },
-      Effect.mapError((e) => (e._tag === "SqlError" ? unavailable("Repository.recordNumber")(e) : e))
+      Effect.mapError((e) =>
+        e._tag === "RepositoryConflict" ? e : unavailable("Repository.recordNumber")(e)
+      )
     )
 
     const setStatus = (
