@@ -10,7 +10,7 @@ import { startFakeTwilio } from "../test/support/fakeTwilio.ts"
 import { startFakeVapi } from "../test/support/fakeVapi.ts"
 import { freePort, spawnService, untilReady } from "../test/support/processes.ts"
 import { checked, type Target, wrk } from "./load.ts"
-import { createDatabase, pgbenchSimpleUpdate, serverUrl, writeResult } from "./support.ts"
+import { createDatabase, pgbenchSimpleUpdate, report, serverUrl } from "./support.ts"
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const CONNECTIONS = 64
@@ -31,11 +31,8 @@ const service = spawnService({
   PORT: String(port),
   APP_URL: base,
   DATABASE_URL: database.url,
-  TWILIO_ACCOUNT_SID: twilioApi.accountSid,
-  TWILIO_AUTH_TOKEN: twilioApi.authToken,
-  TWILIO_API_URL: twilioApi.url,
-  VAPI_API_KEY: vapiApi.apiKey,
-  VAPI_API_URL: vapiApi.url,
+  ...twilioApi.env,
+  ...vapiApi.env,
   VAPI_WEBHOOK_SECRET: VAPI_SECRET,
   AUTH_SECRET
 })
@@ -176,8 +173,7 @@ try {
     pgbenchTps: Math.round(pgbench),
     routes: rows
   }
-  console.table(rows)
-  await writeResult(result.benchmark, result)
+  await report(result, rows)
 } finally {
   await service.kill("SIGTERM")
   bareHello.kill("SIGTERM")

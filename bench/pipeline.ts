@@ -1,7 +1,7 @@
 // Benchmark 1 (and 2 with PROVIDER_LATENCY=1): the assignment pipeline through the real stack (Postgres,
 // pg-boss, the worker, sandbox providers) on a fresh database, against baselines measured in the same run on
 // the same server: pg-boss's own no-op job rate with the same worker settings, and pgbench's simple-update rate.
-import { Duration, Effect, Fiber, Layer, Redacted, References, Stream } from "effect"
+import { Duration, Effect, Fiber, Layer, Redacted, Stream } from "effect"
 import { PgBoss } from "pg-boss"
 import * as MemoryAssistant from "../src/adapters/memory/MemoryAssistant.ts"
 import * as MemoryErrorReporter from "../src/adapters/memory/MemoryErrorReporter.ts"
@@ -24,8 +24,8 @@ import {
   freshDatabase,
   percentile,
   pgbenchSimpleUpdate,
-  serverUrl,
-  writeResult
+  runBenchmark,
+  serverUrl
 } from "./support.ts"
 
 const withLatency = process.env.PROVIDER_LATENCY === "1"
@@ -87,93 +87,88 @@ const stack = Layer.mergeAll(
   Layer.provideMerge(freshDatabase(server.url))
 )
 
-const result = await Effect.gen(function* () {
-  const url = Redacted.value(yield* DatabaseUrl)
-  const repo = yield* Repository
+await runBenchmark(
+  Effect.gen(function* () {
+    const url = Redacted.value(yield* DatabaseUrl)
+    const repo = yield* Repository
 
-  const trials = yield* Effect.forEach(
-    Array.from({ length: N }, (_, i) => i),
-    (i) =>
-      repo.createTrial({
-        ownerEmail: `bench${i}@example.com`,
-        ownerName: "Bench",
-        businessName: `Bench ${i}`,
-        vapiAssistantId: `bench-${i}` as AssistantId,
-        requestedAreaCode: "415"
-      }),
-    { concurrency: 8 }
-  )
-  const convertedAt = new Map<string, number>()
-  const assignedAt = new Map<string, number>()
-  const events = yield* Effect.forkChild(
-    Stream.runForEach((yield* Broadcaster).all, (event) =>
-      Effect.sync(() => {
-        if (event._tag === "number.assigned") assignedAt.set(event.businessId, performance.now())
-      })
+    const trials = yield* Effect.forEach(
+      Array.from({ length: N }, (_, i) => i),
+      (i) =>
+        repo.createTrial({
+          ownerEmail: `bench${i}@example.com`,
+          ownerName: "Bench",
+          businessName: `Bench ${i}`,
+          vapiAssistantId: `bench-${i}` as AssistantId,
+          requestedAreaCode: "415"
+        }),
+      { concurrency: 8 }
     )
-  )
-  yield* JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work))
-  yield* Effect.sleep("500 millis")
-  const commitsBefore = yield* Effect.promise(() => commitsIn(url))
-  const started = performance.now()
-  const cpuBefore = process.cpuUsage()
-  yield* Effect.forEach(
-    trials,
-    (trial) =>
-      convertTrial(trial.id).pipe(
-        Effect.tap((business) => Effect.sync(() => convertedAt.set(business.id, performance.now())))
-      ),
-    { concurrency: 16, discard: true }
-  )
-  while (assignedAt.size < N) yield* Effect.sleep("20 millis")
-  const seconds = (Math.max(...assignedAt.values()) - started) / 1000
-  // Where the time goes: how long the conversions alone took (they share the machine with the drain), and
-  // the share of one core this process (conversions, worker, listener) used meanwhile.
-  const conversionSeconds = (Math.max(...convertedAt.values()) - started) / 1000
-  const cpu = process.cpuUsage(cpuBefore)
-  const processCpuShare = (cpu.user + cpu.system) / 1e6 / ((performance.now() - started) / 1000)
-  yield* Effect.sleep("2 seconds") // let the email jobs finish and the statistics flush
-  const commits = (yield* Effect.promise(() => commitsIn(url))) - commitsBefore
-  yield* Fiber.interrupt(events)
-  const latencies = [...assignedAt].map(([id, at]) => at - (convertedAt.get(id) ?? at))
-  const noop = yield* Effect.promise(() => noopJobRate(url))
-  const pgbench = yield* Effect.sync(() => pgbenchSimpleUpdate(url))
-  const rate = N / seconds
-  const commitsPerAssignment = commits / N
-  // The floor with provider latency: batches of WORKER_CONCURRENCY, each paying the sequential external
-  // calls of one assignment (look up by FriendlyName, buy, point Vapi at us).
-  const floorSeconds = (Math.ceil(N / CONCURRENCY) * (2 * TWILIO_MS + VAPI_MS)) / 1000
-  const twilioCalls = yield* MemoryTelephony.MemoryTelephonyControl.use((t) => t.calls)
-  return {
-    benchmark: withLatency ? "provider-latency" : "pipeline",
-    assignments: N,
-    workerConcurrency: CONCURRENCY,
-    twilioMillis: TWILIO_MS,
-    vapiMillis: VAPI_MS,
-    seconds: Number(seconds.toFixed(2)),
-    conversionSeconds: Number(conversionSeconds.toFixed(2)),
-    processCpuShare: Number(processCpuShare.toFixed(2)),
-    assignmentsPerSecond: Number(rate.toFixed(1)),
-    p50Millis: Math.round(percentile(latencies, 50)),
-    p99Millis: Math.round(percentile(latencies, 99)),
-    noopJobsPerSecond: Number(noop.toFixed(1)),
-    ratioToNoop: Number((rate / noop).toFixed(3)),
-    pgbenchTps: Number(pgbench.toFixed(0)),
-    commitsPerAssignment: Number(commitsPerAssignment.toFixed(1)),
-    ratioToCommitLimit: Number((rate / (pgbench / commitsPerAssignment)).toFixed(3)),
-    ...(withLatency ? { floorSeconds, ratioToFloor: Number((seconds / floorSeconds).toFixed(3)) } : {}),
-    // Per assignment: one lookup by FriendlyName and one purchase per area code tried (the API has no search).
-    twilioCallsPerAssignment: twilioCalls.length / N,
-    purchasesPerAssignment: twilioCalls.filter((c) => c === "purchase").length / N
-  }
-}).pipe(
-  Effect.scoped,
-  Effect.provide(stack),
-  Effect.provideService(References.MinimumLogLevel, "Warn"),
-  Effect.runPromise
+    const convertedAt = new Map<string, number>()
+    const assignedAt = new Map<string, number>()
+    const events = yield* Effect.forkChild(
+      Stream.runForEach((yield* Broadcaster).all, (event) =>
+        Effect.sync(() => {
+          if (event._tag === "number.assigned") assignedAt.set(event.businessId, performance.now())
+        })
+      )
+    )
+    yield* JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work))
+    yield* Effect.sleep("500 millis")
+    const commitsBefore = yield* Effect.promise(() => commitsIn(url))
+    const started = performance.now()
+    const cpuBefore = process.cpuUsage()
+    yield* Effect.forEach(
+      trials,
+      (trial) =>
+        convertTrial(trial.id).pipe(
+          Effect.tap((business) => Effect.sync(() => convertedAt.set(business.id, performance.now())))
+        ),
+      { concurrency: 16, discard: true }
+    )
+    while (assignedAt.size < N) yield* Effect.sleep("20 millis")
+    const seconds = (Math.max(...assignedAt.values()) - started) / 1000
+    // Where the time goes: how long the conversions alone took (they share the machine with the drain), and
+    // the share of one core this process (conversions, worker, listener) used meanwhile.
+    const conversionSeconds = (Math.max(...convertedAt.values()) - started) / 1000
+    const cpu = process.cpuUsage(cpuBefore)
+    const processCpuShare = (cpu.user + cpu.system) / 1e6 / ((performance.now() - started) / 1000)
+    yield* Effect.sleep("2 seconds") // let the email jobs finish and the statistics flush
+    const commits = (yield* Effect.promise(() => commitsIn(url))) - commitsBefore
+    yield* Fiber.interrupt(events)
+    const latencies = [...assignedAt].map(([id, at]) => at - (convertedAt.get(id) ?? at))
+    const noop = yield* Effect.promise(() => noopJobRate(url))
+    const pgbench = yield* Effect.sync(() => pgbenchSimpleUpdate(url))
+    const rate = N / seconds
+    const commitsPerAssignment = commits / N
+    // The floor with provider latency: batches of WORKER_CONCURRENCY, each paying the sequential external
+    // calls of one assignment (look up by FriendlyName, buy, point Vapi at us).
+    const floorSeconds = (Math.ceil(N / CONCURRENCY) * (2 * TWILIO_MS + VAPI_MS)) / 1000
+    const twilioCalls = yield* MemoryTelephony.MemoryTelephonyControl.use((t) => t.calls)
+    return {
+      benchmark: withLatency ? "provider-latency" : "pipeline",
+      assignments: N,
+      workerConcurrency: CONCURRENCY,
+      twilioMillis: TWILIO_MS,
+      vapiMillis: VAPI_MS,
+      seconds: Number(seconds.toFixed(2)),
+      conversionSeconds: Number(conversionSeconds.toFixed(2)),
+      processCpuShare: Number(processCpuShare.toFixed(2)),
+      assignmentsPerSecond: Number(rate.toFixed(1)),
+      p50Millis: Math.round(percentile(latencies, 50)),
+      p99Millis: Math.round(percentile(latencies, 99)),
+      noopJobsPerSecond: Number(noop.toFixed(1)),
+      ratioToNoop: Number((rate / noop).toFixed(3)),
+      pgbenchTps: Number(pgbench.toFixed(0)),
+      commitsPerAssignment: Number(commitsPerAssignment.toFixed(1)),
+      ratioToCommitLimit: Number((rate / (pgbench / commitsPerAssignment)).toFixed(3)),
+      ...(withLatency ? { floorSeconds, ratioToFloor: Number((seconds / floorSeconds).toFixed(3)) } : {}),
+      // Per assignment: one lookup by FriendlyName and one purchase per area code tried (the API has no search).
+      twilioCallsPerAssignment: twilioCalls.length / N,
+      purchasesPerAssignment: twilioCalls.filter((c) => c === "purchase").length / N
+    }
+  }),
+  stack
 )
-
-console.table([result])
-await writeResult(result.benchmark, result)
 await server.stop()
 process.exit(0)

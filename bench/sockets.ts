@@ -7,7 +7,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { Effect, Layer, Redacted, References } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import * as Database from "../src/adapters/postgres/Database.ts"
 import { DatabaseUrl } from "../src/adapters/postgres/Database.ts"
 import * as PgBroadcaster from "../src/adapters/postgres/PgBroadcaster.ts"
@@ -18,7 +18,7 @@ import type { AssistantId } from "../src/domain/ids.ts"
 import { Broadcaster } from "../src/ports/Broadcaster.ts"
 import { Repository } from "../src/ports/Repository.ts"
 import { freePort, spawnService, untilReady } from "../test/support/processes.ts"
-import { createDatabase, percentile, serverUrl, writeResult } from "./support.ts"
+import { createDatabase, percentile, runBenchmark, serverUrl } from "./support.ts"
 
 const OWNERS = Number(process.env.BENCH_OWNERS ?? 10_000)
 const TRICKLE = 500
@@ -102,99 +102,95 @@ const stack = Layer.mergeAll(PostgresRepository.layer, PgBroadcaster.layer).pipe
 try {
   await untilReady(`http://127.0.0.1:${port}`)
   await untilReady(`http://127.0.0.1:${rawPort}`)
-  const result = await Effect.gen(function* () {
-    const repo = yield* Repository
-    const broadcaster = yield* Broadcaster
-    const secret = Redacted.make(AUTH_SECRET)
-    const owners = yield* Effect.forEach(
-      Array.from({ length: OWNERS }, (_, i) => i),
-      (i) =>
-        Effect.gen(function* () {
-          const trial = yield* repo.createTrial({
-            ownerEmail: `socket-owner-${i}@example.com`,
-            ownerName: "Owner",
-            businessName: `Socket ${i}`,
-            vapiAssistantId: `socket-${i}` as AssistantId,
-            requestedAreaCode: null
-          })
-          const { business } = yield* repo.convertTrial(trial.id)
-          return {
-            businessId: business.id,
-            token: yield* signToken(secret, { role: "owner", sub: trial.ownerId })
-          }
-        }),
-      { concurrency: 16 }
-    )
-    const ownersFile = join(files, "owners.json")
-    writeFileSync(ownersFile, JSON.stringify(owners))
-    const event = (businessId: (typeof owners)[number]["businessId"], callId: string) =>
-      new CallUpdated({ businessId, callId, status: "ringing", endedReason: null, from: null, at: "" })
+  await runBenchmark(
+    Effect.gen(function* () {
+      const repo = yield* Repository
+      const broadcaster = yield* Broadcaster
+      const secret = Redacted.make(AUTH_SECRET)
+      const owners = yield* Effect.forEach(
+        Array.from({ length: OWNERS }, (_, i) => i),
+        (i) =>
+          Effect.gen(function* () {
+            const trial = yield* repo.createTrial({
+              ownerEmail: `socket-owner-${i}@example.com`,
+              ownerName: "Owner",
+              businessName: `Socket ${i}`,
+              vapiAssistantId: `socket-${i}` as AssistantId,
+              requestedAreaCode: null
+            })
+            const { business } = yield* repo.convertTrial(trial.id)
+            return {
+              businessId: business.id,
+              token: yield* signToken(secret, { role: "owner", sub: trial.ownerId })
+            }
+          }),
+        { concurrency: 16 }
+      )
+      const ownersFile = join(files, "owners.json")
+      writeFileSync(ownersFile, JSON.stringify(owners))
+      const event = (businessId: (typeof owners)[number]["businessId"], callId: string) =>
+        new CallUpdated({ businessId, callId, status: "ringing", endedReason: null, from: null, at: "" })
 
-    // The service: the burst, then the trickle on the same sockets.
-    const clients = yield* Effect.promise(() =>
-      startClients(`ws://127.0.0.1:${port}/cable`, ownersFile, OWNERS + TRICKLE)
-    )
-    const burst = yield* Effect.forEach(
-      owners,
-      ({ businessId }, i) =>
-        Effect.suspend(() => {
-          const publishedAt: [string, number] = [`burst-${i}`, now()]
-          return broadcaster
-            .publish(businessId, event(businessId, publishedAt[0]))
-            .pipe(Effect.as(publishedAt))
-        }),
-      { concurrency: PUBLISH_CONCURRENCY }
-    )
-    yield* Effect.sleep("1 second")
-    const trickle: Array<[string, number]> = []
-    for (const [i, { businessId }] of owners.slice(0, TRICKLE).entries()) {
-      trickle.push([`trickle-${i}`, now()])
-      yield* broadcaster.publish(businessId, event(businessId, `trickle-${i}`))
-      yield* Effect.sleep("5 millis")
-    }
-    const received = yield* Effect.promise(clients.results)
-    yield* Effect.promise(() => clients.exited)
+      // The service: the burst, then the trickle on the same sockets.
+      const clients = yield* Effect.promise(() =>
+        startClients(`ws://127.0.0.1:${port}/cable`, ownersFile, OWNERS + TRICKLE)
+      )
+      const burst = yield* Effect.forEach(
+        owners,
+        ({ businessId }, i) =>
+          Effect.suspend(() => {
+            const publishedAt: [string, number] = [`burst-${i}`, now()]
+            return broadcaster
+              .publish(businessId, event(businessId, publishedAt[0]))
+              .pipe(Effect.as(publishedAt))
+          }),
+        { concurrency: PUBLISH_CONCURRENCY }
+      )
+      yield* Effect.sleep("1 second")
+      const trickle: Array<[string, number]> = []
+      for (const [i, { businessId }] of owners.slice(0, TRICKLE).entries()) {
+        trickle.push([`trickle-${i}`, now()])
+        yield* broadcaster.publish(businessId, event(businessId, `trickle-${i}`))
+        yield* Effect.sleep("5 millis")
+      }
+      const received = yield* Effect.promise(clients.results)
+      yield* Effect.promise(() => clients.exited)
 
-    // The baseline: the same owners' process on raw Bun pub/sub, the same burst.
-    const rawClients = yield* Effect.promise(() =>
-      startClients(`ws://127.0.0.1:${rawPort}/cable`, ownersFile, OWNERS)
-    )
-    const rawBurst = yield* Effect.promise(() =>
-      fetch(`http://127.0.0.1:${rawPort}/burst`, {
-        method: "POST",
-        body: JSON.stringify(owners.map(({ businessId }, i) => [businessId, `raw-${i}`]))
-      }).then((r) => r.json() as Promise<Array<[string, number]>>)
-    )
-    const rawReceived = yield* Effect.promise(rawClients.results)
+      // The baseline: the same owners' process on raw Bun pub/sub, the same burst.
+      const rawClients = yield* Effect.promise(() =>
+        startClients(`ws://127.0.0.1:${rawPort}/cable`, ownersFile, OWNERS)
+      )
+      const rawBurst = yield* Effect.promise(() =>
+        fetch(`http://127.0.0.1:${rawPort}/burst`, {
+          method: "POST",
+          body: JSON.stringify(owners.map(({ businessId }, i) => [businessId, `raw-${i}`]))
+        }).then((r) => r.json() as Promise<Array<[string, number]>>)
+      )
+      const rawReceived = yield* Effect.promise(rawClients.results)
 
-    const ours = latencies(burst, received)
-    const bare = latencies(rawBurst, rawReceived)
-    const crossInstance = latencies(trickle, received)
-    return {
-      benchmark: "sockets",
-      owners: OWNERS,
-      publishConcurrency: PUBLISH_CONCURRENCY,
-      burstP50Millis: ours.p50Millis,
-      burstP99Millis: ours.p99Millis,
-      burstDeliveriesPerSecond: ours.deliveriesPerSecond,
-      rawBunP50Millis: bare.p50Millis,
-      rawBunP99Millis: bare.p99Millis,
-      rawBunDeliveriesPerSecond: bare.deliveriesPerSecond,
-      ratioToRawBun: Number((ours.deliveriesPerSecond / bare.deliveriesPerSecond).toFixed(3)),
-      trickleEvents: TRICKLE,
-      crossInstanceP50Millis: crossInstance.p50Millis,
-      crossInstanceP99Millis: crossInstance.p99Millis,
-      burstP99Met: ours.p99Millis <= 50,
-      crossInstanceP99Met: crossInstance.p99Millis <= 10
-    }
-  }).pipe(
-    Effect.scoped,
-    Effect.provide(stack),
-    Effect.provideService(References.MinimumLogLevel, "Warn"),
-    Effect.runPromise
+      const ours = latencies(burst, received)
+      const bare = latencies(rawBurst, rawReceived)
+      const crossInstance = latencies(trickle, received)
+      return {
+        benchmark: "sockets",
+        owners: OWNERS,
+        publishConcurrency: PUBLISH_CONCURRENCY,
+        burstP50Millis: ours.p50Millis,
+        burstP99Millis: ours.p99Millis,
+        burstDeliveriesPerSecond: ours.deliveriesPerSecond,
+        rawBunP50Millis: bare.p50Millis,
+        rawBunP99Millis: bare.p99Millis,
+        rawBunDeliveriesPerSecond: bare.deliveriesPerSecond,
+        ratioToRawBun: Number((ours.deliveriesPerSecond / bare.deliveriesPerSecond).toFixed(3)),
+        trickleEvents: TRICKLE,
+        crossInstanceP50Millis: crossInstance.p50Millis,
+        crossInstanceP99Millis: crossInstance.p99Millis,
+        burstP99Met: ours.p99Millis <= 50,
+        crossInstanceP99Met: crossInstance.p99Millis <= 10
+      }
+    }),
+    stack
   )
-  console.table([result])
-  await writeResult(result.benchmark, result)
 } finally {
   await service.kill("SIGTERM")
   raw.kill("SIGTERM")

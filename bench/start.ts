@@ -7,7 +7,7 @@ import { join, resolve } from "node:path"
 import { Effect, Redacted } from "effect"
 import { signToken } from "../src/app/auth.ts"
 import { freePort } from "../test/support/processes.ts"
-import { percentile, writeResult } from "./support.ts"
+import { percentile, report } from "./support.ts"
 
 const root = resolve(import.meta.dirname, "..")
 const N = Number(process.env.BENCH_ASSIGNMENTS ?? 1000)
@@ -129,8 +129,7 @@ try {
     rssAfterConversionsMb: Number(afterRss.toFixed(1)),
     p99WaitAfterConvertedMillis: Math.round(percentile(waits, 99))
   }
-  console.table([result])
-  await writeResult(result.benchmark, result)
+  await report(result)
 } finally {
   rmSync(dataDir, { recursive: true, force: true })
 }

@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted, References, type Scope } from "effect"
 import { DatabaseUrl } from "../src/adapters/postgres/Database.ts"
 import { startEmbeddedPostgres } from "../src/adapters/postgres/EmbeddedPostgres.ts"
 
@@ -42,11 +42,31 @@ export const freshDatabase = (server: string) =>
     ).pipe(Effect.map(({ url }) => Redacted.make(url)))
   )
 
-export const writeResult = async (name: string, result: unknown) => {
+/** Prints a benchmark's table (its result, or the rows given) and writes `bench/results/<benchmark>.json`. */
+export const report = async (
+  result: { readonly benchmark: string },
+  table: ReadonlyArray<unknown> = [result]
+) => {
+  console.table(table)
   await Bun.write(
-    join(import.meta.dirname, "results", `${name}.json`),
+    join(import.meta.dirname, "results", `${result.benchmark}.json`),
     `${JSON.stringify(result, null, 2)}\n`
   )
+}
+
+/** Runs a benchmark's program on its layers, with warnings and errors only, and reports its result. */
+export const runBenchmark = async <A extends { readonly benchmark: string }, E, R, E2>(
+  program: Effect.Effect<A, E, R>,
+  layer: Layer.Layer<Exclude<R, Scope.Scope>, E2>
+) => {
+  const result = await program.pipe(
+    Effect.scoped,
+    Effect.provide(layer),
+    Effect.provideService(References.MinimumLogLevel, "Warn"),
+    Effect.runPromise
+  )
+  await report(result)
+  return result
 }
 
 /** Percentile of a sample (nearest rank). */

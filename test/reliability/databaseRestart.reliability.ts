@@ -39,9 +39,7 @@ describe("a database restart mid-run", () => {
         PORT: String(port),
         APP_URL: base,
         DATABASE_URL: database.url,
-        TWILIO_ACCOUNT_SID: twilio.accountSid,
-        TWILIO_AUTH_TOKEN: twilio.authToken,
-        TWILIO_API_URL: twilio.url,
+        ...twilio.env,
         ...SECRETS,
         JOB_RETRY_DELAY_SECONDS: "1",
         JOB_HEARTBEAT_SECONDS: "10"

@@ -153,8 +153,7 @@ describe("reliability storms", () => {
     const { databaseUrl, count, convertAll } = await setUp(twilio)
     const env = workerEnv(databaseUrl, twilio, {
       SMTP_URL: `smtp://numbers:smtp-test-password@127.0.0.1:${port}`,
-      VAPI_API_KEY: vapi.apiKey,
-      VAPI_API_URL: vapi.url
+      ...vapi.env
     })
     const workers = Array.from({ length: WORKERS }, () => spawnService(env))
     cleanups.push(() => Promise.all(workers.map((w) => w.kill("SIGKILL"))).then(() => undefined))

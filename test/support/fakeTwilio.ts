@@ -29,6 +29,8 @@ export interface FakeTwilio {
   readonly url: string
   readonly accountSid: string
   readonly authToken: string
+  /** The variables that point the service's Twilio adapter here. */
+  readonly env: Readonly<Record<string, string>>
   readonly purchases: () => ReadonlyArray<FakePurchase>
   readonly requests: () => ReadonlyArray<{
     readonly method: string
@@ -196,10 +198,12 @@ export const startFakeTwilio = (
     }
   })
 
+  const url = `http://127.0.0.1:${server.port}`
   return {
-    url: `http://127.0.0.1:${server.port}`,
+    url,
     accountSid,
     authToken,
+    env: { TWILIO_ACCOUNT_SID: accountSid, TWILIO_AUTH_TOKEN: authToken, TWILIO_API_URL: url },
     purchases: () => [...purchases],
     requests: () => [...requests],
     setStock: (areaCode, count) => stock.set(areaCode, count),

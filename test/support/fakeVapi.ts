@@ -4,6 +4,8 @@
 export interface FakeVapi {
   readonly url: string
   readonly apiKey: string
+  /** The variables that point the service's Vapi adapter here. */
+  readonly env: Readonly<Record<string, string>>
   readonly assistants: Map<string, { server: unknown }>
   readonly calls: () => ReadonlyArray<Record<string, unknown>>
   readonly failNext: (status: number) => void
@@ -91,9 +93,11 @@ export const startFakeVapi = (
       return nestError(404, `Cannot ${request.method} ${url.pathname}`, "Not Found")
     }
   })
+  const url = `http://127.0.0.1:${server.port}`
   return {
-    url: `http://127.0.0.1:${server.port}`,
+    url,
     apiKey,
+    env: { VAPI_API_KEY: apiKey, VAPI_API_URL: url },
     assistants,
     calls: () => [...calls],
     failNext: (status) => failures.push(status),

@@ -48,9 +48,7 @@ export const processStack = (twilio: FakeTwilio) =>
 export const workerEnv = (databaseUrl: string, twilio: FakeTwilio, more: Record<string, string> = {}) => ({
   ROLE: "worker",
   DATABASE_URL: databaseUrl,
-  TWILIO_ACCOUNT_SID: twilio.accountSid,
-  TWILIO_AUTH_TOKEN: twilio.authToken,
-  TWILIO_API_URL: twilio.url,
+  ...twilio.env,
   ...SECRETS,
   WORKER_CONCURRENCY: "8",
   JOB_HEARTBEAT_SECONDS: "10",
