@@ -72,4 +72,50 @@ describe("owner events across instances", () => {
     )
     assert.strictEqual(delivered._tag === "Some" && delivered.value._tag, "number.failed")
   })
+
+  it("concurrent publishes arrive once each, in one statement or many; a rolled-back one never", {
+    timeout: 60_000
+  }, async () => {
+    const outcome = await runtime.runPromise(
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const broadcaster = yield* Broadcaster
+        const { business } = yield* Repository.use((r) =>
+          r.createTrial(newTrial()).pipe(Effect.flatMap((trial) => r.convertTrial(trial.id)))
+        )
+        const failed = (reason: string) =>
+          new NumberFailed({ businessId: business.id, reason, at: new Date().toISOString() })
+        const received = yield* Effect.forkChild(
+          Stream.runCollect(
+            broadcaster
+              .subscribe(business.id)
+              .pipe(Stream.takeUntil((event) => event._tag === "number.failed" && event.reason === "last"))
+          )
+        )
+        yield* Effect.sleep("200 millis")
+        // The rolled-back publish runs among the others: it must not take theirs down, nor leak out itself.
+        const rolledBack = sql
+          .withTransaction(
+            broadcaster.publish(business.id, failed("rolled back")).pipe(Effect.andThen(Effect.fail("undo")))
+          )
+          .pipe(Effect.ignore)
+        yield* Effect.forEach(
+          Array.from({ length: 300 }, (_, i) => i),
+          (i) =>
+            Effect.andThen(
+              i % 100 === 50 ? rolledBack : Effect.void,
+              broadcaster.publish(business.id, failed(`event ${i}`))
+            ),
+          { concurrency: 64, discard: true }
+        )
+        yield* broadcaster.publish(business.id, failed("last"))
+        return yield* Fiber.join(received).pipe(Effect.timeout("20 seconds"))
+      })
+    )
+    const reasons = outcome.map((event) => (event._tag === "number.failed" ? event.reason : event._tag))
+    assert.strictEqual(reasons.length, 301)
+    assert.strictEqual(new Set(reasons).size, 301)
+    assert.notInclude(reasons, "rolled back")
+    assert.strictEqual(reasons.at(-1), "last")
+  })
 })

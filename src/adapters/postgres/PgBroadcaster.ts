@@ -1,13 +1,32 @@
 // Broadcaster across instances: every publish is a Postgres NOTIFY; every instance LISTENs and hands
 // events to its own subscribers. Payloads are the small wire form of an event (ids and short fields).
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Effect, Layer, PubSub, Queue, Schedule, Schema, Stream } from "effect"
+import {
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  PubSub,
+  Queue,
+  Request,
+  RequestResolver,
+  Schedule,
+  Schema,
+  Semaphore,
+  Stream
+} from "effect"
 import { SqlClient } from "effect/sql"
 import { OwnerEvent } from "../../domain/events.ts"
 import type { BusinessId } from "../../domain/ids.ts"
 import { Broadcaster } from "../../ports/Broadcaster.ts"
 
 export const CHANNEL = "numbers_owner_events"
+
+/** Events sent in one statement at most (each payload is well under a kilobyte). */
+const MAX_BATCH = 256
+
+class Notify extends Request.Class<{ readonly payload: string }, void> {}
 
 const encode = Schema.encodeSync(Schema.fromJsonString(OwnerEvent))
 const decode = Schema.decodeUnknownEffect(Schema.fromJsonString(OwnerEvent))
@@ -46,14 +65,43 @@ export const layer = Layer.effect(
       Effect.forkScoped
     )
 
-    // pg_notify through the SQL client (not pg.notify, which takes its own connection): inside a transaction
-    // the notification is sent on commit, and dropped on rollback.
-    const publish = Effect.fn("Broadcaster.publish")(function* (_businessId: BusinessId, event: OwnerEvent) {
-      yield* sql`SELECT pg_notify(${CHANNEL}, ${encode(event)})`.pipe(
+    const notifyAll = (payloads: ReadonlyArray<string>) =>
+      sql`SELECT pg_notify(${CHANNEL}, payload) FROM jsonb_array_elements_text(${JSON.stringify(payloads)}::jsonb) AS e(payload)`.pipe(
         Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 3 }),
         // Best effort by design: the owner's dashboard also reads the state when it subscribes.
-        Effect.catch((error) => Effect.logWarning(`owner event not sent: ${error.reason._tag}`))
+        Effect.catch((error) => Effect.logWarning(`owner events not sent: ${error.reason._tag}`)),
+        Effect.asVoid
       )
+
+    // Outside a transaction, events published while a NOTIFY is in flight wait for it and then go out
+    // together: one statement and one commit for many (a NOTIFY commit is serialised in Postgres, so one per
+    // event bounded a burst at the commit rate). An idle path waits only a tick.
+    const sending = yield* Semaphore.make(1)
+    const batched = RequestResolver.make<Notify>((entries) =>
+      Semaphore.withPermit(
+        sending,
+        notifyAll(entries.map((entry) => entry.request.payload)).pipe(
+          Effect.andThen(
+            Effect.sync(() => {
+              for (const entry of entries) entry.completeUnsafe(Exit.void)
+            })
+          )
+        )
+      )
+    ).pipe(
+      RequestResolver.setDelayEffect(
+        Effect.andThen(Effect.yieldNow, Semaphore.withPermit(sending, Effect.void))
+      ),
+      RequestResolver.batchN(MAX_BATCH)
+    )
+
+    // pg_notify through the SQL client (not pg.notify, which takes its own connection): inside a transaction
+    // the notification is sent on its commit, and dropped on rollback.
+    const publish = Effect.fn("Broadcaster.publish")(function* (_businessId: BusinessId, event: OwnerEvent) {
+      const payload = encode(event)
+      const transaction = yield* Effect.serviceOption(sql.transactionService)
+      if (Option.isSome(transaction)) return yield* notifyAll([payload])
+      return yield* Effect.request(new Notify({ payload }), batched)
     })
 
     const subscribe = (businessId: BusinessId) =>
