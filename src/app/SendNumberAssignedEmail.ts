@@ -12,13 +12,13 @@ export const sendNumberAssignedEmail = Effect.fn("SendNumberAssignedEmail")(func
   businessId: BusinessId
 ) {
   const repo = yield* Repository
-  const business = yield* repo.findBusiness(businessId)
-  if (!business?.phoneNumber) return "nothing-to-send" as const
-  const owner = yield* repo.findUser(business.ownerId)
-  if (!owner) return "nothing-to-send" as const
+  const found = yield* repo.findBusinessWithOwner(businessId)
+  const number = found?.business.phoneNumber
+  if (!found || !number) return "nothing-to-send" as const
+  const { business, owner } = found
   const { appUrl } = yield* Settings
   const reporter = yield* ErrorReporter
-  const message = numberAssignedEmail({ owner, business, number: business.phoneNumber, appUrl })
+  const message = numberAssignedEmail({ owner, business, number, appUrl })
   return yield* (yield* Mailer)
     .send(message, { idempotencyKey: `number-assigned:${businessId}` })
     .pipe(

@@ -38,10 +38,13 @@ export interface RepositoryShape {
   readonly findTrialByAssistant: (
     assistantId: AssistantId
   ) => Effect.Effect<Trial | null, RepositoryUnavailable>
-  readonly findUser: (id: UserId) => Effect.Effect<User | null, RepositoryUnavailable>
   /** Turns the trial into a business, once: later calls answer the same business. */
   readonly convertTrial: (id: TrialId) => Effect.Effect<Conversion, TrialNotFound | RepositoryUnavailable>
   readonly findBusiness: (id: BusinessId) => Effect.Effect<Business | null, RepositoryUnavailable>
+  /** The business with its owner (whom the owner's emails go to), in one read. */
+  readonly findBusinessWithOwner: (
+    id: BusinessId
+  ) => Effect.Effect<{ readonly business: Business; readonly owner: User } | null, RepositoryUnavailable>
   /** The owner's businesses, newest first. */
   readonly businessesOf: (ownerId: UserId) => Effect.Effect<ReadonlyArray<Business>, RepositoryUnavailable>
   readonly findBusinessByAssistant: (

@@ -1,6 +1,6 @@
 // The Repository contract: the same cases against every adapter, so the in-memory fake stays honest.
 import { assert, layer } from "@effect/vitest"
-import { DateTime, Effect, type Layer, Schema } from "effect"
+import { DateTime, Effect, Fiber, type Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Call, PhoneNumber } from "../../src/domain/entities.ts"
 import type { AssistantId, BusinessId, TrialId } from "../../src/domain/ids.ts"
@@ -40,14 +40,21 @@ export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Reposit
       Effect.gen(function* () {
         const repo = yield* Repository
         const email = `Same${crypto.randomUUID()}@Example.com`
-        const first = yield* repo.createTrial(newTrial({ ownerEmail: email }))
+        const input = newTrial({ ownerEmail: email })
+        const first = yield* repo.createTrial(input)
         const second = yield* repo.createTrial(newTrial({ ownerEmail: email.toLowerCase() }))
         assert.strictEqual(first.ownerId, second.ownerId)
         assert.strictEqual(first.ownerEmail, email.toLowerCase())
         assert.deepStrictEqual([first.status, first.businessId], ["active", null])
         assert.deepStrictEqual(yield* repo.findTrial(first.id), first)
-        const owner = yield* repo.findUser(first.ownerId)
-        assert.strictEqual(owner?.email, email.toLowerCase())
+        const { business } = yield* repo.convertTrial(first.id)
+        const found = yield* repo.findBusinessWithOwner(business.id)
+        assert.deepStrictEqual(found?.business, business)
+        assert.deepStrictEqual(
+          [found?.owner.id, found?.owner.email, found?.owner.name],
+          [first.ownerId, email.toLowerCase(), input.ownerName]
+        )
+        assert.isNull(yield* repo.findBusinessWithOwner("not-a-business" as BusinessId))
       })
     )
 
@@ -89,6 +96,24 @@ export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Reposit
         const error = yield* Effect.flip(repo.convertTrial("missing" as TrialId))
         assert.strictEqual(error._tag, "TrialNotFound")
       })
+    )
+
+    live(
+      "a conversion arriving while another's transaction is open answers that business once it commits",
+      () =>
+        Effect.gen(function* () {
+          const repo = yield* Repository
+          const trial = yield* repo.createTrial(newTrial())
+          const holder = yield* Effect.forkChild(
+            repo.transaction(repo.convertTrial(trial.id).pipe(Effect.tap(() => Effect.sleep("300 millis"))))
+          )
+          yield* Effect.sleep("100 millis")
+          const late = yield* repo.convertTrial(trial.id)
+          const first = yield* Fiber.join(holder)
+          assert.deepStrictEqual([first.created, late.created], [true, false])
+          assert.strictEqual(late.business.id, first.business.id)
+          assert.strictEqual((yield* repo.findTrial(trial.id))?.businessId, first.business.id)
+        })
     )
 
     live("records a number under the lock and refuses a second one or a duplicate", () =>

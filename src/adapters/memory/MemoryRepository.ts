@@ -213,9 +213,14 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
         findTrial: (id: TrialId) => read((t) => t.trials.get(id) ?? null),
         findTrialByAssistant: (assistantId: AssistantId) =>
           read((t) => [...t.trials.values()].find((trial) => trial.vapiAssistantId === assistantId) ?? null),
-        findUser: (id: UserId) => read((t) => t.users.get(id) ?? null),
         convertTrial,
         findBusiness: (id: BusinessId) => read((t) => t.businesses.get(id) ?? null),
+        findBusinessWithOwner: (id: BusinessId) =>
+          read((t) => {
+            const business = t.businesses.get(id)
+            const owner = business && t.users.get(business.ownerId)
+            return business && owner ? { business, owner } : null
+          }),
         businessesOf: (ownerId: UserId) =>
           read((t) => [...t.businesses.values()].filter((b) => b.ownerId === ownerId).reverse()),
         findBusinessByAssistant: (assistantId: AssistantId) =>

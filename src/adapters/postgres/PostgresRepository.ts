@@ -85,46 +85,42 @@ export const layer = Layer.effect(
         .pipe(retryTransient, Effect.mapError(unavailable("Repository.createTrial")))
     })
 
-    const convertTrial = Effect.fn("Repository.convertTrial")(function* (id: TrialId) {
-      return yield* sql
-        .withTransaction(
-          Effect.gen(function* () {
-            // The trial row lock makes concurrent conversions of one trial queue up: one inserts, the rest read.
-            const [trial] = yield* sql<{ readonly businessId: string | null }>`
-              SELECT business_id FROM trials WHERE id = ${id} FOR UPDATE`
-            if (!trial) return null
-            if (trial.businessId !== null) {
-              const existing = yield* firstBusiness(
-                yield* sql`SELECT ${businessColumns} WHERE b.id = ${trial.businessId}`
-              )
-              if (existing) return { business: existing, created: false }
-            }
-            // One statement (round trips are what a conversion costs): insert the business, point the
-            // trial at it, and answer the new row (no number yet).
-            const business = yield* firstBusiness(
-              yield* sql`
-                WITH b AS (
-                  INSERT INTO businesses (owner_id, name, vapi_assistant_id, requested_area_code, trial_id)
-                  SELECT owner_id, business_name, vapi_assistant_id, requested_area_code, id FROM trials WHERE id = ${id}
-                  RETURNING *
-                ), converted AS (
-                  UPDATE trials SET status = 'converted', business_id = (SELECT id FROM b) WHERE id = ${id}
-                )
-                SELECT b.id, b.owner_id, b.name, b.vapi_assistant_id, b.requested_area_code, b.trial_id,
-                  b.number_status, b.failure_reason, b.created_at,
-                  NULL::text AS e164, NULL::text AS area_code, NULL::text AS twilio_sid
-                FROM b`
-            )
-            return business ? { business, created: true } : null
-          })
+    const convertTrial = Effect.fn("Repository.convertTrial")(
+      function* (id: TrialId) {
+        // One statement, so it needs no transaction of its own and joins the caller's (ConvertTrial queues the
+        // job in it) without a savepoint: lock the trial, and if it has no business yet insert one, point the
+        // trial at it and answer it. Concurrent conversions queue on the trial's row lock; a later one sees the
+        // converted row (Postgres re-reads a locked row that changed) and answers the existing business's id.
+        const [row] = yield* sql<{ readonly created: boolean; readonly existingId: string | null }>`
+        WITH t AS (
+          SELECT id, owner_id, business_name, vapi_assistant_id, requested_area_code, business_id
+          FROM trials WHERE id = ${id} FOR UPDATE
+        ), b AS (
+          INSERT INTO businesses (owner_id, name, vapi_assistant_id, requested_area_code, trial_id)
+          SELECT owner_id, business_name, vapi_assistant_id, requested_area_code, id FROM t WHERE business_id IS NULL
+          RETURNING *
+        ), converted AS (
+          UPDATE trials SET status = 'converted', business_id = b.id FROM b WHERE trials.id = b.trial_id
         )
-        .pipe(
-          Effect.mapError(unavailable("Repository.convertTrial")),
-          Effect.flatMap((conversion) =>
-            conversion ? Effect.succeed(conversion) : new TrialNotFound({ trialId: id })
-          )
-        )
-    })
+        SELECT true AS created, NULL::text AS existing_id, b.id, b.owner_id, b.name, b.vapi_assistant_id,
+          b.requested_area_code, b.trial_id, b.number_status, b.failure_reason, b.created_at,
+          NULL::text AS e164, NULL::text AS area_code, NULL::text AS twilio_sid
+        FROM b
+        UNION ALL
+        SELECT false, t.business_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        FROM t WHERE t.business_id IS NOT NULL`
+        if (!row) return yield* new TrialNotFound({ trialId: id })
+        if (row.created) return { business: yield* toBusiness(row), created: true }
+        // Converted before (a repeat, or the loser of a race): the business as it is now, in a new snapshot.
+        const existing = yield* mustFindBusiness(row.existingId as BusinessId)
+        return { business: existing, created: false }
+      },
+      Effect.mapError((e) =>
+        e._tag === "TrialNotFound" || e._tag === "RepositoryUnavailable"
+          ? e
+          : unavailable("Repository.convertTrial")(e)
+      )
+    )
 
     const withBusinessLock = <A, E, R>(id: BusinessId, use: (business: Business) => Effect.Effect<A, E, R>) =>
       sql
@@ -233,14 +229,22 @@ export const layer = Layer.effect(
           retryTransient,
           Effect.mapError(unavailable("Repository.findTrialByAssistant"))
         ),
-      findUser: (id: UserId) =>
-        sql`SELECT id, email, name FROM users WHERE id = ${id}`.pipe(
-          Effect.flatMap((rows) => (rows[0] === undefined ? Effect.succeed(null) : toUser(rows[0]))),
-          retryTransient,
-          Effect.mapError(unavailable("Repository.findUser"))
-        ),
       convertTrial,
       findBusiness,
+      findBusinessWithOwner: (id: BusinessId) =>
+        sql`SELECT u.email AS owner_email, u.name AS owner_name, ${businessColumns}
+            JOIN users u ON u.id = b.owner_id WHERE b.id = ${id}`.pipe(
+          Effect.flatMap(([row]) =>
+            row === undefined
+              ? Effect.succeed(null)
+              : Effect.all({
+                  business: toBusiness(row),
+                  owner: toUser({ id: row.ownerId, email: row.ownerEmail, name: row.ownerName })
+                })
+          ),
+          retryTransient,
+          Effect.mapError(unavailable("Repository.findBusinessWithOwner"))
+        ),
       businessesOf: (ownerId: UserId) =>
         sql`SELECT ${businessColumns} WHERE b.owner_id = ${ownerId} ORDER BY b.created_at DESC LIMIT 100`.pipe(
           Effect.flatMap(Effect.forEach(toBusiness)),
