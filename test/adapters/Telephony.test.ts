@@ -236,6 +236,31 @@ describe("Twilio adapter on the wire", () => {
     )
   )
 
+  it.effect("a connection reset before Twilio answers is TelephonyUnavailable, and nothing was bought", () =>
+    TestClock.withLive(
+      Effect.acquireUseRelease(
+        Effect.sync(() => startFakeTwilio({ defaultStock: 5 })),
+        (fake) =>
+          Effect.gen(function* () {
+            const telephony = yield* Telephony
+            fake.injectFaults("reset")
+            const error = yield* Effect.flip(telephony.purchase(request("650", "w4")))
+            assert.strictEqual(error._tag, "TelephonyUnavailable")
+            assert.isNull(yield* telephony.findOwned("business:w4"))
+          }).pipe(
+            Effect.provide(
+              TwilioTelephony.layer({
+                accountSid: fake.accountSid,
+                authToken: Redacted.make(fake.authToken),
+                apiUrl: fake.url
+              })
+            )
+          ),
+        (fake) => Effect.sync(() => fake.stop())
+      )
+    )
+  )
+
   it.effect("a Twilio that does not answer in time is TelephonyUnavailable", () =>
     TestClock.withLive(
       Effect.acquireUseRelease(

@@ -122,9 +122,9 @@ export const startFakeTwilio = (
         (options.chaos && Math.random() < options.chaos
           ? chaotic[Math.floor(Math.random() * chaotic.length)]
           : undefined)
-      // The connection breaks before an answer: the client sees a reset, not a status.
-      if (fault === "reset")
-        return new Response(new ReadableStream({ start: (c) => c.error(new Error("reset")) }))
+      // The connection breaks before an answer: the client sees a reset, not a status. (Erroring the body
+      // without an Error object resets the socket just the same, without Bun printing a stack per reset.)
+      if (fault === "reset") return new Response(new ReadableStream({ start: (c) => c.error(undefined) }))
       if (fault === "429") {
         return new Response(JSON.stringify({ code: 20429, message: "Too Many Requests", status: 429 }), {
           status: 429,
