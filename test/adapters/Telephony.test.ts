@@ -9,7 +9,7 @@ import * as TwilioTelephony from "../../src/adapters/twilio/TwilioTelephony.ts"
 import type { TwilioSid } from "../../src/domain/ids.ts"
 import type { AreaCode } from "../../src/domain/phone.ts"
 import { Telephony } from "../../src/ports/Telephony.ts"
-import { startFakeTwilio } from "../support/fakeTwilio.ts"
+import { type FakeTwilio, startFakeTwilio } from "../support/fakeTwilio.ts"
 
 type Fault = "rate-limited" | "unavailable" | "ambiguous" | "rejected"
 
@@ -175,113 +175,87 @@ for (const [name, harness] of [
   })
 }
 
+/** Runs `body` on the real Twilio adapter pointed at a fresh fake Twilio on loopback. */
+const onTheWire = <A, E>(
+  body: (fake: FakeTwilio) => Effect.Effect<A, E, Telephony>,
+  fakeOptions: Parameters<typeof startFakeTwilio>[0] = { defaultStock: 5 },
+  adapterOptions: Partial<TwilioTelephony.TwilioOptions> = {}
+) =>
+  TestClock.withLive(
+    Effect.acquireUseRelease(
+      Effect.sync(() => startFakeTwilio(fakeOptions)),
+      (fake) =>
+        body(fake).pipe(
+          Effect.provide(
+            TwilioTelephony.layer({
+              accountSid: fake.accountSid,
+              authToken: Redacted.make(fake.authToken),
+              apiUrl: fake.url,
+              ...adapterOptions
+            })
+          )
+        ),
+      (fake) => Effect.sync(() => fake.stop())
+    )
+  )
+
 describe("Twilio adapter on the wire", () => {
   it.effect("sends Twilio's form fields to Twilio's paths, with Basic auth, and no search call", () =>
-    TestClock.withLive(
-      Effect.acquireUseRelease(
-        Effect.sync(() => startFakeTwilio({ defaultStock: 5 })),
-        (fake) =>
-          Effect.gen(function* () {
-            const telephony = yield* Telephony
-            yield* telephony.purchase(request("650", "w1"))
-            yield* telephony.findOwned("business:w1")
-            const [buy, list] = fake.requests()
-            assert.strictEqual(buy?.method, "POST")
-            assert.strictEqual(buy?.path, `/2010-04-01/Accounts/${fake.accountSid}/IncomingPhoneNumbers.json`)
-            assert.deepStrictEqual(buy?.form, {
-              AreaCode: "650",
-              VoiceUrl: "https://numbers.test/webhooks/twilio/inbound?business_id=w1",
-              VoiceMethod: "POST",
-              FriendlyName: "business:w1"
-            })
-            assert.strictEqual(list?.method, "GET")
-            assert.strictEqual(
-              fake.requests().filter((r) => r.path.includes("AvailablePhoneNumbers")).length,
-              0
-            )
-          }).pipe(
-            Effect.provide(
-              TwilioTelephony.layer({
-                accountSid: fake.accountSid,
-                authToken: Redacted.make(fake.authToken),
-                apiUrl: fake.url
-              })
-            )
-          ),
-        (fake) => Effect.sync(() => fake.stop())
-      )
+    onTheWire((fake) =>
+      Effect.gen(function* () {
+        const telephony = yield* Telephony
+        yield* telephony.purchase(request("650", "w1"))
+        yield* telephony.findOwned("business:w1")
+        const [buy, list] = fake.requests()
+        assert.strictEqual(buy?.method, "POST")
+        assert.strictEqual(buy?.path, `/2010-04-01/Accounts/${fake.accountSid}/IncomingPhoneNumbers.json`)
+        assert.deepStrictEqual(buy?.form, {
+          AreaCode: "650",
+          VoiceUrl: "https://numbers.test/webhooks/twilio/inbound?business_id=w1",
+          VoiceMethod: "POST",
+          FriendlyName: "business:w1"
+        })
+        assert.strictEqual(list?.method, "GET")
+        assert.strictEqual(fake.requests().filter((r) => r.path.includes("AvailablePhoneNumbers")).length, 0)
+      })
     )
   )
 
   it.effect("a wrong auth token is TelephonyRejected and never shows the token", () =>
-    TestClock.withLive(
-      Effect.acquireUseRelease(
-        Effect.sync(() => startFakeTwilio({ defaultStock: 5 })),
-        (fake) =>
-          Effect.gen(function* () {
-            const error = yield* Effect.flip((yield* Telephony).purchase(request("650", "w2")))
-            assert.strictEqual(error._tag, "TelephonyRejected")
-            assert.notInclude(JSON.stringify(error) + String(error), "wrong-secret-token")
-          }).pipe(
-            Effect.provide(
-              TwilioTelephony.layer({
-                accountSid: fake.accountSid,
-                authToken: Redacted.make("wrong-secret-token"),
-                apiUrl: fake.url
-              })
-            )
-          ),
-        (fake) => Effect.sync(() => fake.stop())
-      )
+    onTheWire(
+      () =>
+        Effect.gen(function* () {
+          const error = yield* Effect.flip((yield* Telephony).purchase(request("650", "w2")))
+          assert.strictEqual(error._tag, "TelephonyRejected")
+          assert.notInclude(JSON.stringify(error) + String(error), "wrong-secret-token")
+        }),
+      { defaultStock: 5 },
+      { authToken: Redacted.make("wrong-secret-token") }
     )
   )
 
   it.effect("a connection reset before Twilio answers is TelephonyUnavailable, and nothing was bought", () =>
-    TestClock.withLive(
-      Effect.acquireUseRelease(
-        Effect.sync(() => startFakeTwilio({ defaultStock: 5 })),
-        (fake) =>
-          Effect.gen(function* () {
-            const telephony = yield* Telephony
-            fake.injectFaults("reset")
-            const error = yield* Effect.flip(telephony.purchase(request("650", "w4")))
-            assert.strictEqual(error._tag, "TelephonyUnavailable")
-            assert.isNull(yield* telephony.findOwned("business:w4"))
-          }).pipe(
-            Effect.provide(
-              TwilioTelephony.layer({
-                accountSid: fake.accountSid,
-                authToken: Redacted.make(fake.authToken),
-                apiUrl: fake.url
-              })
-            )
-          ),
-        (fake) => Effect.sync(() => fake.stop())
-      )
+    onTheWire((fake) =>
+      Effect.gen(function* () {
+        const telephony = yield* Telephony
+        fake.injectFaults("reset")
+        const error = yield* Effect.flip(telephony.purchase(request("650", "w4")))
+        assert.strictEqual(error._tag, "TelephonyUnavailable")
+        assert.isNull(yield* telephony.findOwned("business:w4"))
+      })
     )
   )
 
   it.effect("a Twilio that does not answer in time is TelephonyUnavailable", () =>
-    TestClock.withLive(
-      Effect.acquireUseRelease(
-        Effect.sync(() => startFakeTwilio({ defaultStock: 5, slowMillis: 2_000 })),
-        (fake) =>
-          Effect.gen(function* () {
-            fake.injectFaults("slow")
-            const error = yield* Effect.flip((yield* Telephony).purchase(request("650", "w3")))
-            assert.strictEqual(error._tag, "TelephonyUnavailable")
-          }).pipe(
-            Effect.provide(
-              TwilioTelephony.layer({
-                accountSid: fake.accountSid,
-                authToken: Redacted.make(fake.authToken),
-                apiUrl: fake.url,
-                timeoutMillis: 300
-              })
-            )
-          ),
-        (fake) => Effect.sync(() => fake.stop())
-      )
+    onTheWire(
+      (fake) =>
+        Effect.gen(function* () {
+          fake.injectFaults("slow")
+          const error = yield* Effect.flip((yield* Telephony).purchase(request("650", "w3")))
+          assert.strictEqual(error._tag, "TelephonyUnavailable")
+        }),
+      { defaultStock: 5, slowMillis: 2_000 },
+      { timeoutMillis: 300 }
     )
   )
 })
