@@ -12,6 +12,14 @@ import { newTrial } from "../support/fixtures.ts"
 import { spawnService } from "../support/processes.ts"
 import { databaseUrlOf, workerEnv, workerHarness } from "../support/processStack.ts"
 
+/** A converted business whose assignment is not queued: the worker of an earlier test must not touch it. */
+const unqueuedBusiness = Repository.use((r) =>
+  r.createTrial(newTrial()).pipe(
+    Effect.flatMap((trial) => r.convertTrial(trial.id)),
+    Effect.map(({ business }) => business)
+  )
+)
+
 describe("owner events across instances", () => {
   const { twilio, runtime, workers } = workerHarness(startFakeTwilio({ defaultStock: 10 }))
 
@@ -48,10 +56,7 @@ describe("owner events across instances", () => {
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
         const broadcaster = yield* Broadcaster
-        // Converted without queueing its assignment: the worker of the test before must not touch it.
-        const { business } = yield* Repository.use((r) =>
-          r.createTrial(newTrial()).pipe(Effect.flatMap((trial) => r.convertTrial(trial.id)))
-        )
+        const business = yield* unqueuedBusiness
         const received = yield* Effect.forkChild(Stream.runHead(broadcaster.subscribe(business.id)))
         const cut = yield* sql<{ readonly cut: boolean }>`
           SELECT pg_terminate_backend(pid) AS cut FROM pg_stat_activity
@@ -80,9 +85,7 @@ describe("owner events across instances", () => {
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
         const broadcaster = yield* Broadcaster
-        const { business } = yield* Repository.use((r) =>
-          r.createTrial(newTrial()).pipe(Effect.flatMap((trial) => r.convertTrial(trial.id)))
-        )
+        const business = yield* unqueuedBusiness
         const failed = (reason: string) =>
           new NumberFailed({ businessId: business.id, reason, at: new Date().toISOString() })
         const received = yield* Effect.forkChild(
