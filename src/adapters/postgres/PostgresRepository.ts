@@ -40,9 +40,13 @@ export const layer = Layer.effect(
       t.id, t.owner_id, u.email AS owner_email, t.business_name, t.vapi_assistant_id,
       t.requested_area_code, t.status, t.business_id
       FROM trials t JOIN users u ON u.id = t.owner_id`
-    const businessColumns = sql`
+    // A business row is `b` (businesses) with its number's `p` columns; statements that make `b` and `p`
+    // themselves (CTEs) select the same fields.
+    const businessFields = sql`
       b.id, b.owner_id, b.name, b.vapi_assistant_id, b.requested_area_code, b.trial_id,
-      b.number_status, b.failure_reason, b.created_at, p.e164, p.area_code, p.twilio_sid
+      b.number_status, b.failure_reason, b.created_at`
+    const businessColumns = sql`
+      ${businessFields}, p.e164, p.area_code, p.twilio_sid
       FROM businesses b LEFT JOIN phone_numbers p ON p.business_id = b.id`
     const callColumns = sql`
       vapi_call_id, callable_kind, callable_id, status, ended_reason, from_number, summary, started_at, ended_at
@@ -102,8 +106,7 @@ export const layer = Layer.effect(
         ), converted AS (
           UPDATE trials SET status = 'converted', business_id = b.id FROM b WHERE trials.id = b.trial_id
         )
-        SELECT true AS created, NULL::text AS existing_id, b.id, b.owner_id, b.name, b.vapi_assistant_id,
-          b.requested_area_code, b.trial_id, b.number_status, b.failure_reason, b.created_at,
+        SELECT true AS created, NULL::text AS existing_id, ${businessFields},
           NULL::text AS e164, NULL::text AS area_code, NULL::text AS twilio_sid
         FROM b
         UNION ALL
@@ -154,8 +157,7 @@ export const layer = Layer.effect(
         ), b AS (
           UPDATE businesses SET number_status = 'assigned', failure_reason = NULL WHERE id = ${id} RETURNING *
         )
-        SELECT b.id, b.owner_id, b.name, b.vapi_assistant_id, b.requested_area_code, b.trial_id,
-          b.number_status, b.failure_reason, b.created_at, p.e164, p.area_code, p.twilio_sid
+        SELECT ${businessFields}, p.e164, p.area_code, p.twilio_sid
         FROM b CROSS JOIN p`.pipe(
           Effect.catchIf(
             (e) => e.reason._tag === "UniqueViolation",
