@@ -1,6 +1,8 @@
 // The assignment against Twilio as recorded (test/cassettes/twilio): each scenario runs the program once with
 // the in-memory Telephony set up to match, and once with the Twilio adapter replaying the cassette, and both
 // must end the same way. A request no tape matches, or a tape left unused, fails the scenario.
+// Recording (CASSETTE_MODE=record, see the README), each scenario has a business of its own, and what it
+// bought is released at its end; scenarios the real API cannot stage are recorded against the local Twilio.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
@@ -17,8 +19,8 @@ import { Settings } from "../../src/app/Settings.ts"
 import type { AreaCode } from "../../src/domain/phone.ts"
 import { Repository } from "../../src/ports/Repository.ts"
 import { Telephony } from "../../src/ports/Telephony.ts"
-import { openCassette } from "../support/cassettes.ts"
-import { type FakeTwilio, startFakeTwilio, type TwilioFault } from "../support/fakeTwilio.ts"
+import { type Cassette, openCassette } from "../support/cassettes.ts"
+import { startFakeTwilio, type TwilioFault } from "../support/fakeTwilio.ts"
 import { newTrial } from "../support/fixtures.ts"
 
 interface Scenario {
@@ -32,6 +34,11 @@ interface Scenario {
   readonly local: { readonly stock: Record<string, number>; readonly faults?: ReadonlyArray<TwilioFault> }
   /** A number bought for the business by an earlier attempt that died before recording it. */
   readonly orphan?: boolean
+  /**
+   * Only the local Twilio can stage it (a 429, a 5xx, an empty area code, refused credentials): recorded
+   * against it even when real credentials are set.
+   */
+  readonly localOnly: boolean
   readonly expect: (outcome: AssignmentOutcome) => void
 }
 
@@ -45,6 +52,7 @@ const failedWith = (reason: string) => (outcome: AssignmentOutcome) =>
 const scenarios: ReadonlyArray<Scenario> = [
   {
     cassette: "provision_number_success",
+    localOnly: false,
     requested: "415",
     memory: { inventory: { "415": 1 } },
     local: { stock: { "415": 1 } },
@@ -52,6 +60,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   },
   {
     cassette: "provision_number_fallback_415",
+    localOnly: true,
     requested: "212",
     memory: { inventory: { "212": 0, "415": 1 } },
     local: { stock: { "212": 0, "415": 1 } },
@@ -59,6 +68,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   },
   {
     cassette: "provision_number_no_numbers",
+    localOnly: true,
     requested: "212",
     memory: { inventory: {} },
     local: { stock: {} },
@@ -66,6 +76,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   },
   {
     cassette: "update_webhook_success",
+    localOnly: false,
     requested: "415",
     orphan: true,
     memory: { inventory: { "415": 1 } },
@@ -74,6 +85,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   },
   {
     cassette: "rate_limited_then_success",
+    localOnly: true,
     requested: "415",
     memory: { inventory: { "415": 1 }, faults: [{ _tag: "rate-limited", retryAfterMillis: 1_000 }] },
     local: { stock: { "415": 1 }, faults: ["none", "429"] },
@@ -81,6 +93,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   },
   {
     cassette: "ambiguous_500_then_reconcile",
+    localOnly: true,
     requested: "415",
     memory: { inventory: { "415": 2 }, faults: [{ _tag: "unavailable" }, { _tag: "ambiguous" }] },
     local: { stock: { "415": 2 }, faults: ["none", "ambiguous"] },
@@ -88,6 +101,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   },
   {
     cassette: "auth_rejected",
+    localOnly: true,
     requested: "415",
     memory: { inventory: { "415": 1 }, faults: [{ _tag: "rejected" }] },
     local: { stock: { "415": 1 }, faults: ["401"] },
@@ -95,16 +109,21 @@ const scenarios: ReadonlyArray<Scenario> = [
   }
 ]
 
-// Ids must be the same on every run: they are in the recorded URLs and bodies.
-const deterministicIds = () => {
+// Ids must be the same on every run (they are in the recorded URLs and bodies), and differ between scenarios:
+// on a real account, a scenario meeting another's business would find its number by FriendlyName and
+// reconcile instead of buying. The scenario's index is the fourth group (scenario 0: ...-8000-...).
+const idPrefix = (scenario: number) => `00000000-0000-4000-8${String(scenario).padStart(3, "0")}`
+const deterministicIds = (scenario: number) => {
   let n = 0
-  return () => `00000000-0000-4000-8000-${String(++n).padStart(12, "0")}`
+  return () => `${idPrefix(scenario)}-${String(++n).padStart(12, "0")}`
 }
+/** The scenario's business: user 1, trial 2, business 3 of its ids. */
+const businessOf = (scenario: number) => `${idPrefix(scenario)}-000000000003`
 
-const programLayer = <T>(telephony: Layer.Layer<T>) =>
+const programLayer = <T>(telephony: Layer.Layer<T>, scenario: number) =>
   Layer.mergeAll(
     telephony,
-    MemoryRepository.layerWith({ newId: deterministicIds() }),
+    MemoryRepository.layerWith({ newId: deterministicIds(scenario) }),
     MemoryAssistant.layer(),
     MemoryMailer.layer,
     MemoryBroadcaster.layer,
@@ -117,7 +136,7 @@ const programLayer = <T>(telephony: Layer.Layer<T>) =>
     })
   )
 
-/** Converts one trial and assigns it; an orphan is bought first, with an old voice URL, as a dead attempt would. */
+/** Converts one trial and assigns it (a scenario's orphan is bought before, as by an attempt that died). */
 const run = (scenario: Scenario) =>
   Effect.gen(function* () {
     const repo = yield* Repository
@@ -126,22 +145,47 @@ const run = (scenario: Scenario) =>
     return yield* assignNumber(business.id)
   })
 
-const buyOrphanOnLocal = async (fake: FakeTwilio, businessId: string) => {
-  const body = new URLSearchParams({
-    AreaCode: "415",
-    VoiceUrl: "https://old.example.com/voice",
-    FriendlyName: `business:${businessId}`
+/** The Twilio adapter on the API a recording goes to, with the credentials it records with. */
+const upstreamTelephony = (cassette: Cassette, upstream: string) =>
+  TwilioTelephony.layer({
+    accountSid: cassette.credentials.twilioAccountSid,
+    authToken: Redacted.make(cassette.credentials.twilioAuthToken),
+    apiUrl: upstream
   })
-  await fetch(`${fake.url}/2010-04-01/Accounts/${fake.accountSid}/IncomingPhoneNumbers.json`, {
-    method: "POST",
-    headers: { authorization: `Basic ${btoa(`${fake.accountSid}:${fake.authToken}`)}` },
-    body
-  })
+
+/** Recording only: the orphan is bought on the API recorded against, directly (it is not on the tape). */
+const buyOrphan = (cassette: Cassette, businessId: string) => {
+  const upstream = cassette.upstream
+  if (upstream === null) return Effect.void
+  return Telephony.use((t) =>
+    t.purchase({
+      areaCode: "415" as AreaCode,
+      voiceUrl: "https://old.example.com/voice",
+      friendlyName: `business:${businessId}`
+    })
+  ).pipe(Effect.provide(upstreamTelephony(cassette, upstream)), Effect.orDie)
 }
-const FIRST_BUSINESS = "00000000-0000-4000-8000-000000000003" // user 1, trial 2, business 3
+
+/**
+ * Recording only: whatever the scenario bought is released (DELETE) at its end, directly on the API recorded
+ * against (not on the tape), so a real account keeps no number. A failure here fails the scenario loudly.
+ */
+const releaseBought = (cassette: Cassette, businessId: string) => {
+  const upstream = cassette.upstream
+  if (upstream === null) return Effect.void
+  return Effect.gen(function* () {
+    const telephony = yield* Telephony
+    // One number per business; a few rounds in case an interrupted earlier recording left one behind.
+    for (let round = 0; round < 3; round++) {
+      const owned = yield* telephony.findOwned(`business:${businessId}`)
+      if (!owned) return
+      yield* telephony.release(owned.sid)
+    }
+  }).pipe(Effect.provide(upstreamTelephony(cassette, upstream)), Effect.orDie)
+}
 
 describe("Twilio cassettes", () => {
-  for (const scenario of scenarios) {
+  for (const [index, scenario] of scenarios.entries()) {
     describe(scenario.cassette, () => {
       it.effect("the in-memory Telephony", () =>
         Effect.gen(function* () {
@@ -150,7 +194,7 @@ describe("Twilio cassettes", () => {
               t.purchase({
                 areaCode: "415" as AreaCode,
                 voiceUrl: "https://old.example.com/voice",
-                friendlyName: `business:${FIRST_BUSINESS}`
+                friendlyName: `business:${businessOf(index)}`
               })
             )
           }
@@ -160,23 +204,35 @@ describe("Twilio cassettes", () => {
           scenario.expect(yield* run(scenario))
           const purchases = yield* MemoryTelephony.MemoryTelephonyControl.use((t) => t.purchases)
           assert.isAtMost(purchases.length, 1)
-        }).pipe(Effect.provide(programLayer(MemoryTelephony.layer(scenario.memory))), TestClock.withLive)
+        }).pipe(
+          Effect.provide(programLayer(MemoryTelephony.layer(scenario.memory), index)),
+          TestClock.withLive
+        )
       )
 
       it.effect("the Twilio adapter on the cassette", () =>
         Effect.gen(function* () {
           const local = startFakeTwilio({ stock: scenario.local.stock })
-          if (scenario.orphan) yield* Effect.promise(() => buyOrphanOnLocal(local, FIRST_BUSINESS))
-          local.injectFaults(...(scenario.local.faults ?? []))
           const cassette = yield* Effect.acquireRelease(
             Effect.promise(() =>
-              openCassette("twilio", scenario.cassette, {
-                url: local.url,
-                credentials: { twilioAccountSid: local.accountSid, twilioAuthToken: local.authToken }
-              })
+              openCassette(
+                "twilio",
+                scenario.cassette,
+                {
+                  url: local.url,
+                  credentials: { twilioAccountSid: local.accountSid, twilioAuthToken: local.authToken }
+                },
+                { localOnly: scenario.localOnly }
+              )
             ),
-            (c) => Effect.promise(() => c.close()).pipe(Effect.andThen(Effect.sync(() => local.stop())))
+            (c) =>
+              Effect.promise(() => c.close()).pipe(
+                Effect.andThen(releaseBought(c, businessOf(index))),
+                Effect.ensuring(Effect.sync(() => local.stop()))
+              )
           )
+          if (scenario.orphan) yield* buyOrphan(cassette, businessOf(index))
+          local.injectFaults(...(scenario.local.faults ?? []))
           const outcome = yield* run(scenario).pipe(
             Effect.provide(
               programLayer(
@@ -184,7 +240,8 @@ describe("Twilio cassettes", () => {
                   accountSid: cassette.credentials.twilioAccountSid,
                   authToken: Redacted.make(cassette.credentials.twilioAuthToken),
                   apiUrl: cassette.url
-                })
+                }),
+                index
               )
             )
           )

@@ -4,7 +4,9 @@
 //
 // CASSETTE_MODE=record re-records a cassette: against the real API when its credentials are set
 // (TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN, or VAPI_API_KEY), else against the local fakes in test/support.
-// Account ids, tokens and secrets are replaced by the placeholders below before anything is written.
+// A scenario only a fake can stage (a 500, a 429, an empty area code) is recorded against it either way.
+// Account ids, tokens and secrets are replaced by the placeholders below before anything is written, and a
+// tape keeps only the headers named in TAPE_HEADERS.
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import talkback from "talkback/es6"
@@ -32,6 +34,11 @@ export interface Cassette {
   readonly url: string
   /** The credentials the adapter must use: placeholders when replaying. */
   readonly credentials: Credentials
+  /**
+   * When recording, the API the requests go to (the real one or the local fake), for a scenario's own setup
+   * and clean-up calls, which are made there directly and never taped; null when replaying.
+   */
+  readonly upstream: string | null
   /** Requests that matched no tape. */
   readonly misses: () => ReadonlyArray<string>
   /** Tapes no request used. */
@@ -46,24 +53,42 @@ const realApi: Record<Provider, string> = { twilio: "https://api.twilio.com", va
 /** Where recordings come from when no real credentials are given, and what their bodies follow. */
 const localSource: Record<Provider, string> = {
   twilio:
-    "the local Twilio in test/support/fakeTwilio.ts, whose bodies follow twilio_api_v2010.json " +
-    "(CreateIncomingPhoneNumber, ListIncomingPhoneNumber, UpdateIncomingPhoneNumber examples) and the error " +
-    "bodies Twilio documents (../shared/reference/TWILIO.md section 3)",
+    "the local Twilio in test/support/fakeTwilio.ts, whose bodies have the shapes of " +
+    "test/fixtures/specs/twilio_api_v2010.json (CreateIncomingPhoneNumber, ListIncomingPhoneNumber, " +
+    "UpdateIncomingPhoneNumber) and whose errors are the ones Twilio documents (docs/PROVIDERS.md)",
   vapi:
-    "the local Vapi in test/support/fakeVapi.ts, whose bodies follow vapi_openapi.json (Assistant, Call) " +
-    "and Vapi's NestJS error bodies (../shared/reference/VAPI.md section 1)"
+    "the local Vapi in test/support/fakeVapi.ts, whose bodies have the shapes of " +
+    "test/fixtures/specs/vapi_openapi.json (Assistant, Call) and whose errors are Vapi's NestJS error " +
+    "bodies (docs/PROVIDERS.md)"
 }
 
-/** Opens a cassette; `fake` is where to record when no real credentials are given. */
+/**
+ * The only headers a tape keeps (and, for requests, matches on): credentials and provider request ids never
+ * reach a tape. `x-cassette-seq` counts identical requests; `retry-after` is what a 429 replays with.
+ */
+export const TAPE_HEADERS = {
+  request: ["content-type", "x-cassette-seq"],
+  response: ["content-type", "content-encoding", "retry-after"]
+} as const
+
+const keepHeaders = (headers: Record<string, unknown>, keep: ReadonlyArray<string>) =>
+  Object.fromEntries(Object.entries(headers).filter(([name]) => keep.includes(name.toLowerCase())))
+
+/**
+ * Opens a cassette; `fake` is where to record when no real credentials are given, and always when the
+ * scenario is `localOnly` (a situation the real API cannot be made to produce on demand).
+ */
 export const openCassette = async (
   provider: Provider,
   name: string,
-  fake: { readonly url: string; readonly credentials: Partial<Credentials> }
+  fake: { readonly url: string; readonly credentials: Partial<Credentials> },
+  options: { readonly localOnly?: boolean } = {}
 ): Promise<Cassette> => {
   const path = join(root, provider, name)
   const recording = process.env.CASSETTE_MODE === "record"
-  const real =
-    provider === "twilio"
+  const real = options.localOnly
+    ? null
+    : provider === "twilio"
       ? process.env.TWILIO_ACCOUNT_SID && process.env.TWILIO_AUTH_TOKEN
         ? { twilioAccountSid: process.env.TWILIO_ACCOUNT_SID, twilioAuthToken: process.env.TWILIO_AUTH_TOKEN }
         : null
@@ -85,20 +110,23 @@ export const openCassette = async (
   let recorded = 0
   const misses: Array<string> = []
   const port = freePort()
+  const upstream = recording ? (real ? realApi[provider] : fake.url) : null
   const server = talkback({
-    host: recording ? (real ? realApi[provider] : fake.url) : "http://127.0.0.1:9",
+    host: upstream ?? "http://127.0.0.1:9",
     path: `${path}/`,
     port,
     record: recording ? talkback.Options.RecordMode.OVERWRITE : talkback.Options.RecordMode.DISABLED,
     silent: true,
     summary: false,
-    // Only these headers are kept and matched: credentials never reach a tape.
-    allowHeaders: ["content-type", "x-cassette-seq"],
+    // Only these request headers are kept and matched: credentials never reach a tape.
+    allowHeaders: [...TAPE_HEADERS.request],
     requestDecorator: (req) => {
       const key = `${req.method} ${req.url} ${req.body?.toString("base64") ?? ""}`
       const count = (seen.get(key) ?? 0) + 1
       seen.set(key, count)
       req.headers["x-cassette-seq"] = String(count)
+      // Plain bodies, so that the scrubbing below can read them.
+      req.headers["accept-encoding"] = "identity"
       return req
     },
     tapeNameGenerator: (_id, tape) =>
@@ -107,6 +135,7 @@ export const openCassette = async (
       tape.req.url = scrub(tape.req.url)
       if (tape.req.body) tape.req.body = Buffer.from(scrub(tape.req.body.toString()))
       if (tape.res?.body) tape.res.body = Buffer.from(scrub(tape.res.body.toString()))
+      if (tape.res) tape.res.headers = keepHeaders(tape.res.headers, TAPE_HEADERS.response)
       return tape
     },
     fallbackMode: (req) => {
@@ -118,6 +147,7 @@ export const openCassette = async (
   return {
     url: `http://127.0.0.1:${port}`,
     credentials,
+    upstream,
     misses: () => [...misses],
     // talkback marks each tape it matched; its store is the one place that knows.
     unused: () =>

@@ -1,5 +1,5 @@
 // A local Vapi (the two endpoints we use) answering in the shapes of vapi_openapi.json (`Assistant`, `Call`)
-// and Vapi's NestJS error bodies (VAPI.md section 1). `POST /call` with the provider bypass answers the TwiML
+// and Vapi's NestJS error bodies (docs/PROVIDERS.md). `POST /call` with the provider bypass answers the TwiML
 // that connects the Twilio call to Vapi.
 export interface FakeVapi {
   readonly url: string
