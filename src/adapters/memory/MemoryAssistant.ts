@@ -32,6 +32,8 @@ export class MemoryAssistantControl extends Context.Service<
     /** Makes an assistant exist (every assistant exists when the adapter was built with `knownOnly: false`). */
     readonly addAssistant: (assistantId: string) => Effect.Effect<void>
     readonly injectFaults: (faults: ReadonlyArray<AssistantFault>) => Effect.Effect<void>
+    /** Drops every fault not met yet (the outage is over). */
+    readonly clearFaults: Effect.Effect<void>
     /** The server settings each successful `setServer` stored, in order. */
     readonly serverUpdates: Effect.Effect<ReadonlyArray<ServerUpdate>>
     readonly serverOf: (assistantId: string) => Effect.Effect<ServerUpdate | null>
@@ -97,6 +99,7 @@ export const layer = (options: { readonly knownOnly?: boolean; readonly latency?
             s.faults.push(...faults)
             return s
           }),
+        clearFaults: Ref.update(state, (s) => ({ ...s, faults: [] })),
         serverUpdates: Ref.get(state).pipe(Effect.map((s) => [...s.updates])),
         serverOf: (assistantId) => Ref.get(state).pipe(Effect.map((s) => s.servers.get(assistantId) ?? null)),
         inboundCalls: Ref.get(state).pipe(Effect.map((s) => [...s.calls]))

@@ -1,5 +1,6 @@
 // In-memory Telephony: an inventory per area code, injectable faults and a log of every purchase.
 // It backs the tests and sandbox mode, so it behaves as Twilio does on every case the contract suite covers.
+// Its state is one immutable value in a Ref: every operation is a pure step from one state to the next.
 import { Context, Duration, Effect, Layer, Ref } from "effect"
 import type { TwilioSid } from "../../domain/ids.ts"
 import type { AreaCode, E164 } from "../../domain/phone.ts"
@@ -7,20 +8,30 @@ import {
   InvalidAreaCode,
   NoNumbersInAreaCode,
   OwnedNumber,
+  type PurchaseRequest,
   Telephony,
   TelephonyRateLimited,
   TelephonyRejected,
   TelephonyUnavailable
 } from "../../ports/Telephony.ts"
 
-/** What the next call meets. `ambiguous` buys the number and then reports a 5xx (a lost response). */
-export type TelephonyFault =
+export type TelephonyOperation = "findOwned" | "purchase" | "updateVoiceUrl" | "release"
+
+/**
+ * What a call meets. `ambiguous` buys the number and then reports a 5xx (a lost response). `late` times out
+ * (a TelephonyUnavailable) while the request still goes through `afterMillis` later, on the clock: a purchase
+ * lands then (a FriendlyName lookup before that finds nothing), as do a voice URL update and a release.
+ *
+ * A fault with an `operation` is met only by a call of that operation; one without, by a call of any.
+ * Faults are met in the order they were injected, one per call: a call meets the first one that applies to it.
+ */
+export type TelephonyFault = (
   | { readonly _tag: "rate-limited"; readonly retryAfterMillis: number }
   | { readonly _tag: "unavailable" }
   | { readonly _tag: "ambiguous" }
   | { readonly _tag: "rejected" }
-
-export type TelephonyOperation = "findOwned" | "purchase" | "updateVoiceUrl" | "release"
+  | { readonly _tag: "late"; readonly afterMillis: number }
+) & { readonly operation?: TelephonyOperation }
 
 export interface MemoryTelephonyOptions {
   /** Numbers for sale per area code; codes not listed have `defaultStock`. */
@@ -40,12 +51,17 @@ export interface Purchase {
 }
 
 interface State {
-  readonly stock: Map<string, number>
-  readonly sold: Map<string, number>
-  readonly owned: Map<string, OwnedNumber>
-  readonly purchases: Array<Purchase>
-  readonly faults: Array<TelephonyFault>
-  readonly calls: Array<TelephonyOperation>
+  /** Numbers left per area code (codes not listed have the default stock). */
+  readonly stock: Readonly<Record<string, number>>
+  /** Numbers sold per area code: the next number's serial in that code. */
+  readonly sold: Readonly<Record<string, number>>
+  /** The account's numbers, in the order they were bought. */
+  readonly owned: ReadonlyArray<OwnedNumber>
+  readonly purchases: ReadonlyArray<Purchase>
+  readonly faults: ReadonlyArray<TelephonyFault>
+  readonly calls: ReadonlyArray<TelephonyOperation>
+  /** Purchases made so far: the next SID's serial. */
+  readonly serial: number
 }
 
 /** The knobs and records tests and the sandbox need, next to the Telephony it controls. */
@@ -53,8 +69,10 @@ export class MemoryTelephonyControl extends Context.Service<
   MemoryTelephonyControl,
   {
     readonly setStock: (areaCode: string, count: number) => Effect.Effect<void>
-    /** Faults are met in order, one per call (any operation). */
+    /** Queues faults after those not met yet; see `TelephonyFault` for which call meets which. */
     readonly injectFaults: (faults: ReadonlyArray<TelephonyFault>) => Effect.Effect<void>
+    /** Drops every fault not met yet. */
+    readonly clearFaults: Effect.Effect<void>
     readonly purchases: Effect.Effect<ReadonlyArray<Purchase>>
     readonly owned: Effect.Effect<ReadonlyArray<OwnedNumber>>
     readonly calls: Effect.Effect<ReadonlyArray<TelephonyOperation>>
@@ -66,78 +84,152 @@ const numberFor = (areaCode: string, serial: number): E164 =>
 
 const sidFor = (serial: number): TwilioSid => `PN${serial.toString(16).padStart(32, "0")}` as TwilioSid
 
+/** A count kept per area code (own keys only: an area code is data, never a prototype's property). */
+const countIn = (counts: Readonly<Record<string, number>>, areaCode: string): number | undefined =>
+  Object.hasOwn(counts, areaCode) ? counts[areaCode] : undefined
+
+const appliesTo = (operation: TelephonyOperation) => (fault: TelephonyFault) =>
+  fault.operation === undefined || fault.operation === operation
+
+/** Records the call and takes the first fault that applies to it, if any. */
+const enterStep =
+  (operation: TelephonyOperation) =>
+  (s: State): readonly [TelephonyFault | undefined, State] => {
+    const at = s.faults.findIndex(appliesTo(operation))
+    return [
+      s.faults[at],
+      {
+        ...s,
+        calls: [...s.calls, operation],
+        faults: at === -1 ? s.faults : [...s.faults.slice(0, at), ...s.faults.slice(at + 1)]
+      }
+    ]
+  }
+
+/** Buys the next number in the code, or nothing (null) when the code has none left. */
+const purchaseStep =
+  (request: PurchaseRequest, defaultStock: number) =>
+  (s: State): readonly [OwnedNumber | null, State] => {
+    const left = countIn(s.stock, request.areaCode) ?? defaultStock
+    if (left <= 0) return [null, s]
+    const sold = countIn(s.sold, request.areaCode) ?? 0
+    const serial = s.serial + 1
+    const sid = sidFor(serial)
+    const e164 = numberFor(request.areaCode, sold)
+    const owned = new OwnedNumber({
+      sid,
+      e164,
+      friendlyName: request.friendlyName,
+      voiceUrl: request.voiceUrl
+    })
+    const purchase: Purchase = {
+      sid,
+      e164,
+      areaCode: request.areaCode,
+      friendlyName: request.friendlyName,
+      voiceUrl: request.voiceUrl
+    }
+    return [
+      owned,
+      {
+        ...s,
+        stock: { ...s.stock, [request.areaCode]: left - 1 },
+        sold: { ...s.sold, [request.areaCode]: sold + 1 },
+        owned: [...s.owned, owned],
+        purchases: [...s.purchases, purchase],
+        serial
+      }
+    ]
+  }
+
+/** Points the number at `voiceUrl`; false when the account has no such number. */
+const updateVoiceUrlStep =
+  (sid: TwilioSid, voiceUrl: string) =>
+  (s: State): readonly [boolean, State] =>
+    s.owned.some((n) => n.sid === sid)
+      ? [
+          true,
+          {
+            ...s,
+            owned: s.owned.map((n) => (n.sid === sid ? new OwnedNumber({ ...n, voiceUrl }) : n))
+          }
+        ]
+      : [false, s]
+
+const releaseStep =
+  (sid: TwilioSid) =>
+  (s: State): State => ({ ...s, owned: s.owned.filter((n) => n.sid !== sid) })
+
 export const layer = (options: MemoryTelephonyOptions = {}) =>
   Layer.effectContext(
     Effect.gen(function* () {
       const state = yield* Ref.make<State>({
-        stock: new Map(Object.entries(options.inventory ?? {})),
-        sold: new Map(),
-        owned: new Map(),
+        stock: { ...options.inventory },
+        sold: {},
+        owned: [],
         purchases: [],
         faults: [],
-        calls: []
+        calls: [],
+        serial: 0
       })
       const unknown = new Set(options.unknownAreaCodes ?? [])
+      const defaultStock = options.defaultStock ?? 0
       const latency = Duration.fromInputUnsafe(options.latency ?? 0)
-      let serial = 0
+      // Late requests land in fibers owned by the layer: they outlive the call that timed out, not the layer.
+      const scope = yield* Effect.scope
 
-      // Every call takes the latency, records itself, and meets the next injected fault, if any.
+      // Every call takes the latency, records itself, and meets the next injected fault that applies, if any.
       const enter = (operation: TelephonyOperation) =>
         Effect.gen(function* () {
           if (Duration.toMillis(latency) > 0) yield* Effect.sleep(latency)
-          return yield* Ref.modify(state, (s) => {
-            s.calls.push(operation)
-            return [s.faults.shift(), s]
-          })
+          return yield* Ref.modify(state, enterStep(operation))
         })
 
-      const failWith = (fault: TelephonyFault) => {
+      const failWith = (fault: TelephonyFault, operation: TelephonyOperation) => {
         switch (fault._tag) {
           case "rate-limited":
             return new TelephonyRateLimited({ retryAfterMillis: fault.retryAfterMillis })
           case "rejected":
             return new TelephonyRejected({ message: "Authenticate (20003)" })
+          case "late":
+            return new TelephonyUnavailable({ message: `the ${operation} request timed out` })
           default:
             return new TelephonyUnavailable({ message: "HTTP 503 from the telephony provider" })
         }
       }
 
+      /** A timed-out request that still goes through: `land` runs `afterMillis` later, on the clock. */
+      const landLate = (afterMillis: number, land: Effect.Effect<unknown>) =>
+        Effect.sleep(Duration.millis(afterMillis)).pipe(
+          Effect.andThen(land),
+          Effect.forkIn(scope, { startImmediately: true }),
+          Effect.asVoid
+        )
+
       const findOwned = Effect.fn("Telephony.findOwned")(function* (friendlyName: string) {
         const fault = yield* enter("findOwned")
-        if (fault && fault._tag !== "ambiguous") return yield* failWith(fault)
+        if (fault && fault._tag !== "ambiguous") return yield* failWith(fault, "findOwned")
         const s = yield* Ref.get(state)
-        return [...s.owned.values()].find((n) => n.friendlyName === friendlyName) ?? null
+        return s.owned.find((n) => n.friendlyName === friendlyName) ?? null
       })
 
-      const purchase = Effect.fn("Telephony.purchase")(function* (request: {
-        readonly areaCode: AreaCode
-        readonly voiceUrl: string
-        readonly friendlyName: string
-      }) {
+      const purchase = Effect.fn("Telephony.purchase")(function* (request: PurchaseRequest) {
         const fault = yield* enter("purchase")
-        if (fault && fault._tag !== "ambiguous") return yield* failWith(fault)
+        if (fault?._tag === "late") {
+          // Timed out on our side; the provider buys the number later, if the code is real and still has one.
+          if (!unknown.has(request.areaCode))
+            yield* landLate(
+              fault.afterMillis,
+              Ref.update(state, (s) => purchaseStep(request, defaultStock)(s)[1])
+            )
+          return yield* failWith(fault, "purchase")
+        }
+        if (fault && fault._tag !== "ambiguous") return yield* failWith(fault, "purchase")
         if (unknown.has(request.areaCode)) return yield* new InvalidAreaCode({ areaCode: request.areaCode })
-        const bought = yield* Ref.modify(state, (s) => {
-          const left = s.stock.get(request.areaCode) ?? options.defaultStock ?? 0
-          if (left <= 0) return [null, s]
-          const sold = s.sold.get(request.areaCode) ?? 0
-          s.stock.set(request.areaCode, left - 1)
-          s.sold.set(request.areaCode, sold + 1)
-          const sid = sidFor(++serial)
-          const e164 = numberFor(request.areaCode, sold)
-          const owned = new OwnedNumber({
-            sid,
-            e164,
-            friendlyName: request.friendlyName,
-            voiceUrl: request.voiceUrl
-          })
-          s.owned.set(sid, owned)
-          s.purchases.push({ sid, e164, ...request })
-          return [owned, s]
-        })
+        const bought = yield* Ref.modify(state, purchaseStep(request, defaultStock))
         if (bought === null) return yield* new NoNumbersInAreaCode({ areaCode: request.areaCode })
         // The purchase went through but its answer was lost: the caller sees a 5xx.
-        if (fault?._tag === "ambiguous") return yield* failWith(fault)
+        if (fault?._tag === "ambiguous") return yield* failWith(fault, "purchase")
         return bought
       })
 
@@ -146,39 +238,32 @@ export const layer = (options: MemoryTelephonyOptions = {}) =>
         voiceUrl: string
       ) {
         const fault = yield* enter("updateVoiceUrl")
-        if (fault) return yield* failWith(fault)
-        const found = yield* Ref.modify(state, (s) => {
-          const number = s.owned.get(sid)
-          if (number) s.owned.set(sid, new OwnedNumber({ ...number, voiceUrl }))
-          return [number !== undefined, s]
-        })
+        if (fault?._tag === "late")
+          yield* landLate(
+            fault.afterMillis,
+            Ref.update(state, (s) => updateVoiceUrlStep(sid, voiceUrl)(s)[1])
+          )
+        if (fault) return yield* failWith(fault, "updateVoiceUrl")
+        const found = yield* Ref.modify(state, updateVoiceUrlStep(sid, voiceUrl))
         if (!found)
           return yield* new TelephonyRejected({ message: `no number ${sid} on this account (20404)` })
       })
 
       const release = Effect.fn("Telephony.release")(function* (sid: TwilioSid) {
         const fault = yield* enter("release")
-        if (fault) return yield* failWith(fault)
-        yield* Ref.update(state, (s) => {
-          s.owned.delete(sid)
-          return s
-        })
+        if (fault?._tag === "late") yield* landLate(fault.afterMillis, Ref.update(state, releaseStep(sid)))
+        if (fault) return yield* failWith(fault, "release")
+        yield* Ref.update(state, releaseStep(sid))
       })
 
       const control = MemoryTelephonyControl.of({
         setStock: (areaCode, count) =>
-          Ref.update(state, (s) => {
-            s.stock.set(areaCode, count)
-            return s
-          }),
-        injectFaults: (faults) =>
-          Ref.update(state, (s) => {
-            s.faults.push(...faults)
-            return s
-          }),
-        purchases: Ref.get(state).pipe(Effect.map((s) => [...s.purchases])),
-        owned: Ref.get(state).pipe(Effect.map((s) => [...s.owned.values()])),
-        calls: Ref.get(state).pipe(Effect.map((s) => [...s.calls]))
+          Ref.update(state, (s) => ({ ...s, stock: { ...s.stock, [areaCode]: count } })),
+        injectFaults: (faults) => Ref.update(state, (s) => ({ ...s, faults: [...s.faults, ...faults] })),
+        clearFaults: Ref.update(state, (s) => ({ ...s, faults: [] })),
+        purchases: Effect.map(Ref.get(state), (s) => s.purchases),
+        owned: Effect.map(Ref.get(state), (s) => s.owned),
+        calls: Effect.map(Ref.get(state), (s) => s.calls)
       })
 
       return Context.make(Telephony, Telephony.of({ findOwned, purchase, updateVoiceUrl, release })).pipe(
