@@ -1,18 +1,18 @@
 // Use case: give a converted business its own phone number, exactly once, whatever fails.
 // A pure program over the ports; every step is safe to run again (jobs are delivered at least once).
-import { Cause, DateTime, Effect, Ref, Schema } from "effect"
+import { Cause, DateTime, Duration, Effect, Ref, Schema } from "effect"
 import { areaCodeChain } from "../domain/areaCodeChain.ts"
 import { type Business, PhoneNumber } from "../domain/entities.ts"
 import { FailureReason } from "../domain/errors.ts"
-import { NumberAssigned, NumberFailed } from "../domain/events.ts"
+import { AssistantFailed, NumberAssigned, NumberFailed } from "../domain/events.ts"
 import type { BusinessId } from "../domain/ids.ts"
 import { type AreaCode, areaCodeOf } from "../domain/phone.ts"
 import { friendlyNameFor, twilioVoiceUrl, vapiServerUrl } from "../domain/webhooks.ts"
-import { Assistant } from "../ports/Assistant.ts"
+import { Assistant, type AssistantNotFound, type AssistantRejected } from "../ports/Assistant.ts"
 import { Broadcaster } from "../ports/Broadcaster.ts"
 import { ErrorReporter } from "../ports/ErrorReporter.ts"
 import { JobQueue, SendNumberAssignedEmailJob } from "../ports/JobQueue.ts"
-import { Repository } from "../ports/Repository.ts"
+import { Repository, type RepositoryUnavailable } from "../ports/Repository.ts"
 import { type OwnedNumber, Telephony } from "../ports/Telephony.ts"
 import { briefRetry, nextAreaCode, stockChurn } from "./retrySchedules.ts"
 import { Settings } from "./Settings.ts"
@@ -20,6 +20,15 @@ import { Settings } from "./Settings.ts"
 /** Every area code in the chain had no numbers (or was unknown) on this pass. */
 export class AllAreaCodesEmpty extends Schema.TaggedError<AllAreaCodesEmpty>()("AllAreaCodesEmpty", {
   tried: Schema.Array(Schema.String)
+}) {}
+
+/**
+ * A purchase request for this business went out without a definite answer, too recently for Twilio to have
+ * surely finished it, and no number is found by its FriendlyName yet: buying now could buy a second number.
+ * Retryable: a later attempt finds the late number, or buys once the settle time has passed.
+ */
+export class PurchaseSettling extends Schema.TaggedError<PurchaseSettling>()("PurchaseSettling", {
+  since: Schema.String
 }) {}
 
 export type AssignmentOutcome =
@@ -46,6 +55,7 @@ export const failureReasonOf = (cause: Cause.Cause<unknown>): FailureReason => {
       return "telephony_rejected"
     case "TelephonyUnavailable":
     case "TelephonyRateLimited":
+    case "PurchaseSettling":
       return "telephony_unavailable"
     case "AssistantUnavailable":
       return "assistant_unavailable"
@@ -58,12 +68,31 @@ export const failureReasonOf = (cause: Cause.Cause<unknown>): FailureReason => {
  * Buys in one area code. A 429 was never processed, so it is retried here, briefly. A 5xx or timeout is
  * ambiguous: the number may be ours, or may become ours once a slow purchase completes. So we look it up by
  * FriendlyName, and if it is not there yet we do not buy again in this attempt: the attempt ends (retryable)
- * and the job queue's backoff gives a late purchase time to land before the next attempt reconciles.
+ * and the purchase marker keeps later attempts from buying until the purchase has had time to land.
  */
-const buyIn = Effect.fnUntraced(function* (areaCode: AreaCode, voiceUrl: string, friendlyName: string) {
+const buyIn = Effect.fnUntraced(function* (
+  businessId: BusinessId,
+  areaCode: AreaCode,
+  voiceUrl: string,
+  friendlyName: string
+) {
   const telephony = yield* Telephony
   const settings = yield* Settings
-  return yield* telephony.purchase({ areaCode, voiceUrl, friendlyName }).pipe(
+  const repo = yield* Repository
+  // The marker is committed before the request goes out and cleared on a definite answer only: bought,
+  // empty (21452), unknown (21451) or rate limited (429, never processed).
+  const purchase = repo.markPurchaseInFlight(businessId).pipe(
+    Effect.andThen(telephony.purchase({ areaCode, voiceUrl, friendlyName })),
+    Effect.tap(() => repo.clearPurchaseInFlight(businessId)),
+    Effect.tapError((error) =>
+      error._tag === "NoNumbersInAreaCode" ||
+      error._tag === "InvalidAreaCode" ||
+      error._tag === "TelephonyRateLimited"
+        ? repo.clearPurchaseInFlight(businessId)
+        : Effect.void
+    )
+  )
+  return yield* purchase.pipe(
     Effect.retry({
       schedule: briefRetry(settings.inLockRetryBudget),
       while: (e) => e._tag === "TelephonyRateLimited"
@@ -77,6 +106,18 @@ const buyIn = Effect.fnUntraced(function* (areaCode: AreaCode, voiceUrl: string,
   )
 })
 
+/** Fails with PurchaseSettling while a purchase without a definite answer may still land. */
+const settled = Effect.fnUntraced(function* (businessId: BusinessId) {
+  const settings = yield* Settings
+  const since = yield* (yield* Repository).purchaseInFlightSince(businessId)
+  if (since === null) return
+  const age = DateTime.distance(since, yield* DateTime.now)
+  if (Duration.isLessThan(age, settings.purchaseSettle)) {
+    yield* Effect.logInfo(`a purchase sent ${Duration.format(age)} ago may still land: not buying yet`)
+    return yield* new PurchaseSettling({ since: DateTime.formatIso(since) })
+  }
+})
+
 /** Walks the area-code chain: the next code on an empty or unknown one; stops on anything else. */
 const walkChain = Effect.fnUntraced(function* (business: Business, voiceUrl: string, friendlyName: string) {
   const settings = yield* Settings
@@ -85,7 +126,7 @@ const walkChain = Effect.fnUntraced(function* (business: Business, voiceUrl: str
   const buyAtCursor = Effect.gen(function* () {
     const areaCode = chain[yield* Ref.get(cursor)]
     if (areaCode === undefined) return yield* new AllAreaCodesEmpty({ tried: chain })
-    return yield* buyIn(areaCode, voiceUrl, friendlyName).pipe(
+    return yield* buyIn(business.id, areaCode, voiceUrl, friendlyName).pipe(
       Effect.tapError((error) =>
         Effect.logInfo(`area code ${areaCode}: ${error._tag}`).pipe(
           Effect.andThen(
@@ -128,8 +169,9 @@ const attempt = Effect.fnUntraced(function* (businessId: BusinessId) {
         return { _tag: "Failed", business, reason: business.failureReason ?? "unknown" } as const
       const voiceUrl = twilioVoiceUrl(settings.appUrl, businessId)
       const friendlyName = friendlyNameFor(businessId)
-      const owned: OwnedNumber =
-        (yield* reconcile(friendlyName, voiceUrl)) ?? (yield* walkChain(business, voiceUrl, friendlyName))
+      const reconciled = yield* reconcile(friendlyName, voiceUrl)
+      if (reconciled === null) yield* settled(businessId)
+      const owned: OwnedNumber = reconciled ?? (yield* walkChain(business, voiceUrl, friendlyName))
       const number = new PhoneNumber({
         e164: owned.e164,
         areaCode: areaCodeOf(owned.e164),
@@ -151,8 +193,9 @@ const attempt = Effect.fnUntraced(function* (businessId: BusinessId) {
 })
 
 /**
- * Ends a business's assignment as failed (unless it got its number meanwhile), once:
- * the failure is reported and the owner's dashboard told only by the call that marks it.
+ * Ends a business's assignment as failed (unless it got its number meanwhile), once: the failure is reported
+ * and the owner's dashboard told only by the call that marks it. A business that has its number but whose
+ * assistant was never pointed at us ends with its assistant `failed` instead: calls would not reach it.
  */
 export const failAssignment = Effect.fn("AssignNumber.fail")(function* (
   businessId: BusinessId,
@@ -160,40 +203,75 @@ export const failAssignment = Effect.fn("AssignNumber.fail")(function* (
   cause: Cause.Cause<unknown>
 ) {
   const repo = yield* Repository
-  const { business, marked } = yield* repo.withBusinessLock(businessId, (business) =>
-    business.numberStatus === "pending"
-      ? repo.markFailed(businessId, reason).pipe(Effect.map((business) => ({ business, marked: true })))
-      : Effect.succeed({ business, marked: false })
+  type Ending = { readonly business: Business; readonly failed: "number" | "assistant" | null }
+  const { business, failed } = yield* repo.withBusinessLock(
+    businessId,
+    (business): Effect.Effect<Ending, RepositoryUnavailable> => {
+      if (business.numberStatus === "pending") {
+        return repo
+          .markFailed(businessId, reason)
+          .pipe(Effect.map((business) => ({ business, failed: "number" as const })))
+      }
+      if (business.phoneNumber && business.assistantStatus === "pending") {
+        return repo
+          .setAssistantStatus(businessId, "failed", "assistant_unavailable")
+          .pipe(Effect.map(({ business }) => ({ business, failed: "assistant" as const })))
+      }
+      return Effect.succeed({ business, failed: null })
+    }
   )
-  if (marked) {
+  if (failed === "number") {
     yield* Effect.logWarning(`assignment failed: ${reason}`)
     yield* (yield* ErrorReporter).report(cause, { businessId, operation: "AssignNumber", reason })
     const at = DateTime.formatIso(yield* DateTime.now)
     yield* (yield* Broadcaster).publish(businessId, new NumberFailed({ businessId, reason, at }))
   }
+  if (failed === "assistant") yield* announceAssistantFailed(businessId, "assistant_unavailable", cause)
   return business.phoneNumber
     ? assigned(business, business.phoneNumber)
     : ({ _tag: "Failed", business, reason: business.failureReason ?? reason } as const)
 })
 
-/** After the number is committed: point the assistant at us (an idempotent update, repeated on every run). */
-const completeAssignment = Effect.fnUntraced(function* (business: Business) {
+/** Told once, by whoever marked the assistant failed: the operator (ErrorReporter) and the owner. */
+const announceAssistantFailed = Effect.fnUntraced(function* (
+  businessId: BusinessId,
+  reason: FailureReason,
+  cause: Cause.Cause<unknown>
+) {
+  yield* Effect.logWarning(`assistant not connected: ${reason}`)
+  yield* (yield* ErrorReporter).report(cause, { businessId, operation: "Assistant.setServer", reason })
+  const at = DateTime.formatIso(yield* DateTime.now)
+  yield* (yield* Broadcaster).publish(businessId, new AssistantFailed({ businessId, reason, at }))
+})
+
+/**
+ * After the number is committed: point the assistant at us (an idempotent update) until it is connected. A
+ * missing or refusing assistant needs a person, so it fails at once; an unavailable Vapi fails the attempt,
+ * for the job queue to retry.
+ */
+const connectAssistant = Effect.fnUntraced(function* (business: Business) {
+  if (business.assistantStatus === "connected") return
   const settings = yield* Settings
-  const assistant = yield* Assistant
-  const reporter = yield* ErrorReporter
-  yield* assistant
+  const repo = yield* Repository
+  const failed = (reason: FailureReason, error: AssistantNotFound | AssistantRejected) =>
+    repo
+      .setAssistantStatus(business.id, "failed", reason)
+      .pipe(
+        Effect.flatMap(({ changed }) =>
+          changed ? announceAssistantFailed(business.id, reason, Cause.fail(error)) : Effect.void
+        )
+      )
+  yield* (yield* Assistant)
     .setServer(business.vapiAssistantId, {
       url: vapiServerUrl(settings.appUrl, business.id),
       secret: settings.vapiWebhookSecret
     })
     .pipe(
       Effect.retry(briefRetry(settings.inLockRetryBudget)),
-      // The number is the business's either way; a missing or refused assistant needs a person.
+      Effect.andThen(repo.setAssistantStatus(business.id, "connected", null)),
       Effect.catchTags({
-        AssistantNotFound: (error) =>
-          reporter.report(Cause.fail(error), { businessId: business.id, operation: "Assistant.setServer" }),
-        AssistantRejected: (error) =>
-          reporter.report(Cause.fail(error), { businessId: business.id, operation: "Assistant.setServer" })
+        AssistantNotFound: (error) => failed("assistant_not_found", error),
+        AssistantRejected: (error) => failed("assistant_rejected", error)
       })
     )
 })
@@ -212,7 +290,7 @@ export const assignNumber = Effect.fn("AssignNumber")(
         TelephonyRejected: (error) => failAssignment(businessId, "telephony_rejected", Cause.fail(error))
       })
     )
-    if (outcome._tag === "Assigned") yield* completeAssignment(outcome.business)
+    if (outcome._tag === "Assigned") yield* connectAssistant(outcome.business)
     return outcome
   },
   Effect.annotateLogs({ useCase: "AssignNumber" })

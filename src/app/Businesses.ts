@@ -42,13 +42,21 @@ export const recentCallsOf = Effect.fn("RecentCalls")(function* (caller: Caller,
   return yield* (yield* Repository).recentCalls(business.id, 20)
 })
 
-/** A failed assignment goes back to pending and is queued again; a pending one is already queued. */
+/**
+ * A failed assignment goes back to pending and is queued again; a pending one is already queued. A business
+ * that has its number but whose assistant is not connected has the assistant pointed again by the same job.
+ */
 export const retryAssignment = Effect.fn("RetryAssignment")(function* (id: BusinessId) {
   const repo = yield* Repository
   const jobs = yield* JobQueue
   return yield* repo.withBusinessLock(id, (business) =>
     Effect.gen(function* () {
-      if (business.numberStatus === "assigned") return yield* new AlreadyAssigned({ businessId: id })
+      if (business.numberStatus === "assigned") {
+        if (business.assistantStatus === "connected") return yield* new AlreadyAssigned({ businessId: id })
+        const { business: repointing } = yield* repo.setAssistantStatus(id, "pending", null)
+        yield* jobs.enqueue(AssignNumberJob.make({ businessId: id }), { key: id })
+        return repointing
+      }
       const pending = business.numberStatus === "failed" ? yield* repo.markPending(id) : business
       yield* jobs.enqueue(AssignNumberJob.make({ businessId: id }), { key: id })
       return pending

@@ -13,6 +13,8 @@ export interface SettingsShape {
   /** When every area code is empty: how often, and how far apart, the whole chain is tried again. */
   readonly stockChurnRetries: number
   readonly stockChurnSpacing: Duration.Duration
+  /** After a purchase without a definite answer, no new purchase for the business before this has passed. */
+  readonly purchaseSettle: Duration.Duration
 }
 
 export class Settings extends Context.Service<Settings, SettingsShape>()("numbers/app/Settings") {
@@ -22,7 +24,8 @@ export class Settings extends Context.Service<Settings, SettingsShape>()("number
     vapiWebhookSecret: Redacted.make("sandbox-vapi-secret"),
     inLockRetryBudget: Duration.seconds(5),
     stockChurnRetries: 3,
-    stockChurnSpacing: Duration.seconds(20)
+    stockChurnSpacing: Duration.seconds(20),
+    purchaseSettle: Duration.seconds(120)
   }
 
   static readonly layer = (overrides: Partial<SettingsShape> = {}) =>

@@ -1,4 +1,4 @@
-// The service's entities. Their JSON form (camelCase, ISO dates) is the API contract of DESIGN.md section 4.
+// The service's entities. Their JSON form (camelCase, ISO dates) is the API contract (docs/ARCHITECTURE.md).
 import { Schema } from "effect"
 import { AssistantId, BusinessId, TrialId, TwilioSid, UserId, VapiCallId } from "./ids.ts"
 import { AreaCode, E164 } from "./phone.ts"
@@ -37,6 +37,11 @@ export class PhoneNumber extends Schema.Class<PhoneNumber>("numbers/PhoneNumber"
 export const NumberStatus = Schema.Literals(["pending", "assigned", "failed"])
 export type NumberStatus = typeof NumberStatus.Type
 
+/** Whether the business's Vapi assistant points at our webhook: `pending` until the number is bought and it is
+ *  pointed; `failed` (with the failure reason) when Vapi refused, or kept failing past the retry budget. */
+export const AssistantStatus = Schema.Literals(["pending", "connected", "failed"])
+export type AssistantStatus = typeof AssistantStatus.Type
+
 export class Business extends Schema.Class<Business>("numbers/Business")({
   id: BusinessId,
   ownerId: UserId,
@@ -47,6 +52,7 @@ export class Business extends Schema.Class<Business>("numbers/Business")({
   trialId: TrialId,
   numberStatus: NumberStatus,
   phoneNumber: Schema.NullOr(PhoneNumber),
+  assistantStatus: AssistantStatus,
   failureReason: Schema.NullOr(Schema.String),
   createdAt: Schema.DateTimeUtcFromString
 }) {}

@@ -16,6 +16,13 @@ export class NumberFailed extends Schema.TaggedClass<NumberFailed>()("number.fai
   at: Schema.String
 }) {}
 
+/** The number works, but calls do not reach the assistant: Vapi refused to point it at us, or kept failing. */
+export class AssistantFailed extends Schema.TaggedClass<AssistantFailed>()("assistant.failed", {
+  businessId: BusinessId,
+  reason: Schema.String,
+  at: Schema.String
+}) {}
+
 export class CallUpdated extends Schema.TaggedClass<CallUpdated>()("call.updated", {
   businessId: BusinessId,
   callId: Schema.String,
@@ -25,10 +32,10 @@ export class CallUpdated extends Schema.TaggedClass<CallUpdated>()("call.updated
   at: Schema.String
 }) {}
 
-export const OwnerEvent = Schema.Union([NumberAssigned, NumberFailed, CallUpdated])
+export const OwnerEvent = Schema.Union([NumberAssigned, NumberFailed, AssistantFailed, CallUpdated])
 export type OwnerEvent = typeof OwnerEvent.Type
 
-/** The wire form of an event (`{ type, businessId, ..., at }`), as DESIGN.md's WebSocket protocol names it. */
+/** The wire form of an event (`{ type, businessId, ..., at }`): the /cable events of docs/ARCHITECTURE.md. */
 export const toWire = (event: OwnerEvent): Record<string, unknown> => {
   const { _tag, ...fields } = event
   return { type: _tag, ...fields }

@@ -1,6 +1,6 @@
 // Port: the service's records (Postgres in production).
-import { Context, type Effect, Schema } from "effect"
-import type { Business, Call, PhoneNumber, Trial, User } from "../domain/entities.ts"
+import { Context, type DateTime, type Effect, Schema } from "effect"
+import type { AssistantStatus, Business, Call, PhoneNumber, Trial, User } from "../domain/entities.ts"
 import type { BusinessNotFound, FailureReason, TrialNotFound } from "../domain/errors.ts"
 import type { AssistantId, BusinessId, TrialId, UserId } from "../domain/ids.ts"
 
@@ -69,6 +69,27 @@ export interface RepositoryShape {
   ) => Effect.Effect<Business, RepositoryUnavailable>
   /** Back to `pending` (a failed assignment is tried again). */
   readonly markPending: (id: BusinessId) => Effect.Effect<Business, RepositoryUnavailable>
+  /**
+   * Sets whether the business's assistant points at us (`failureReason` is the reason when `failed`, and is
+   * cleared otherwise). `changed` is false when it already had that status: who changed it reports it, once.
+   */
+  readonly setAssistantStatus: (
+    id: BusinessId,
+    status: AssistantStatus,
+    reason: FailureReason | null
+  ) => Effect.Effect<{ readonly business: Business; readonly changed: boolean }, RepositoryUnavailable>
+  /**
+   * Purchase markers. A purchase request for the business is about to go out: this is committed at once, in a
+   * transaction of its own (even inside `withBusinessLock`), so that an attempt that dies or loses the answer
+   * leaves it behind for the next one to see.
+   */
+  readonly markPurchaseInFlight: (id: BusinessId) => Effect.Effect<void, RepositoryUnavailable>
+  /** The purchase got a definite answer (bought, empty, invalid, rate limited): committed at once too. */
+  readonly clearPurchaseInFlight: (id: BusinessId) => Effect.Effect<void, RepositoryUnavailable>
+  /** Since when a purchase with no definite answer has been out for the business, if one is. */
+  readonly purchaseInFlightSince: (
+    id: BusinessId
+  ) => Effect.Effect<DateTime.Utc | null, RepositoryUnavailable>
   /** Inserts or updates a call by its Vapi call id. */
   readonly upsertCall: (call: Call) => Effect.Effect<Call, RepositoryUnavailable>
   readonly recentCalls: (

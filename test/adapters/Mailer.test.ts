@@ -12,24 +12,30 @@ import { SentEmails } from "../../src/adapters/mail/SentEmails.ts"
 import * as SmtpMailer from "../../src/adapters/mail/SmtpMailer.ts"
 import { numberAssignedEmail } from "../../src/app/email/numberAssignedEmail.ts"
 import { Business, PhoneNumber, User } from "../../src/domain/entities.ts"
+import { AssistantId, BusinessId, TrialId } from "../../src/domain/ids.ts"
 import { Mailer } from "../../src/ports/Mailer.ts"
 import { startSmtp } from "../support/smtp.ts"
 
-const owner = Schema.decodeSync(User)({ id: "u1", email: "joe@example.com", name: "Joe" })
+const owner = Schema.decodeSync(User)({
+  id: "00000000-0000-4000-8000-0000000000a1",
+  email: "joe@example.com",
+  name: "Joe"
+})
 const number = Schema.decodeSync(PhoneNumber)({
   e164: "+14155550123",
   areaCode: "415",
   twilioSid: `PN${"0".repeat(32)}`
 })
 const business = new Business({
-  id: "b1" as never,
+  id: Schema.decodeSync(BusinessId)("00000000-0000-4000-8000-0000000000b1"),
   ownerId: owner.id,
   name: "Joe's Plumbing",
-  vapiAssistantId: "a1" as never,
+  vapiAssistantId: Schema.decodeSync(AssistantId)("a1"),
   requestedAreaCode: "415",
-  trialId: "t1" as never,
+  trialId: Schema.decodeSync(TrialId)("00000000-0000-4000-8000-0000000000c1"),
   numberStatus: "assigned",
   phoneNumber: number,
+  assistantStatus: "connected",
   failureReason: null,
   createdAt: DateTime.makeUnsafe("2026-11-01T00:00:00Z")
 })

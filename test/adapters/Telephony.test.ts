@@ -5,10 +5,12 @@ import { Context, Effect, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import * as MemoryTelephony from "../../src/adapters/memory/MemoryTelephony.ts"
 import { MemoryTelephonyControl } from "../../src/adapters/memory/MemoryTelephony.ts"
+import * as PgSandboxTelephony from "../../src/adapters/postgres/PgSandboxTelephony.ts"
 import * as TwilioTelephony from "../../src/adapters/twilio/TwilioTelephony.ts"
 import type { TwilioSid } from "../../src/domain/ids.ts"
 import type { AreaCode } from "../../src/domain/phone.ts"
 import { Telephony } from "../../src/ports/Telephony.ts"
+import { testDatabase } from "../support/database.ts"
 import { type FakeTwilio, startFakeTwilio } from "../support/fakeTwilio.ts"
 
 type Fault = "rate-limited" | "unavailable" | "ambiguous" | "rejected"
@@ -60,17 +62,31 @@ const overHttp = Layer.unwrap(
   })
 )
 
+// Sandbox mode's simulated Twilio on a fresh database. It simulates no faults: the fault cases skip it.
+const sandbox = Layer.merge(
+  Layer.succeed(FaultInjector, { inject: (fault: Fault) => Effect.die(`the sandbox simulates no ${fault}`) }),
+  PgSandboxTelephony.layer({ inventory: { "415": 2, "212": 0 }, unknownAreaCodes: ["555"] }).pipe(
+    Layer.provide(testDatabase())
+  )
+)
+
 const request = (areaCode: string, friendlyName: string) => ({
   areaCode: areaCode as AreaCode,
   voiceUrl: `https://numbers.test/webhooks/twilio/inbound?business_id=${friendlyName}`,
   friendlyName: `business:${friendlyName}`
 })
 
-for (const [name, harness] of [
-  ["memory", memory],
-  ["twilio over HTTP", overHttp]
+for (const [name, harness, faults] of [
+  ["memory", memory, true],
+  ["twilio over HTTP", overHttp, true],
+  ["sandbox on Postgres", sandbox, false]
 ] as const) {
   describe(`Telephony contract: ${name}`, () => {
+    // Fault cases need a provider that can fail on demand; the sandbox's are reported as skipped, saying why.
+    const withFaults = (title: string, body: () => Effect.Effect<void, unknown>) =>
+      faults
+        ? it.effect(title, body)
+        : it.effect.skip(`${title} (skipped: the sandbox simulates no provider faults)`, body)
     const run = <A, E>(
       body: (inject: (fault: Fault) => Effect.Effect<void>) => Effect.Effect<A, E, Telephony>
     ) =>
@@ -130,7 +146,7 @@ for (const [name, harness] of [
       )
     )
 
-    it.effect("a rate limit is TelephonyRateLimited with its Retry-After; a 5xx TelephonyUnavailable", () =>
+    withFaults("a rate limit is TelephonyRateLimited with its Retry-After; a 5xx TelephonyUnavailable", () =>
       run((inject) =>
         Effect.gen(function* () {
           const telephony = yield* Telephony
@@ -147,7 +163,7 @@ for (const [name, harness] of [
       )
     )
 
-    it.effect(
+    withFaults(
       "an ambiguous purchase fails as TelephonyUnavailable, and the number is found by FriendlyName",
       () =>
         run((inject) =>
@@ -162,7 +178,7 @@ for (const [name, harness] of [
         )
     )
 
-    it.effect("refused credentials are TelephonyRejected (not retryable)", () =>
+    withFaults("refused credentials are TelephonyRejected (not retryable)", () =>
       run((inject) =>
         Effect.gen(function* () {
           const telephony = yield* Telephony

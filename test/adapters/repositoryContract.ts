@@ -201,6 +201,60 @@ export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Reposit
       })
     )
 
+    live(
+      "the assistant's status: set once (changed), unchanged on a repeat, its reason cleared when connected",
+      () =>
+        Effect.gen(function* () {
+          const repo = yield* Repository
+          const business = yield* givenBusiness()
+          assert.strictEqual(business.assistantStatus, "pending")
+          yield* repo.withBusinessLock(business.id, () => repo.recordNumber(business.id, numberFor()))
+          const failed = yield* repo.setAssistantStatus(business.id, "failed", "assistant_not_found")
+          assert.deepStrictEqual(
+            [
+              failed.changed,
+              failed.business.numberStatus,
+              failed.business.assistantStatus,
+              failed.business.failureReason
+            ],
+            [true, "assigned", "failed", "assistant_not_found"]
+          )
+          const again = yield* repo.setAssistantStatus(business.id, "failed", "assistant_not_found")
+          assert.isFalse(again.changed)
+          const connected = yield* repo.setAssistantStatus(business.id, "connected", null)
+          assert.deepStrictEqual(
+            [connected.changed, connected.business.assistantStatus, connected.business.failureReason],
+            [true, "connected", null]
+          )
+          assert.deepStrictEqual(yield* repo.findBusiness(business.id), connected.business)
+        })
+    )
+
+    live("a purchase marker commits on its own: a lock holder that fails does not take it back", () =>
+      Effect.gen(function* () {
+        const repo = yield* Repository
+        const business = yield* givenBusiness()
+        assert.isNull(yield* repo.purchaseInFlightSince(business.id))
+        const failed = yield* Effect.flip(
+          repo.withBusinessLock(business.id, () =>
+            repo
+              .markPurchaseInFlight(business.id)
+              .pipe(Effect.andThen(Effect.fail("died mid-purchase" as const)))
+          )
+        )
+        assert.strictEqual(failed, "died mid-purchase")
+        const since = yield* repo.purchaseInFlightSince(business.id)
+        assert.isNotNull(since)
+        // Read inside the lock too (where the next attempt reads it), then cleared by a definite answer.
+        assert.deepStrictEqual(
+          yield* repo.withBusinessLock(business.id, () => repo.purchaseInFlightSince(business.id)),
+          since
+        )
+        yield* repo.withBusinessLock(business.id, () => repo.clearPurchaseInFlight(business.id))
+        assert.isNull(yield* repo.purchaseInFlightSince(business.id))
+      })
+    )
+
     live("upserts calls by Vapi call id and lists the newest first", () =>
       Effect.gen(function* () {
         const repo = yield* Repository

@@ -1,7 +1,7 @@
 // In-memory Repository: maps in one process, a real per-business lock (concurrent fibers contend for it),
 // rollback of what a failed lock holder or transaction wrote, and the same uniqueness rules as the tables.
 import { Context, DateTime, Effect, Exit, Layer, Semaphore } from "effect"
-import { Business, Call, type PhoneNumber, Trial, User } from "../../domain/entities.ts"
+import { type AssistantStatus, Business, Call, type PhoneNumber, Trial, User } from "../../domain/entities.ts"
 import { BusinessNotFound, type FailureReason, TrialNotFound } from "../../domain/errors.ts"
 import type { AssistantId, BusinessId, TrialId, UserId } from "../../domain/ids.ts"
 import { type NewTrial, Repository, RepositoryConflict } from "../../ports/Repository.ts"
@@ -45,6 +45,8 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
         businesses: new Map(),
         calls: new Map()
       }
+      // Purchase markers live outside the tables: they commit on their own, and no rollback takes them back.
+      const purchasesInFlight = new Map<string, DateTime.Utc>()
       const locks = new Map<string, Semaphore.Semaphore>()
       const transactions = yield* Semaphore.make(1)
       const lockOf = (id: string) => {
@@ -97,6 +99,7 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
             trialId: trial.id,
             numberStatus: "pending",
             phoneNumber: null,
+            assistantStatus: "pending",
             failureReason: null,
             createdAt: now
           })
@@ -172,6 +175,27 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
         return yield* update(id, (b) => new Business({ ...b, numberStatus: "pending", failureReason: null }))
       })
 
+      const setAssistantStatus = Effect.fn("Repository.setAssistantStatus")(function* (
+        id: BusinessId,
+        status: AssistantStatus,
+        reason: FailureReason | null
+      ) {
+        const before = yield* read((t) => t.businesses.get(id))
+        if (before?.assistantStatus === status && before.failureReason === reason) {
+          return { business: before, changed: false }
+        }
+        const business = yield* update(
+          id,
+          (b) => new Business({ ...b, assistantStatus: status, failureReason: reason })
+        )
+        return { business, changed: true }
+      })
+
+      const markPurchaseInFlight = Effect.fn("Repository.markPurchaseInFlight")(function* (id: BusinessId) {
+        const now = yield* DateTime.now
+        yield* Effect.sync(() => purchasesInFlight.set(id, now))
+      })
+
       const upsertCall = Effect.fn("Repository.upsertCall")(function* (call: Call) {
         return yield* Effect.sync(() => {
           // As the table's upsert: the new status wins; what a later event leaves out is kept.
@@ -229,6 +253,10 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
         recordNumber,
         markFailed,
         markPending,
+        setAssistantStatus,
+        markPurchaseInFlight,
+        clearPurchaseInFlight: (id: BusinessId) => Effect.sync(() => void purchasesInFlight.delete(id)),
+        purchaseInFlightSince: (id: BusinessId) => Effect.sync(() => purchasesInFlight.get(id) ?? null),
         upsertCall,
         recentCalls: (callableId: string, limit: number) =>
           read((t) =>

@@ -1,8 +1,8 @@
 // Repository on Postgres: the business lock is `SELECT ... FOR UPDATE` in a transaction, and unique
 // constraints back every rule the lock also protects. SQL and schema failures become port errors here.
-import { Effect, Layer, Predicate, Schedule, Schema } from "effect"
+import { Context, DateTime, Effect, Layer, Predicate, Schedule, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import type { Business, Call, PhoneNumber } from "../../domain/entities.ts"
+import type { AssistantStatus, Business, Call, PhoneNumber } from "../../domain/entities.ts"
 import { BusinessNotFound, type FailureReason, TrialNotFound } from "../../domain/errors.ts"
 import type { AssistantId, BusinessId, TrialId, UserId } from "../../domain/ids.ts"
 import {
@@ -44,7 +44,7 @@ export const layer = Layer.effect(
     // themselves (CTEs) select the same fields.
     const businessFields = sql`
       b.id, b.owner_id, b.name, b.vapi_assistant_id, b.requested_area_code, b.trial_id,
-      b.number_status, b.failure_reason, b.created_at`
+      b.number_status, b.assistant_status, b.failure_reason, b.created_at`
     const businessColumns = sql`
       ${businessFields}, p.e164, p.area_code, p.twilio_sid
       FROM businesses b LEFT JOIN phone_numbers p ON p.business_id = b.id`
@@ -106,12 +106,9 @@ export const layer = Layer.effect(
         ), converted AS (
           UPDATE trials SET status = 'converted', business_id = b.id FROM b WHERE trials.id = b.trial_id
         )
-        SELECT true AS created, NULL::text AS existing_id, ${businessFields},
+        SELECT b.id IS NOT NULL AS created, t.business_id AS existing_id, ${businessFields},
           NULL::text AS e164, NULL::text AS area_code, NULL::text AS twilio_sid
-        FROM b
-        UNION ALL
-        SELECT false, t.business_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-        FROM t WHERE t.business_id IS NOT NULL`
+        FROM t LEFT JOIN b ON true`
         if (!row) return yield* new TrialNotFound({ trialId: id })
         if (row.created) return { business: yield* toBusiness(row), created: true }
         // Converted before (a repeat, or the loser of a race): the business as it is now, in a new snapshot.
@@ -189,6 +186,55 @@ export const layer = Layer.effect(
         Effect.withSpan(operation)
       )
 
+    const setAssistantStatus = Effect.fn("Repository.setAssistantStatus")(
+      function* (id: BusinessId, status: AssistantStatus, reason: FailureReason | null) {
+        const changed = yield* sql`
+          UPDATE businesses SET assistant_status = ${status}, failure_reason = ${reason}
+          WHERE id = ${id} AND (assistant_status, failure_reason) IS DISTINCT FROM (${status}, ${reason})
+          RETURNING id`
+        return { business: yield* mustFindBusiness(id), changed: changed.length > 0 }
+      },
+      Effect.mapError((e) =>
+        e._tag === "RepositoryUnavailable" ? e : unavailable("Repository.setAssistantStatus")(e)
+      )
+    )
+
+    // Purchase markers commit on their own, outside any transaction the caller is in (the business lock's
+    // commits only after the purchase): a connection of the pool that is not the transaction's.
+    const outsideTransaction = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.updateContext(effect, (context: Context.Context<never>) =>
+        Context.omit(sql.transactionService)(context)
+      )
+
+    const markPurchaseInFlight = Effect.fn("Repository.markPurchaseInFlight")((id: BusinessId) =>
+      sql`
+        INSERT INTO purchases_in_flight (business_id) VALUES (${id})
+        ON CONFLICT (business_id) DO UPDATE SET since = now()`.pipe(
+        retryTransient,
+        outsideTransaction,
+        Effect.asVoid,
+        Effect.mapError(unavailable("Repository.markPurchaseInFlight"))
+      )
+    )
+
+    const clearPurchaseInFlight = Effect.fn("Repository.clearPurchaseInFlight")((id: BusinessId) =>
+      sql`DELETE FROM purchases_in_flight WHERE business_id = ${id}`.pipe(
+        retryTransient,
+        outsideTransaction,
+        Effect.asVoid,
+        Effect.mapError(unavailable("Repository.clearPurchaseInFlight"))
+      )
+    )
+
+    const purchaseInFlightSince = Effect.fn("Repository.purchaseInFlightSince")((id: BusinessId) =>
+      sql<{
+        readonly since: Date | string
+      }>`SELECT since FROM purchases_in_flight WHERE business_id = ${id}`.pipe(
+        Effect.map(([row]) => (row ? DateTime.makeUnsafe(row.since) : null)),
+        Effect.mapError(unavailable("Repository.purchaseInFlightSince"))
+      )
+    )
+
     const upsertCall = Effect.fn("Repository.upsertCall")(
       function* (call: Call) {
         const encoded = Schema.encodeSync(
@@ -264,6 +310,10 @@ export const layer = Layer.effect(
       markFailed: (id: BusinessId, reason: FailureReason) =>
         setStatus("Repository.markFailed", id, "failed", reason),
       markPending: (id: BusinessId) => setStatus("Repository.markPending", id, "pending", null),
+      setAssistantStatus,
+      markPurchaseInFlight,
+      clearPurchaseInFlight,
+      purchaseInFlightSince,
       upsertCall,
       recentCalls: (callableId: string, limit: number) =>
         sql`SELECT ${callColumns} WHERE callable_id = ${callableId} ORDER BY created_at DESC LIMIT ${limit}`.pipe(

@@ -70,7 +70,40 @@ const initial = Effect.gen(function* () {
     )`
 })
 
-const migrations = { "0001_initial": initial }
+const assistantStatusAndPurchaseMarkers = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // Whether the assistant points at us. Numbers recorded before this column existed had their assistant
+  // pointed in the same job run, so they count as connected.
+  yield* sql`
+    ALTER TABLE businesses ADD COLUMN assistant_status text NOT NULL DEFAULT 'pending'
+      CHECK (assistant_status IN ('pending', 'connected', 'failed'))`
+  yield* sql`UPDATE businesses SET assistant_status = 'connected' WHERE number_status = 'assigned'`
+  // A purchase request that went out with no definite answer yet. It is written on a connection of its own
+  // while the business lock's transaction holds the business row, so it has no foreign key: the key check
+  // would wait on that very lock.
+  yield* sql`
+    CREATE TABLE purchases_in_flight (
+      business_id text PRIMARY KEY,
+      since timestamptz NOT NULL DEFAULT now()
+    )`
+  // Sandbox mode's simulated Twilio account: the numbers it has sold, so that a restarted or second sandbox
+  // process never sells one twice and can find what it sold (reconciliation, release).
+  yield* sql`
+    CREATE TABLE sandbox_twilio_numbers (
+      sid text PRIMARY KEY,
+      e164 text NOT NULL UNIQUE,
+      area_code text NOT NULL,
+      friendly_name text NOT NULL,
+      voice_url text,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`
+  yield* sql`CREATE INDEX sandbox_twilio_numbers_friendly_name ON sandbox_twilio_numbers (friendly_name)`
+})
+
+const migrations = {
+  "0001_initial": initial,
+  "0002_assistant_status_purchase_markers": assistantStatusAndPurchaseMarkers
+}
 
 // Any constant: processes starting together queue on it instead of racing to create the tables.
 const MIGRATION_LOCK = 727_274_001

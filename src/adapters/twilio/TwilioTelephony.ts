@@ -1,5 +1,5 @@
 // Telephony on the official twilio SDK, pointed at TWILIO_API_URL. Buying by AreaCode is one round trip;
-// Twilio's errors become the port's at this boundary (see ../../../shared/reference/TWILIO.md).
+// Twilio's errors become the port's at this boundary (see docs/PROVIDERS.md, "Buying a number (Twilio)").
 import { Effect, Layer, Redacted, Schema } from "effect"
 import type { TwilioSid } from "../../domain/ids.ts"
 import {

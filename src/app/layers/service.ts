@@ -7,9 +7,9 @@ import * as SentryErrorReporter from "../../adapters/errors/SentryErrorReporter.
 import * as FileMailer from "../../adapters/mail/FileMailer.ts"
 import * as SmtpMailer from "../../adapters/mail/SmtpMailer.ts"
 import * as MemoryAssistant from "../../adapters/memory/MemoryAssistant.ts"
-import * as MemoryTelephony from "../../adapters/memory/MemoryTelephony.ts"
 import * as PgBossJobQueue from "../../adapters/postgres/PgBossJobQueue.ts"
 import * as PgBroadcaster from "../../adapters/postgres/PgBroadcaster.ts"
+import * as PgSandboxTelephony from "../../adapters/postgres/PgSandboxTelephony.ts"
 import * as PgSentEmails from "../../adapters/postgres/PgSentEmails.ts"
 import * as PostgresRepository from "../../adapters/postgres/PostgresRepository.ts"
 import * as TwilioTelephony from "../../adapters/twilio/TwilioTelephony.ts"
@@ -37,7 +37,7 @@ const providersLayer = Layer.unwrap(
     const config = yield* AppConfig
     const telephony = Option.match(config.twilio, {
       onSome: (credentials) => TwilioTelephony.layer(credentials),
-      onNone: () => MemoryTelephony.layer(sandboxTelephony)
+      onNone: () => PgSandboxTelephony.layer(sandboxTelephony)
     })
     if (Option.isNone(config.twilio)) {
       yield* Effect.logWarning(
