@@ -4,7 +4,7 @@
 import { DateTime, Effect, Option, Schema } from "effect"
 import { Call, CallStatus } from "../domain/entities.ts"
 import { CallUpdated } from "../domain/events.ts"
-import type { AssistantId, BusinessId, VapiCallId } from "../domain/ids.ts"
+import { AssistantId, type BusinessId, decodeIdOrNull, VapiCallId } from "../domain/ids.ts"
 import { Broadcaster } from "../ports/Broadcaster.ts"
 import { Repository } from "../ports/Repository.ts"
 
@@ -47,8 +47,8 @@ export type Callable =
 
 /** Business first (by `business_id`, then by assistant), then trial: a business keeps its trial's assistant. */
 export const findCallable = Effect.fn("VapiEvents.findCallable")(function* (
-  businessId: string | null,
-  assistantId: string | null
+  businessId: BusinessId | null,
+  assistantId: AssistantId | null
 ) {
   const repo = yield* Repository
   const asBusiness = (b: { readonly id: BusinessId; readonly vapiAssistantId: AssistantId }): Callable => ({
@@ -58,13 +58,13 @@ export const findCallable = Effect.fn("VapiEvents.findCallable")(function* (
     businessId: b.id
   })
   if (businessId) {
-    const business = yield* repo.findBusiness(businessId as BusinessId)
+    const business = yield* repo.findBusiness(businessId)
     if (business) return asBusiness(business)
   }
   if (!assistantId) return null
-  const business = yield* repo.findBusinessByAssistant(assistantId as AssistantId)
+  const business = yield* repo.findBusinessByAssistant(assistantId)
   if (business) return asBusiness(business)
-  const trial = yield* repo.findTrialByAssistant(assistantId as AssistantId)
+  const trial = yield* repo.findTrialByAssistant(assistantId)
   return trial
     ? ({ kind: "trial", id: trial.id, assistantId: trial.vapiAssistantId } satisfies Callable)
     : null
@@ -79,16 +79,17 @@ const isCallStatus = Schema.is(CallStatus)
 
 /** Records the call and tells the business's owner; answers what Vapi expects back (`{}` when nothing). */
 export const handleServerMessage = Effect.fn("VapiEvents")(function* (
-  businessId: string | null,
+  businessId: BusinessId | null,
   body: ServerMessage
 ) {
   const { message } = body
-  const callable = yield* findCallable(businessId, message.call?.assistantId ?? null)
+  // Vapi's ids are decoded here: a malformed one is an unknown one (acknowledged, nothing recorded).
+  const callable = yield* findCallable(businessId, decodeIdOrNull(AssistantId)(message.call?.assistantId))
   if (message.type === "assistant-request") {
     return callable ? { assistantId: callable.assistantId } : { error: UNKNOWN_CALLER_REPLY }
   }
   if (message.type !== "status-update" && message.type !== "end-of-call-report") return {}
-  const callId = message.call?.id
+  const callId = decodeIdOrNull(VapiCallId)(message.call?.id)
   if (!callable || !callId) {
     yield* Effect.logWarning(`Vapi ${message.type} for no known business or trial: acknowledged`)
     return {}
@@ -99,7 +100,7 @@ export const handleServerMessage = Effect.fn("VapiEvents")(function* (
   const from = message.customer?.number ?? message.call?.customer?.number ?? null
   const call = yield* (yield* Repository).upsertCall(
     new Call({
-      vapiCallId: callId as VapiCallId,
+      vapiCallId: callId,
       callableKind: callable.kind,
       callableId: callable.id,
       status,

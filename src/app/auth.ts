@@ -2,7 +2,7 @@
 // `sub` = user id and `role: "owner"`; service tokens `role: "service"`.
 import { Effect, Redacted, Schema } from "effect"
 import { jwtVerify, SignJWT } from "jose"
-import type { UserId } from "../domain/ids.ts"
+import { UserId } from "../domain/ids.ts"
 
 export type Caller = { readonly role: "owner"; readonly userId: UserId } | { readonly role: "service" }
 
@@ -17,7 +17,7 @@ export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", {
 }) {}
 
 const Claims = Schema.Union([
-  Schema.Struct({ role: Schema.Literal("owner"), sub: Schema.String.check(Schema.isNonEmpty()) }),
+  Schema.Struct({ role: Schema.Literal("owner"), sub: UserId }),
   Schema.Struct({ role: Schema.Literal("service") })
 ])
 
@@ -59,11 +59,14 @@ const verifySignature = (verifier: Verifier, token: string) =>
     })
     const claims = yield* Schema.decodeUnknownEffect(Claims)(payload).pipe(
       Effect.mapError(
-        () => new Unauthenticated({ message: 'the token has no valid role ("owner" with sub, or "service")' })
+        () =>
+          new Unauthenticated({
+            message: 'the token has no valid role ("owner" with a user id as sub, or "service")'
+          })
       )
     )
     const caller: Caller =
-      claims.role === "owner" ? { role: "owner", userId: claims.sub as UserId } : { role: "service" }
+      claims.role === "owner" ? { role: "owner", userId: claims.sub } : { role: "service" }
     if (verifier.verified.size >= VERIFIED_TOKENS) {
       const oldest = verifier.verified.keys().next()
       if (!oldest.done) verifier.verified.delete(oldest.value)

@@ -4,13 +4,14 @@ import { Effect, Redacted, Result } from "effect"
 import { signToken, verifyToken } from "../../src/app/auth.ts"
 
 const secret = Redacted.make("auth-test-secret")
+const USER = "00000000-0000-4000-8000-00000000a001"
 
 describe("verifyToken", () => {
   it.live("accepts a token again from its cache, and refuses it once it has expired", () =>
     Effect.gen(function* () {
-      const token = yield* signToken(secret, { role: "owner", sub: "user-1" }, "2s")
-      expect(yield* verifyToken(secret, token)).toEqual({ role: "owner", userId: "user-1" })
-      expect(yield* verifyToken(secret, token)).toEqual({ role: "owner", userId: "user-1" })
+      const token = yield* signToken(secret, { role: "owner", sub: USER }, "2s")
+      expect(yield* verifyToken(secret, token)).toEqual({ role: "owner", userId: USER })
+      expect(yield* verifyToken(secret, token)).toEqual({ role: "owner", userId: USER })
       yield* Effect.sleep("2100 millis")
       const late = yield* Effect.result(verifyToken(secret, token))
       expect(Result.isFailure(late) && late.failure.message).toBe("the token has expired")
@@ -28,12 +29,24 @@ describe("verifyToken", () => {
 
   it.live("a tampered token is refused", () =>
     Effect.gen(function* () {
-      const token = yield* signToken(secret, { role: "owner", sub: "user-2" })
+      const token = yield* signToken(secret, { role: "owner", sub: "00000000-0000-4000-8000-00000000a002" })
       const [header, payload, signature] = token.split(".")
       const forged = `${header}.${Buffer.from(JSON.stringify({ role: "service" })).toString("base64url")}.${signature}`
       expect(payload).not.toBe(forged.split(".")[1])
       const result = yield* Effect.result(verifyToken(secret, forged))
       expect(Result.isFailure(result) && result.failure._tag).toBe("Unauthenticated")
+    })
+  )
+
+  it.live("an owner token whose sub is not a user id is refused, and names what is wrong", () =>
+    Effect.gen(function* () {
+      for (const sub of ["user-1", "", "00000000-0000-4000-8000-00000000a001\u0000", "x".repeat(10_000)]) {
+        const token = yield* signToken(secret, { role: "owner", sub })
+        const result = yield* Effect.result(verifyToken(secret, token))
+        expect(Result.isFailure(result) && result.failure.message).toBe(
+          'the token has no valid role ("owner" with a user id as sub, or "service")'
+        )
+      }
     })
   )
 })

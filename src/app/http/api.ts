@@ -3,16 +3,17 @@
 import { Effect } from "effect"
 import { Elysia } from "elysia"
 import type { Business, Call, Trial } from "../../domain/entities.ts"
-import type { BusinessId, TrialId } from "../../domain/ids.ts"
+import { BusinessNotFound, TrialNotFound } from "../../domain/errors.ts"
+import { BusinessId, TrialId } from "../../domain/ids.ts"
 import { Repository } from "../../ports/Repository.ts"
 import { bearer, requireService, verifyToken } from "../auth.ts"
 import { businessFor, createTrial, NewTrialInput, recentCallsOf, retryAssignment } from "../Businesses.ts"
 import { convertTrial } from "../ConvertTrial.ts"
-import { decodeBody, readJson, respond } from "./respond.ts"
+import { decodeBody, decodeIdOr, readJson, respond } from "./respond.ts"
 import type { Run } from "./run.ts"
 import type { HttpServices, HttpSettings } from "./services.ts"
 
-/** The JSON forms of the contract (DESIGN.md section 4). */
+/** The JSON forms of the contract (docs/ARCHITECTURE.md, "Interface"). */
 export const trialJson = (trial: Trial) => ({
   id: trial.id,
   ownerId: trial.ownerId,
@@ -32,6 +33,7 @@ export const businessJson = (business: Business) => ({
   requestedAreaCode: business.requestedAreaCode,
   trialId: business.trialId,
   numberStatus: business.numberStatus,
+  assistantStatus: business.assistantStatus,
   phoneNumber: business.phoneNumber
     ? {
         e164: business.phoneNumber.e164,
@@ -52,6 +54,9 @@ const callJson = (call: Call) => ({
   startedAt: call.startedAt?.toJSON() ?? null,
   endedAt: call.endedAt?.toJSON() ?? null
 })
+
+const trialIdOf = decodeIdOr(TrialId, () => new TrialNotFound({ trialId: "" }))
+const businessIdOf = decodeIdOr(BusinessId, () => new BusinessNotFound({ businessId: "" }))
 
 export const apiRoutes = (run: Run<HttpServices>, settings: HttpSettings) => {
   const caller = (request: Request) =>
@@ -82,7 +87,7 @@ export const apiRoutes = (run: Run<HttpServices>, settings: HttpSettings) => {
           request,
           Effect.gen(function* () {
             yield* service(request)
-            const business = yield* convertTrial(params.id as TrialId)
+            const business = yield* convertTrial(yield* trialIdOf(params.id))
             return Response.json({ business: businessJson(business) }, { status: 202 })
           })
         ),
@@ -105,7 +110,7 @@ export const apiRoutes = (run: Run<HttpServices>, settings: HttpSettings) => {
         run,
         request,
         Effect.gen(function* () {
-          const business = yield* businessFor(yield* caller(request), params.id as BusinessId)
+          const business = yield* businessFor(yield* caller(request), yield* businessIdOf(params.id))
           return Response.json({ business: businessJson(business) })
         })
       )
@@ -115,7 +120,7 @@ export const apiRoutes = (run: Run<HttpServices>, settings: HttpSettings) => {
         run,
         request,
         Effect.gen(function* () {
-          const calls = yield* recentCallsOf(yield* caller(request), params.id as BusinessId)
+          const calls = yield* recentCallsOf(yield* caller(request), yield* businessIdOf(params.id))
           return Response.json({ calls: calls.map(callJson) })
         })
       )
@@ -128,7 +133,7 @@ export const apiRoutes = (run: Run<HttpServices>, settings: HttpSettings) => {
           request,
           Effect.gen(function* () {
             yield* service(request)
-            const business = yield* retryAssignment(params.id as BusinessId)
+            const business = yield* retryAssignment(yield* businessIdOf(params.id))
             return Response.json({ business: businessJson(business) }, { status: 202 })
           })
         ),

@@ -3,8 +3,9 @@
 // business's events; anyone else gets `rejected` and the socket closes with 4403.
 import { Effect, Schema, Stream } from "effect"
 import { Elysia } from "elysia"
+import { BusinessNotFound } from "../../domain/errors.ts"
 import { toWire } from "../../domain/events.ts"
-import type { BusinessId } from "../../domain/ids.ts"
+import { BusinessId, decodeIdOrNull } from "../../domain/ids.ts"
 import { Broadcaster } from "../../ports/Broadcaster.ts"
 import { verifyToken } from "../auth.ts"
 import { businessFor } from "../Businesses.ts"
@@ -39,14 +40,19 @@ const subscription = (settings: HttpSettings, message: unknown, queryToken: stri
   Effect.gen(function* () {
     const request = yield* Schema.decodeUnknownEffect(Subscribe)(message)
     const caller = yield* verifyToken(settings.authSecret, request.token ?? queryToken)
-    const business = yield* businessFor(caller, request.businessId as BusinessId)
+    // A malformed id is answered as an unknown business is, without a lookup.
+    const businessId = decodeIdOrNull(BusinessId)(request.businessId)
+    if (businessId === null) return yield* new BusinessNotFound({ businessId: "" })
+    const business = yield* businessFor(caller, businessId)
     return {
       businessId: business.id,
       reply: {
         type: "subscribed",
         businessId: business.id,
         numberStatus: business.numberStatus,
-        phoneNumber: business.phoneNumber?.e164 ?? null
+        phoneNumber: business.phoneNumber?.e164 ?? null,
+        assistantStatus: business.assistantStatus,
+        failureReason: business.failureReason
       }
     }
   })

@@ -1,6 +1,7 @@
 // Translating use-case results to HTTP: JSON bodies, and errors as `{ error: { code, message } }` with the
 // status a caller can act on. Infrastructure trouble is a 503 (try again), never a 500 with internals.
 import { Cause, Effect, Exit, Schema } from "effect"
+import { decodeIdOrNull } from "../../domain/ids.ts"
 import type { Run } from "./run.ts"
 
 export const errorBody = (status: number, code: string, message: string) =>
@@ -52,6 +53,17 @@ export const decodeBody =
     Schema.decodeUnknownEffect(schema)(input, { onExcessProperty: "ignore" }).pipe(
       Effect.mapError((error) => new InvalidRequest({ message: describeSchemaError(error) }))
     )
+
+/**
+ * An id from the path or query, decoded by its branded Schema: a malformed one fails as an unknown one would
+ * (the same answer, and no database round trip).
+ */
+export const decodeIdOr =
+  <S extends Schema.Top & { readonly DecodingServices: never }, E>(schema: S, unknown: () => E) =>
+  (raw: unknown): Effect.Effect<S["Type"], E> => {
+    const id = decodeIdOrNull(schema)(raw)
+    return id === null ? Effect.fail(unknown()) : Effect.succeed(id)
+  }
 
 export const MAX_BODY_BYTES = 64 * 1024
 

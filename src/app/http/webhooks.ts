@@ -5,7 +5,7 @@ import { Effect, Redacted } from "effect"
 import { Elysia } from "elysia"
 // The signature check alone: the full SDK (and its load time) is only needed to call Twilio.
 import { validateRequest } from "twilio/lib/webhooks/webhooks.js"
-import type { BusinessId } from "../../domain/ids.ts"
+import { BusinessId, decodeIdOrNull } from "../../domain/ids.ts"
 import { APOLOGY_TWIML, inboundCall } from "../InboundCall.ts"
 import { handleServerMessage, ServerMessage } from "../VapiEvents.ts"
 import { decodeBody, errorBody, readJson, readText, respond } from "./respond.ts"
@@ -26,6 +26,9 @@ export const signedUrl = (appUrl: string, request: Request) => {
   const url = new URL(request.url)
   return `${appUrl.replace(/\/+$/, "")}${url.pathname}${url.search}`
 }
+
+const businessIdIn = (request: Request): BusinessId | null =>
+  decodeIdOrNull(BusinessId)(new URL(request.url).searchParams.get("business_id"))
 
 export const webhookRoutes = (run: Run<HttpServices>, settings: HttpSettings) =>
   new Elysia({ name: "webhooks", prefix: "/webhooks" })
@@ -50,11 +53,12 @@ export const webhookRoutes = (run: Run<HttpServices>, settings: HttpSettings) =>
             // Not from Twilio: refuse, and touch nothing.
             if (!valid)
               return errorBody(403, "bad_signature", "X-Twilio-Signature is missing or does not match")
-            const businessId = new URL(request.url).searchParams.get("business_id")
+            // A malformed business_id is an unknown business: the caller hears the apology.
+            const businessId = businessIdIn(request)
             if (!businessId || !params.CallSid || !params.From || !params.To) return twiml(APOLOGY_TWIML)
             return twiml(
               yield* inboundCall({
-                businessId: businessId as BusinessId,
+                businessId,
                 callSid: params.CallSid,
                 from: params.From,
                 to: params.To
@@ -76,8 +80,8 @@ export const webhookRoutes = (run: Run<HttpServices>, settings: HttpSettings) =>
               return errorBody(401, "bad_secret", "X-Vapi-Secret is missing or wrong")
             }
             const message = yield* Effect.flatMap(readJson(request), decodeBody(ServerMessage))
-            const businessId = new URL(request.url).searchParams.get("business_id")
-            const reply = yield* handleServerMessage(businessId, message).pipe(
+            // A malformed business_id routes as a missing one would: by the assistant id.
+            const reply = yield* handleServerMessage(businessIdIn(request), message).pipe(
               Effect.timeoutOrElse({
                 // Vapi allows 7.5 s end to end for an assistant-request; answer something speakable before that.
                 duration: "5 seconds",

@@ -1,6 +1,7 @@
-// The API through app.handle on in-memory layers: the contract of DESIGN.md section 4 (shapes, tokens,
+// The API through app.handle on in-memory layers: the contract in docs/ARCHITECTURE.md (shapes, tokens,
 // status codes), as another program calling it would see it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { MemoryRepositoryControl } from "../../../src/adapters/memory/MemoryRepository.ts"
 import { makeTestApp, trialBody, until } from "../../support/httpApp.ts"
 
 let t: Awaited<ReturnType<typeof makeTestApp>>
@@ -37,6 +38,7 @@ describe("trials and conversion", () => {
   })
 
   it("refuses bad input with a 400 naming the field, and creates nothing", async () => {
+    const before = await t.run(MemoryRepositoryControl.use((r) => r.counts))
     const cases: Array<[unknown, string]> = [
       [trialBody({ requestedAreaCode: "911" }), "requestedAreaCode"],
       [trialBody({ requestedAreaCode: "41" }), "requestedAreaCode"],
@@ -56,6 +58,12 @@ describe("trials and conversion", () => {
       body: JSON.stringify({ ...trialBody(), pad: "x".repeat(100_000) })
     })
     expect(huge.status).toBe(413)
+    // No owner, trial or business was made on the way to any of those refusals.
+    expect(await t.run(MemoryRepositoryControl.use((r) => r.counts))).toEqual(before)
+    // And the same request made valid does create one: the count above would have seen it.
+    expect((await t.call("POST", "/api/trials", { body: trialBody() })).status).toBe(201)
+    const after = await t.run(MemoryRepositoryControl.use((r) => r.counts))
+    expect([after.users, after.trials]).toEqual([before.users + 1, before.trials + 1])
   })
 
   it("converts once (202, the same business on every repeat) and the number arrives", async () => {
@@ -102,7 +110,7 @@ describe("tokens and ownership", () => {
     const trial = await newTrial()
     const business = (await t.call("POST", `/api/trials/${trial.id}/convert`)).json.business
     const mine = await t.sign({ role: "owner", sub: trial.ownerId })
-    const theirs = await t.sign({ role: "owner", sub: "someone-else" })
+    const theirs = await t.sign({ role: "owner", sub: crypto.randomUUID() })
     expect((await t.call("GET", `/api/businesses/${business.id}`, { token: mine })).status).toBe(200)
     const other = await t.call("GET", `/api/businesses/${business.id}`, { token: theirs })
     const missing = await t.call("GET", "/api/businesses/does-not-exist", { token: theirs })

@@ -7,6 +7,7 @@ import { MemoryAssistantControl } from "../../../src/adapters/memory/MemoryAssis
 import { MemoryRepositoryControl } from "../../../src/adapters/memory/MemoryRepository.ts"
 import { signToken } from "../../../src/app/auth.ts"
 import { reportFigures } from "../../support/figures.ts"
+import { HOSTILE_URL_VALUES } from "../../support/hostile.ts"
 import { makeTestApp, SETTINGS, trialBody } from "../../support/httpApp.ts"
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 3000)
@@ -83,7 +84,7 @@ beforeAll(async () => {
   tokens = {
     none: null,
     garbage: null,
-    owner: await t.sign({ role: "owner", sub: "fuzz-owner" }),
+    owner: await t.sign({ role: "owner", sub: crypto.randomUUID() }),
     expired: await t.sign({ role: "service" }, "-1s"),
     "service-wrong-key": await Effect.runPromise(
       signToken(Redacted.make("another-key"), { role: "service" })
@@ -113,12 +114,13 @@ const send = (raw: typeof Case.Type) => {
     query: raw.query.toWellFormed(),
     text: raw.text.toWellFormed()
   }
+  // A third of the ids and query values are a hostile client's raw URL text (control bytes, invalid UTF-8, ...).
+  const hostile = HOSTILE_URL_VALUES[(c.id.length + c.query.length) % HOSTILE_URL_VALUES.length] ?? ""
   const id = [target.trialId, target.businessId, c.id, "../../etc/passwd", "%00"][c.text.length % 5] ?? c.id
-  const path = c.route.replace(":id", encodeURIComponent(id).slice(0, 200))
-  const query =
-    c.query === ""
-      ? ""
-      : `?${c.query.length % 2 === 0 ? `business_id=${encodeURIComponent(c.query)}` : encodeURIComponent(c.query)}`
+  const segment = c.text.length % 3 === 0 ? hostile : encodeURIComponent(id).slice(0, 200)
+  const path = c.route.replace(":id", segment)
+  const value = c.query.length % 3 === 0 ? hostile : encodeURIComponent(c.query)
+  const query = c.query === "" ? "" : `?${c.query.length % 2 === 0 ? `business_id=${value}` : value}`
   const headers: Record<string, string> = {}
   if (c.contentType) headers["content-type"] = c.contentType
   if (c.auth === "garbage") headers.authorization = wire(c.authNoise)

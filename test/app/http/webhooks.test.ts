@@ -109,9 +109,22 @@ describe("Twilio inbound webhook", () => {
     })
     for (const response of [unknown, wrongNumber, vapiDown]) {
       expect(response.status).toBe(200)
+      expect(response.headers.get("content-type")).toContain("text/xml")
       expect(response.text).toBe(APOLOGY_TWIML)
+      // What the caller hears: something said, then the line hung up; never handed to an assistant.
+      expect(response.text).toMatch(/<Response><Say>[^<]+<\/Say><Hangup\/><\/Response>$/)
+      expect(response.text).not.toContain("<Connect>")
     }
-    expect(APOLOGY_TWIML).toMatch(/<Say>.+<\/Say><Hangup\/>/)
+    // None of the three reached the assistant, and the Vapi fault was met by the call it was meant for:
+    // the next call goes through.
+    const handedOver = await t.run(MemoryAssistantControl.use((a) => a.inboundCalls))
+    expect(handedOver.filter((c) => ["CA3", "CA4", "CA5"].includes(c.callSid))).toEqual([])
+    const vapiBack = await twilioCall(business.id, {
+      CallSid: "CA6",
+      From: "+14155550100",
+      To: business.phoneNumber.e164
+    })
+    expect(vapiBack.text).toContain("<Connect><Stream")
   })
 })
 
