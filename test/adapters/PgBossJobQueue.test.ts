@@ -176,4 +176,51 @@ layer(shortBudget, { timeout: "60 seconds" })("JobQueue on pg-boss, budget spent
       ),
     60_000
   )
+
+  it.effect(
+    "Vapi down past the budget: the number stays, the assistant fails with assistant_unavailable, told once",
+    () =>
+      TestClock.withLive(
+        Effect.gen(function* () {
+          const repo = yield* Repository
+          yield* MemoryTelephony.MemoryTelephonyControl.use((t) => t.clearFaults)
+          yield* MemoryAssistant.MemoryAssistantControl.use((a) =>
+            a.injectFaults(Array.from({ length: 10_000 }, () => ({ _tag: "unavailable" as const })))
+          )
+          yield* JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work))
+          const business = yield* repo.createTrial(newTrial()).pipe(Effect.flatMap((t) => convertTrial(t.id)))
+          const failed = yield* waitFor(
+            Effect.map(repo.findBusiness(business.id), (b) =>
+              b?.assistantStatus === "failed" ? b : undefined
+            ),
+            "the assistant to fail"
+          )
+          assert.deepStrictEqual(
+            [failed.numberStatus, failed.failureReason, failed.phoneNumber !== null],
+            ["assigned", "assistant_unavailable", true]
+          )
+          const reports = yield* MemoryErrorReporter.MemoryErrorReporterControl.use((r) => r.reports)
+          assert.deepStrictEqual(
+            reports.filter((r) => r.context.businessId === business.id).map((r) => r.context.reason),
+            ["assistant_unavailable"]
+          )
+          const events = yield* MemoryBroadcaster.MemoryBroadcasterControl.use((b) => b.published)
+          assert.deepStrictEqual(
+            events.filter((e) => e.businessId === business.id).map((e) => e.event._tag),
+            ["number.assigned", "assistant.failed"]
+          )
+          const jobs = yield* waitFor(
+            Effect.map(jobsFor(business.id), (rows) =>
+              rows.some((r) => r.name === "assign-number" && r.state === "completed") ? rows : undefined
+            ),
+            "the assignment job to settle"
+          )
+          assert.deepStrictEqual(
+            jobs.filter((r) => r.name === "assign-number"),
+            [{ state: "completed", name: "assign-number" }]
+          )
+        })
+      ),
+    60_000
+  )
 })
