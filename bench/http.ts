@@ -6,7 +6,7 @@
 import { Effect, Redacted } from "effect"
 import twilio from "twilio"
 import { signToken } from "../src/app/auth.ts"
-import { startFakeTwilio } from "../test/support/fakeTwilio.ts"
+import { PUBLIC_APP_URL, startFakeTwilio } from "../test/support/fakeTwilio.ts"
 import { startFakeVapi } from "../test/support/fakeVapi.ts"
 import { freePort, spawnService, untilReady } from "../test/support/processes.ts"
 import { checked, type Target, wrk } from "./load.ts"
@@ -29,7 +29,8 @@ const base = `http://127.0.0.1:${port}`
 const service = spawnService({
   ROLE: "all",
   PORT: String(port),
-  APP_URL: base,
+  // Real-looking Twilio credentials need a public https APP_URL; requests still go to `base`.
+  APP_URL: PUBLIC_APP_URL,
   DATABASE_URL: database.url,
   ...twilioApi.env,
   ...vapiApi.env,
@@ -100,9 +101,10 @@ try {
         method: "POST",
         headers: {
           "content-type": "application/x-www-form-urlencoded",
+          // Twilio signs over APP_URL, not the address the request is sent to.
           "x-twilio-signature": twilio.getExpectedTwilioSignature(
             twilioApi.authToken,
-            `${base}${inboundPath}`,
+            `${PUBLIC_APP_URL}${inboundPath}`,
             callFields
           )
         },

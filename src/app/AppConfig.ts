@@ -1,6 +1,8 @@
-// The service's configuration, read once from the environment (DESIGN.md section 4). Secrets are Redacted.
+// The service's configuration, read once from the environment (every variable, with its default, is in
+// env.example). Secrets are Redacted. A bad value stops startup with one line naming the variable.
 import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { areaCodeChain, DEFAULT_FALLBACK_AREA_CODES } from "../domain/areaCodeChain.ts"
+import { publicHttpsUrlProblem } from "../domain/publicUrl.ts"
 
 export type Role = "all" | "web" | "worker"
 
@@ -30,6 +32,8 @@ export interface AppConfigShape {
   readonly dataDir: string
   /** Job-queue tuning (defaults suit production; tests shorten them to see retries and dead workers quickly). */
   readonly jobTuning: { readonly heartbeatSeconds?: number; readonly retryDelaySeconds?: number }
+  /** After a purchase without a definite answer, no new purchase for the business before this (default 120 s). */
+  readonly purchaseSettleSeconds: number
   /** True when a provider runs on its simulation: the secrets may then be generated. */
   readonly sandbox: boolean
 }
@@ -44,22 +48,83 @@ const optionalRedacted = (name: string) =>
     Config.map(Option.filter((value) => Redacted.value(value).trim() !== ""))
   )
 
-/** `SchemaError(Expected string at ["AUTH_SECRET"])` becomes `AUTH_SECRET is required`. */
+interface Bounds {
+  readonly min: number
+  readonly max?: number
+}
+
+/** The numeric variables and their bounds (inclusive; no max: any safe integer from min). */
+const INTEGERS = {
+  PORT: { min: 1, max: 65_535 },
+  WORKER_CONCURRENCY: { min: 1, max: 1000 },
+  // pg-boss refuses heartbeats under 10 s; a job expires after 300 s whatever its heartbeat.
+  JOB_HEARTBEAT_SECONDS: { min: 10, max: 300 },
+  // The first retry waits no longer than the backoff's cap (600 s).
+  JOB_RETRY_DELAY_SECONDS: { min: 1, max: 600 },
+  PURCHASE_SETTLE_SECONDS: { min: 1 }
+} as const satisfies Record<string, Bounds>
+
+const expectedInteger = ({ min, max }: Bounds) =>
+  max !== undefined
+    ? `an integer from ${min} to ${max}`
+    : min === 1
+      ? "a positive integer"
+      : `an integer of at least ${min}`
+
+/** One of INTEGERS: a whole number within its bounds. */
+const integer = (name: keyof typeof INTEGERS) => {
+  const { min, max }: Bounds = INTEGERS[name]
+  return Config.schema(
+    Schema.Int.check(
+      max === undefined
+        ? Schema.isGreaterThanOrEqualTo(min)
+        : Schema.isBetween({ minimum: min, maximum: max })
+    ),
+    name
+  )
+}
+
+/**
+ * `SchemaError(Expected string at ["AUTH_SECRET"])` becomes `AUTH_SECRET is required`; a bad number, whatever
+ * is wrong with it, `PORT is invalid: expected an integer from 1 to 65535`. Schema errors never carry the value.
+ */
 const describe = (raw: string): string => {
   const match = /Expected (.*?)\s+at \["([A-Z_]+)"\]/s.exec(raw)
   if (!match) return raw.replaceAll("\n", " ")
-  const [, expected, name] = match
-  return expected === "string" ? `${name} is required` : `${name} is invalid: expected ${expected}`
+  const [, expected = "", name = ""] = match
+  if (expected === "string") return `${name} is required`
+  const bounds = (INTEGERS as Record<string, Bounds | undefined>)[name]
+  return `${name} is invalid: expected ${bounds ? expectedInteger(bounds) : expected.replaceAll("\n", " ")}`
+}
+
+const decodes = (component: string) => {
+  try {
+    decodeURIComponent(component)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** What the SMTP mailer can use: smtp:// or smtps://, a host, and user and password that decode. */
+const isSmtpUrl = (value: string) => {
+  const url = URL.parse(value)
+  return (
+    url !== null &&
+    (url.protocol === "smtp:" || url.protocol === "smtps:") &&
+    url.hostname !== "" &&
+    decodes(url.username) &&
+    decodes(url.password)
+  )
 }
 
 const generated = () => Redacted.make(crypto.randomUUID().replaceAll("-", ""))
 
-/** Reads and checks the environment; a bad value fails with a ConfigError naming its variable. */
+/** Reads and checks the environment; a bad value fails with InvalidConfig, one line naming its variable. */
 export const loadAppConfig = Effect.gen(function* () {
-  const port = yield* Config.Port("PORT").pipe(Config.withDefault(3000))
-  const appUrl = (yield* Config.URL("APP_URL").pipe(
-    Config.withDefault(new URL(`http://localhost:${port}`))
-  )).toString()
+  const port = yield* integer("PORT").pipe(Config.withDefault(3000))
+  const appUrlSet = yield* Config.option(Config.URL("APP_URL"))
+  const appUrl = Option.getOrElse(appUrlSet, () => new URL(`http://localhost:${port}`)).toString()
   const accountSid = yield* Config.option(Config.NonEmptyString("TWILIO_ACCOUNT_SID"))
   const authToken = yield* optionalRedacted("TWILIO_AUTH_TOKEN")
   if (Option.isSome(accountSid) !== Option.isSome(authToken)) {
@@ -69,6 +134,22 @@ export const loadAppConfig = Effect.gen(function* () {
           "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set together (or neither, for sandbox telephony)"
       })
     )
+  }
+  // Real credentials buy real numbers, each with a voice URL on APP_URL: one Twilio cannot reach is money spent
+  // on a dead line. So APP_URL must be given, https, and not a loopback, private or local host.
+  if (Option.isSome(accountSid)) {
+    if (Option.isNone(appUrlSet)) {
+      return yield* new InvalidConfig({
+        message:
+          "APP_URL is required with real Twilio credentials: a bought number's voice webhook is built on it, so it must be a public https:// URL Twilio can reach"
+      })
+    }
+    const problem = publicHttpsUrlProblem(appUrl)
+    if (problem !== undefined) {
+      return yield* new InvalidConfig({
+        message: `APP_URL is invalid: ${problem}; with real Twilio credentials it must be a public https:// URL (Twilio calls a bought number's voice webhook on it)`
+      })
+    }
   }
   const twilioApiUrl = (yield* Config.URL("TWILIO_API_URL").pipe(
     Config.withDefault(new URL("https://api.twilio.com"))
@@ -98,6 +179,13 @@ export const loadAppConfig = Effect.gen(function* () {
       })
     )
   }
+  const smtpUrl = yield* optionalRedacted("SMTP_URL")
+  if (Option.isSome(smtpUrl) && !isSmtpUrl(Redacted.value(smtpUrl.value))) {
+    return yield* new InvalidConfig({
+      message:
+        "SMTP_URL is invalid: expected smtp://user:password@host:587 or smtps://user:password@host:465, with any reserved character in the user or password percent-encoded (the value is not shown: it may hold a password)"
+    })
+  }
   return {
     port,
     appUrl,
@@ -106,24 +194,25 @@ export const loadAppConfig = Effect.gen(function* () {
     twilioWebhookToken: Option.getOrElse(authToken, generated),
     vapi: Option.map(vapiKey, (apiKey) => ({ apiKey, apiUrl: vapiApiUrl })),
     vapiWebhookSecret,
-    smtpUrl: yield* optionalRedacted("SMTP_URL"),
+    smtpUrl,
     mailFrom: yield* Config.String("MAIL_FROM").pipe(Config.withDefault("Numbers <no-reply@localhost>")),
     authSecret,
     fallbackAreaCodes,
     sentryDsn: yield* optionalRedacted("SENTRY_DSN"),
-    workerConcurrency: yield* Config.Int("WORKER_CONCURRENCY").pipe(Config.withDefault(8)),
+    workerConcurrency: yield* integer("WORKER_CONCURRENCY").pipe(Config.withDefault(8)),
     role: yield* Config.Literals(["all", "web", "worker"], "ROLE").pipe(Config.withDefault("all" as const)),
     dataDir: yield* Config.String("DATA_DIR").pipe(Config.withDefault(".data")),
     jobTuning: {
-      ...Option.match(yield* Config.option(Config.Int("JOB_HEARTBEAT_SECONDS")), {
+      ...Option.match(yield* Config.option(integer("JOB_HEARTBEAT_SECONDS")), {
         onNone: () => ({}),
         onSome: (heartbeatSeconds) => ({ heartbeatSeconds })
       }),
-      ...Option.match(yield* Config.option(Config.Int("JOB_RETRY_DELAY_SECONDS")), {
+      ...Option.match(yield* Config.option(integer("JOB_RETRY_DELAY_SECONDS")), {
         onNone: () => ({}),
         onSome: (retryDelaySeconds) => ({ retryDelaySeconds })
       })
     },
+    purchaseSettleSeconds: yield* integer("PURCHASE_SETTLE_SECONDS").pipe(Config.withDefault(120)),
     sandbox
   } satisfies AppConfigShape
 }).pipe(

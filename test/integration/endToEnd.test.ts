@@ -5,7 +5,7 @@ import { Effect, Redacted } from "effect"
 import twilio from "twilio"
 import { afterAll, describe, expect, it } from "vitest"
 import { signToken } from "../../src/app/auth.ts"
-import { startFakeTwilio } from "../support/fakeTwilio.ts"
+import { PUBLIC_APP_URL, startFakeTwilio } from "../support/fakeTwilio.ts"
 import { startFakeVapi } from "../support/fakeVapi.ts"
 import type { JsonObject } from "../support/httpApp.ts"
 import { eventually, freePort, type ServiceProcess, spawnService, untilReady } from "../support/processes.ts"
@@ -39,7 +39,8 @@ describe("end to end, the service as its own process", () => {
     const service = spawnService({
       ROLE: "all",
       PORT: String(port),
-      APP_URL: base,
+      // Real-looking Twilio credentials need a public https APP_URL; requests still go to `base`.
+      APP_URL: PUBLIC_APP_URL,
       DATABASE_URL: await databaseUrlOf(database),
       ...twilioApi.env,
       ...vapiApi.env,
@@ -112,7 +113,7 @@ describe("end to end, the service as its own process", () => {
       url: string
       headers: Record<string, string>
     }
-    expect(server.url).toBe(`${base}/webhooks/vapi?business_id=${businessId}`)
+    expect(server.url).toBe(`${PUBLIC_APP_URL}/webhooks/vapi?business_id=${businessId}`)
     expect(server.headers["X-Vapi-Secret"]).toBe(VAPI_SECRET)
 
     await eventually(async () => smtp?.received().length === 1, "the email", 20_000)
@@ -121,7 +122,8 @@ describe("end to end, the service as its own process", () => {
     expect(mail?.subject).toBe(`Your new phone number: ${national}`)
     expect(mail?.text).toContain(national)
 
-    // A call to the new number, signed as Twilio signs it, is handed to Vapi.
+    // A call to the new number, signed as Twilio signs it (over APP_URL, not the address it is sent to), is
+    // handed to Vapi.
     const path = `/webhooks/twilio/inbound?business_id=${businessId}`
     const fields = {
       CallSid: "CAe2e",
@@ -129,7 +131,11 @@ describe("end to end, the service as its own process", () => {
       To: business.phoneNumber.e164,
       CallStatus: "ringing"
     }
-    const signature = twilio.getExpectedTwilioSignature(twilioApi.authToken, `${base}${path}`, fields)
+    const signature = twilio.getExpectedTwilioSignature(
+      twilioApi.authToken,
+      `${PUBLIC_APP_URL}${path}`,
+      fields
+    )
     const call = await fetch(`${base}${path}`, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature },

@@ -7,7 +7,7 @@ import { Effect, Redacted } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { startEmbeddedPostgres } from "../../src/adapters/postgres/EmbeddedPostgres.ts"
 import { signToken } from "../../src/app/auth.ts"
-import { startFakeTwilio } from "../support/fakeTwilio.ts"
+import { PUBLIC_APP_URL, startFakeTwilio } from "../support/fakeTwilio.ts"
 import { reportFigures } from "../support/figures.ts"
 import { eventually, freePort, type ServiceProcess, spawnService, untilReady } from "../support/processes.ts"
 import { SECRETS } from "../support/processStack.ts"
@@ -37,7 +37,8 @@ describe("a database restart mid-run", () => {
       spawnService({
         ROLE: "all",
         PORT: String(port),
-        APP_URL: base,
+        // Real-looking Twilio credentials need a public https APP_URL; requests still go to `base`.
+        APP_URL: PUBLIC_APP_URL,
         DATABASE_URL: database.url,
         ...twilio.env,
         ...SECRETS,
