@@ -1,5 +1,6 @@
 // A worker killed with SIGKILL in the middle of an assignment (before the purchase; after it but before the
-// number is recorded): once another worker takes the job over, the business has one number, bought once.
+// number is recorded; while a purchase that Twilio completes only later is out): once another worker takes the
+// job over, the business has one number, bought once.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { convertTrial } from "../../src/app/ConvertTrial.ts"
@@ -48,5 +49,49 @@ describe("a worker killed mid-assignment", () => {
       )
       await Promise.all(workers.splice(0).map((w) => w.kill("SIGTERM")))
     }
+  })
+})
+
+const LATE_MILLIS = 50_000
+
+describe("a worker killed while its purchase is out", () => {
+  const { twilio, runtime, workers } = workerHarness(startFakeTwilio({ defaultStock: 10 }))
+  const convert = () =>
+    runtime.runPromise(
+      Repository.use((r) => r.createTrial(newTrial())).pipe(Effect.flatMap((trial) => convertTrial(trial.id)))
+    )
+  const assignedNumber = (id: string) =>
+    runtime.runPromise(Repository.use((r) => r.findBusiness(id as never))).then((b) => b?.phoneNumber ?? null)
+
+  it("which Twilio completes 50 s later: the next worker waits for it and buys nothing", {
+    timeout: 180_000
+  }, async () => {
+    const databaseUrl = await databaseUrlOf(runtime)
+    // The takeover comes once the dead worker's job expires (about 40 s here), before the late purchase lands.
+    const env = workerEnv(databaseUrl, twilio, { PURCHASE_SETTLE_SECONDS: "120" })
+    twilio.holdNextPurchase({ lateMillis: LATE_MILLIS })
+    const business = await convert()
+    const doomed = spawnService(env)
+    workers.push(doomed)
+    await twilio.held(1)
+    const sentAt = Date.now()
+    await doomed.kill("SIGKILL")
+    assert.strictEqual(twilio.purchases().length, 0, "not bought yet when the worker died")
+
+    const successor = spawnService(env)
+    workers.push(successor)
+    await eventually(
+      async () => (await assignedNumber(business.id)) !== null,
+      "the late number recorded",
+      150_000
+    )
+    // Count only once the late purchase has surely landed: a second purchase would show by then.
+    await Bun.sleep(Math.max(0, sentAt + LATE_MILLIS + 1_000 - Date.now()))
+    const purchases = twilio.purchases().filter((p) => p.friendlyName === `business:${business.id}`)
+    assert.strictEqual(purchases.length, 1, "bought once, by the dead worker's request")
+    assert.strictEqual((await assignedNumber(business.id))?.twilioSid, purchases[0]?.sid)
+    // The successor met the marker: it reconciled and waited instead of buying.
+    assert.include(successor.output(), "may still land: not buying yet")
+    await Promise.all(workers.splice(0).map((w) => w.kill("SIGTERM")))
   })
 })

@@ -17,6 +17,9 @@ export type TwilioFault =
   | "hold-before"
   | "hold-after"
 
+/** How the next purchase is held: before it happens, after it (its answer withheld), or completed late. */
+export type PurchaseHold = "before" | "after" | { readonly lateMillis: number }
+
 export interface FakePurchase {
   readonly sid: string
   readonly e164: string
@@ -25,11 +28,18 @@ export interface FakePurchase {
   readonly voiceUrl: string
 }
 
+/**
+ * The APP_URL of a service given this fake's (real-looking) credentials: the service refuses them without a
+ * public https APP_URL. Requests still go to the service's local port; Twilio signatures are over this URL
+ * (APP_URL + path + query, never the Host header), so a test signs a webhook with it.
+ */
+export const PUBLIC_APP_URL = "https://numbers.example.test"
+
 export interface FakeTwilio {
   readonly url: string
   readonly accountSid: string
   readonly authToken: string
-  /** The variables that point the service's Twilio adapter here. */
+  /** The variables that point the service's Twilio adapter here, with the APP_URL its credentials need. */
   readonly env: Readonly<Record<string, string>>
   readonly purchases: () => ReadonlyArray<FakePurchase>
   readonly requests: () => ReadonlyArray<{
@@ -39,8 +49,11 @@ export interface FakeTwilio {
   }>
   readonly setStock: (areaCode: string, count: number) => void
   readonly injectFaults: (...faults: ReadonlyArray<TwilioFault>) => void
-  /** The next purchase waits before it happens, or happens and then its answer waits (until `stop`). */
-  readonly holdNextPurchase: (when: "before" | "after") => void
+  /**
+   * The next purchase waits before it happens, or happens and then its answer waits (until `stop`), or happens
+   * `lateMillis` after the request with its answer never sent (a request that timed out and completed anyway).
+   */
+  readonly holdNextPurchase: (when: PurchaseHold) => void
   /** Resolves once `count` purchase requests in all have been held (see `hold-before` and `hold-after`). */
   readonly held: (count: number) => Promise<void>
   readonly stop: () => void
@@ -72,7 +85,7 @@ export const startFakeTwilio = (
   const purchases: Array<FakePurchase> = []
   const requests: Array<{ method: string; path: string; form: Record<string, string> }> = []
   const faults: Array<TwilioFault> = []
-  const purchaseHolds: Array<"before" | "after"> = []
+  const purchaseHolds: Array<PurchaseHold> = []
   let serial = 0
   // Held requests wait on this until the server stops; their clients are killed meanwhile.
   const { promise: released, resolve: release } = Promise.withResolvers<void>()
@@ -103,6 +116,30 @@ export const startFakeTwilio = (
     api_version: "2010-04-01",
     uri: `${base}/${sid}.json`
   })
+
+  /** A purchase by AreaCode: the number bought, or Twilio's error answer. */
+  const buy = (form: Record<string, string>): Response | Record<string, unknown> => {
+    const areaCode = form.AreaCode ?? ""
+    if (options.unknownAreaCodes?.includes(areaCode))
+      return twilioError(400, 21451, `Invalid area code: ${areaCode}`)
+    const left = stock.get(areaCode) ?? options.defaultStock ?? 0
+    if (left <= 0) return twilioError(400, 21452, `No phone numbers found in area code ${areaCode}`)
+    stock.set(areaCode, left - 1)
+    const n = sold.get(areaCode) ?? 0
+    sold.set(areaCode, n + 1)
+    const sid = `PN${(++serial).toString(16).padStart(32, "0")}`
+    const e164 = `+1${areaCode}555${String(1000 + n).padStart(4, "0")}`
+    const number = resource(sid, e164, form.FriendlyName ?? e164, form.VoiceUrl ?? "")
+    owned.set(sid, number)
+    purchases.push({
+      sid,
+      e164,
+      areaCode,
+      friendlyName: form.FriendlyName ?? "",
+      voiceUrl: form.VoiceUrl ?? ""
+    })
+    return number
+  }
 
   const server = Bun.serve({
     hostname: "127.0.0.1",
@@ -139,25 +176,14 @@ export const startFakeTwilio = (
         if (options.purchaseMillis) await Bun.sleep(options.purchaseMillis)
         const purchaseHold = purchaseHolds.shift()
         if (fault === "hold-before" || purchaseHold === "before") return hold()
-        const areaCode = form.AreaCode ?? ""
-        if (options.unknownAreaCodes?.includes(areaCode))
-          return twilioError(400, 21451, `Invalid area code: ${areaCode}`)
-        const left = stock.get(areaCode) ?? options.defaultStock ?? 0
-        if (left <= 0) return twilioError(400, 21452, `No phone numbers found in area code ${areaCode}`)
-        stock.set(areaCode, left - 1)
-        const n = sold.get(areaCode) ?? 0
-        sold.set(areaCode, n + 1)
-        const sid = `PN${(++serial).toString(16).padStart(32, "0")}`
-        const e164 = `+1${areaCode}555${String(1000 + n).padStart(4, "0")}`
-        const number = resource(sid, e164, form.FriendlyName ?? e164, form.VoiceUrl ?? "")
-        owned.set(sid, number)
-        purchases.push({
-          sid,
-          e164,
-          areaCode,
-          friendlyName: form.FriendlyName ?? "",
-          voiceUrl: form.VoiceUrl ?? ""
-        })
+        if (typeof purchaseHold === "object") {
+          // Twilio takes the request and completes it later; its answer never reaches the client.
+          setTimeout(() => buy(form), purchaseHold.lateMillis)
+          return hold()
+        }
+        const bought = buy(form)
+        if (bought instanceof Response) return bought
+        const number = bought
         // Bought, but the answer is lost: what a 5xx after the purchase looks like to the client.
         if (fault === "ambiguous") return twilioError(503, 20503, "Service Unavailable")
         if (fault === "hold-after" || purchaseHold === "after") return hold()
@@ -203,7 +229,12 @@ export const startFakeTwilio = (
     url,
     accountSid,
     authToken,
-    env: { TWILIO_ACCOUNT_SID: accountSid, TWILIO_AUTH_TOKEN: authToken, TWILIO_API_URL: url },
+    env: {
+      TWILIO_ACCOUNT_SID: accountSid,
+      TWILIO_AUTH_TOKEN: authToken,
+      TWILIO_API_URL: url,
+      APP_URL: PUBLIC_APP_URL
+    },
     purchases: () => [...purchases],
     requests: () => [...requests],
     setStock: (areaCode, count) => stock.set(areaCode, count),

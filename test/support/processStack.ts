@@ -12,7 +12,7 @@ import * as PostgresRepository from "../../src/adapters/postgres/PostgresReposit
 import * as TwilioTelephony from "../../src/adapters/twilio/TwilioTelephony.ts"
 import { Settings } from "../../src/app/Settings.ts"
 import { testDatabase } from "./database.ts"
-import type { FakeTwilio } from "./fakeTwilio.ts"
+import { type FakeTwilio, PUBLIC_APP_URL } from "./fakeTwilio.ts"
 import type { ServiceProcess } from "./processes.ts"
 
 export const SECRETS = {
@@ -49,10 +49,14 @@ export const workerEnv = (databaseUrl: string, twilio: FakeTwilio, more: Record<
   ROLE: "worker",
   DATABASE_URL: databaseUrl,
   ...twilio.env,
+  // The fake's credentials look real: the service needs a public https APP_URL with them (never contacted).
+  APP_URL: PUBLIC_APP_URL,
   ...SECRETS,
   WORKER_CONCURRENCY: "8",
   JOB_HEARTBEAT_SECONDS: "10",
   JOB_RETRY_DELAY_SECONDS: "1",
+  // Past the slowest purchase the fakes complete late (10.3 s, the chaos runs' "slow"), short enough for tests.
+  PURCHASE_SETTLE_SECONDS: "15",
   ...more
 })
 

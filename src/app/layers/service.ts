@@ -1,7 +1,7 @@
 // The service's composition: adapters chosen from the configuration (real providers when their credentials
 // are set, sandbox simulations otherwise), on Postgres, with the job queue and cross-instance events.
 import { join } from "node:path"
-import { Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import * as LogErrorReporter from "../../adapters/errors/LogErrorReporter.ts"
 import * as SentryErrorReporter from "../../adapters/errors/SentryErrorReporter.ts"
 import * as FileMailer from "../../adapters/mail/FileMailer.ts"
@@ -27,7 +27,8 @@ const settingsLayer = Layer.effect(
       ...Settings.defaults,
       appUrl: config.appUrl,
       fallbackAreaCodes: config.fallbackAreaCodes,
-      vapiWebhookSecret: config.vapiWebhookSecret
+      vapiWebhookSecret: config.vapiWebhookSecret,
+      purchaseSettle: Duration.seconds(config.purchaseSettleSeconds)
     })
   })
 )
