@@ -18,14 +18,20 @@ const error = {
   content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
 }
 const bearer = [{ bearer: [] }]
-const id = (name: string) => ({ name, in: "path", required: true, schema: { type: "string" } })
+const id = (name: string) => ({
+  name,
+  in: "path",
+  required: true,
+  schema: { type: "string", format: "uuid" }
+})
 
 export const openApiDocument = {
   openapi: "3.1.0",
   info: {
     title: "numbers",
     version: "1.0.0",
-    description: "Phone numbers for converted trials (DESIGN.md section 4)."
+    description:
+      "Phone numbers for converted trials. Ids of ours are UUIDs; a malformed one is answered as an unknown one (404)."
   },
   components: {
     securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT (HS256, AUTH_SECRET)" } },
@@ -87,7 +93,8 @@ export const openApiDocument = {
     },
     "/api/businesses/{id}/assign-number": {
       post: {
-        summary: "Queue a failed assignment again (service token)",
+        summary:
+          "Queue a failed assignment again, or re-point an assistant that is not connected (service token); 409 when assigned and connected",
         security: bearer,
         parameters: [id("id")],
         responses: {
