@@ -1,9 +1,9 @@
 // Use case: give a converted business its own phone number, exactly once, whatever fails.
 // A pure program over the ports; every step is safe to run again (jobs are delivered at least once).
-import { Cause, DateTime, Duration, Effect, Ref, Schema } from "effect"
+import { Cause, DateTime, Duration, Effect, Option, Predicate, Schedule, Schema } from "effect"
 import { areaCodeChain } from "../domain/areaCodeChain.ts"
 import { type Business, PhoneNumber } from "../domain/entities.ts"
-import { FailureReason } from "../domain/errors.ts"
+import type { FailureReason } from "../domain/errors.ts"
 import { AssistantFailed, NumberAssigned, NumberFailed } from "../domain/events.ts"
 import type { BusinessId } from "../domain/ids.ts"
 import { type AreaCode, areaCodeOf } from "../domain/phone.ts"
@@ -13,8 +13,14 @@ import { Broadcaster } from "../ports/Broadcaster.ts"
 import { ErrorReporter } from "../ports/ErrorReporter.ts"
 import { JobQueue, SendNumberAssignedEmailJob } from "../ports/JobQueue.ts"
 import { Repository, type RepositoryUnavailable } from "../ports/Repository.ts"
-import { type OwnedNumber, Telephony } from "../ports/Telephony.ts"
-import { briefRetry, nextAreaCode, stockChurn } from "./retrySchedules.ts"
+import {
+  type OwnedNumber,
+  Telephony,
+  type TelephonyRateLimited,
+  type TelephonyRejected,
+  type TelephonyUnavailable
+} from "../ports/Telephony.ts"
+import { briefRetry } from "./retrySchedules.ts"
 import { Settings } from "./Settings.ts"
 
 /** Every area code in the chain had no numbers (or was unknown) on this pass. */
@@ -42,27 +48,6 @@ const assigned = (business: Business, number: PhoneNumber): AssignmentOutcome =>
 })
 
 export const emailKey = (businessId: BusinessId): string => `number-assigned-email:${businessId}`
-
-/** The reason a business is marked failed with, read from what ended its last attempt. */
-export const failureReasonOf = (cause: Cause.Cause<unknown>): FailureReason => {
-  const error = Cause.squash(cause)
-  const tag = Schema.is(Schema.Struct({ _tag: Schema.String }))(error) ? error._tag : ""
-  switch (tag) {
-    case "AllAreaCodesEmpty":
-    case "NoNumbersInAreaCode":
-      return "no_numbers_available"
-    case "TelephonyRejected":
-      return "telephony_rejected"
-    case "TelephonyUnavailable":
-    case "TelephonyRateLimited":
-    case "PurchaseSettling":
-      return "telephony_unavailable"
-    case "AssistantUnavailable":
-      return "assistant_unavailable"
-    default:
-      return Schema.is(FailureReason)(tag) ? tag : "retry_budget_exhausted"
-  }
-}
 
 /**
  * Buys in one area code. A 429 was never processed, so it is retried here, briefly. A 5xx or timeout is
@@ -118,27 +103,27 @@ const settled = Effect.fnUntraced(function* (businessId: BusinessId) {
   }
 })
 
-/** Walks the area-code chain: the next code on an empty or unknown one; stops on anything else. */
+/** The rest of a walk: a number, or why the walk ended without one (empty and unknown codes never end it). */
+type Walk = Effect.Effect<
+  OwnedNumber,
+  AllAreaCodesEmpty | TelephonyRateLimited | TelephonyUnavailable | TelephonyRejected | RepositoryUnavailable,
+  Telephony | Settings | Repository
+>
+
+/**
+ * Walks the area-code chain as a fold: each code falls through to the next on an empty (21452) or unknown
+ * (21451) answer, the end of the chain is AllAreaCodesEmpty, and any other failure stops the walk.
+ */
 const walkChain = Effect.fnUntraced(function* (business: Business, voiceUrl: string, friendlyName: string) {
   const settings = yield* Settings
   const chain = areaCodeChain(business.requestedAreaCode, settings.fallbackAreaCodes)
-  const cursor = yield* Ref.make(0)
-  const buyAtCursor = Effect.gen(function* () {
-    const areaCode = chain[yield* Ref.get(cursor)]
-    if (areaCode === undefined) return yield* new AllAreaCodesEmpty({ tried: chain })
-    return yield* buyIn(business.id, areaCode, voiceUrl, friendlyName).pipe(
-      Effect.tapError((error) =>
-        Effect.logInfo(`area code ${areaCode}: ${error._tag}`).pipe(
-          Effect.andThen(
-            error._tag === "NoNumbersInAreaCode" || error._tag === "InvalidAreaCode"
-              ? Ref.update(cursor, (i) => i + 1)
-              : Effect.void
-          )
-        )
-      )
+  const tryCode = (areaCode: AreaCode, next: Walk) =>
+    buyIn(business.id, areaCode, voiceUrl, friendlyName).pipe(
+      Effect.tapError((error) => Effect.logInfo(`area code ${areaCode}: ${error._tag}`)),
+      Effect.catchTags({ NoNumbersInAreaCode: () => next, InvalidAreaCode: () => next })
     )
-  })
-  return yield* buyAtCursor.pipe(Effect.retry(nextAreaCode(chain.length)))
+  const exhausted: Walk = Effect.fail(new AllAreaCodesEmpty({ tried: chain }))
+  return yield* chain.reduceRight((next, areaCode) => tryCode(areaCode, next), exhausted)
 })
 
 /** A number bought earlier for this business (by an attempt that died before recording it), pointed at us. */
@@ -284,7 +269,12 @@ export const assignNumber = Effect.fn("AssignNumber")(
   function* (businessId: BusinessId) {
     const settings = yield* Settings
     const outcome = yield* attempt(businessId).pipe(
-      Effect.retry(stockChurn(settings.stockChurnRetries, settings.stockChurnSpacing)),
+      // Stock churns: a chain found empty is walked again a few times, spaced out, before it counts as empty.
+      Effect.retry({
+        schedule: Schedule.spaced(settings.stockChurnSpacing),
+        times: settings.stockChurnRetries,
+        while: (error) => error._tag === "AllAreaCodesEmpty"
+      }),
       Effect.catchTags({
         AllAreaCodesEmpty: (error) => failAssignment(businessId, "no_numbers_available", Cause.fail(error)),
         TelephonyRejected: (error) => failAssignment(businessId, "telephony_rejected", Cause.fail(error))
@@ -295,3 +285,28 @@ export const assignNumber = Effect.fn("AssignNumber")(
   },
   Effect.annotateLogs({ useCase: "AssignNumber" })
 )
+
+/** What can end an `assign-number` run and leave it to the job queue's retries. */
+export type AssignNumberError = Effect.Error<ReturnType<typeof assignNumber>>
+
+/** The reason a business is failed with once the queue's budget is spent, by what ended its last run. */
+const reasons: { readonly [Tag in AssignNumberError["_tag"]]: FailureReason } = {
+  TelephonyRateLimited: "telephony_unavailable",
+  TelephonyUnavailable: "telephony_unavailable",
+  PurchaseSettling: "telephony_unavailable",
+  AssistantUnavailable: "assistant_unavailable",
+  RepositoryUnavailable: "retry_budget_exhausted",
+  RepositoryConflict: "retry_budget_exhausted",
+  BusinessNotFound: "retry_budget_exhausted",
+  JobQueueUnavailable: "retry_budget_exhausted"
+}
+
+const isAssignNumberError = (error: unknown): error is AssignNumberError =>
+  Predicate.hasProperty(error, "_tag") && typeof error._tag === "string" && Object.hasOwn(reasons, error._tag)
+
+/** A defect (no typed error) spent the budget too: the generic reason. */
+export const failureReasonOf = (cause: Cause.Cause<unknown>): FailureReason =>
+  Option.match(Option.filter(Cause.findErrorOption(cause), isAssignNumberError), {
+    onNone: () => "retry_budget_exhausted",
+    onSome: (error) => reasons[error._tag]
+  })

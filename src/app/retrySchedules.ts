@@ -1,30 +1,35 @@
-// The retry policies of the assignment: brief ones inside the business lock, and the area-code walk.
+// Brief retries of transient provider errors inside the business lock, honouring a 429's Retry-After.
 import { Duration, Effect, Schedule } from "effect"
+import type { AssistantError, AssistantUnavailable } from "../ports/Assistant.ts"
+import type { RepositoryUnavailable } from "../ports/Repository.ts"
+import type { TelephonyError, TelephonyRateLimited, TelephonyUnavailable } from "../ports/Telephony.ts"
 
-interface Tagged {
-  readonly _tag: string
-}
+/** What a provider call in the assignment can fail with: the ports' error unions. */
+export type ProviderError = TelephonyError | AssistantError | RepositoryUnavailable
 
-const isRateLimited = (e: Tagged): e is Tagged & { readonly retryAfterMillis: number } =>
-  e._tag === "TelephonyRateLimited"
+/** The provider errors a later try can cure. */
+export type TransientError = TelephonyRateLimited | TelephonyUnavailable | AssistantUnavailable
 
-/** Errors a provider call may meet that a later try can cure. */
-export const isTransient = (e: Tagged): boolean =>
-  e._tag === "TelephonyRateLimited" || e._tag === "TelephonyUnavailable" || e._tag === "AssistantUnavailable"
+export const isTransient = (error: ProviderError): error is TransientError =>
+  error._tag === "TelephonyRateLimited" ||
+  error._tag === "TelephonyUnavailable" ||
+  error._tag === "AssistantUnavailable"
 
 /**
- * Jittered exponential backoff from 200 ms for transient provider errors, honouring
- * Retry-After, and giving up once the next wait would pass `budget`: the caller holds a
- * lock, and a longer outage belongs to the job queue's backoff, not to a held transaction.
+ * Jittered exponential backoff from 200 ms for transient provider errors, honouring Retry-After, and giving
+ * up once the next wait would pass `budget`: the caller holds a lock, and a longer outage belongs to the job
+ * queue's backoff, not to a held transaction.
  */
 export const briefRetry = (budget: Duration.Duration) => {
   const budgetMillis = Duration.toMillis(budget)
   return Schedule.exponential("200 millis").pipe(
     Schedule.jittered,
-    Schedule.setInputType<Tagged>(),
+    Schedule.setInputType<ProviderError>(),
     Schedule.modifyDelay(({ input, duration }) =>
       Effect.succeed(
-        isRateLimited(input) ? Duration.max(duration, Duration.millis(input.retryAfterMillis)) : duration
+        input._tag === "TelephonyRateLimited"
+          ? Duration.max(duration, Duration.millis(input.retryAfterMillis))
+          : duration
       )
     ),
     Schedule.while(
@@ -33,17 +38,3 @@ export const briefRetry = (budget: Duration.Duration) => {
     )
   )
 }
-
-/** The area-code walk: on an empty or unknown code, move on at once; one step per code in the chain. */
-export const nextAreaCode = (chainLength: number) =>
-  Schedule.recurs(chainLength).pipe(
-    Schedule.setInputType<Tagged>(),
-    Schedule.while(({ input }) => input._tag === "NoNumbersInAreaCode" || input._tag === "InvalidAreaCode")
-  )
-
-/** Every area code empty: stock churns, so the whole chain is tried again a few times, spaced out. */
-export const stockChurn = (retries: number, spacing: Duration.Duration) =>
-  Schedule.spaced(spacing).pipe(
-    Schedule.setInputType<Tagged>(),
-    Schedule.while(({ input, attempt }) => input._tag === "AllAreaCodesEmpty" && attempt <= retries)
-  )

@@ -52,13 +52,6 @@ export type TelephonyError =
   | TelephonyUnavailable
   | TelephonyRejected
 
-export type TransientTelephonyError = TelephonyRateLimited | TelephonyUnavailable
-
-export const isTransientTelephonyError = (error: {
-  readonly _tag: string
-}): error is TransientTelephonyError =>
-  error._tag === "TelephonyRateLimited" || error._tag === "TelephonyUnavailable"
-
 export interface TelephonyShape {
   /** The number we own with this FriendlyName, if any (how an interrupted purchase is found again). */
   readonly findOwned: (
