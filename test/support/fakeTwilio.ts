@@ -17,8 +17,12 @@ export type TwilioFault =
   | "hold-before"
   | "hold-after"
 
-/** How the next purchase is held: before it happens, after it (its answer withheld), or completed late. */
-export type PurchaseHold = "before" | "after" | { readonly lateMillis: number }
+/**
+ * How the next purchase is held: before it happens, after it (its answer withheld), or `late`: it happens only
+ * when the test calls `completeLatePurchases`, and its answer never comes (a request that timed out at the
+ * client and completed at Twilio anyway).
+ */
+export type PurchaseHold = "before" | "after" | "late"
 
 export interface FakePurchase {
   readonly sid: string
@@ -49,11 +53,10 @@ export interface FakeTwilio {
   }>
   readonly setStock: (areaCode: string, count: number) => void
   readonly injectFaults: (...faults: ReadonlyArray<TwilioFault>) => void
-  /**
-   * The next purchase waits before it happens, or happens and then its answer waits (until `stop`), or happens
-   * `lateMillis` after the request with its answer never sent (a request that timed out and completed anyway).
-   */
+  /** The next purchase is held (see PurchaseHold); held answers wait until `stop`. */
   readonly holdNextPurchase: (when: PurchaseHold) => void
+  /** Completes the purchases held `late`, now. */
+  readonly completeLatePurchases: () => void
   /** Resolves once `count` purchase requests in all have been held (see `hold-before` and `hold-after`). */
   readonly held: (count: number) => Promise<void>
   readonly stop: () => void
@@ -86,6 +89,7 @@ export const startFakeTwilio = (
   const requests: Array<{ method: string; path: string; form: Record<string, string> }> = []
   const faults: Array<TwilioFault> = []
   const purchaseHolds: Array<PurchaseHold> = []
+  const latePurchases: Array<Record<string, string>> = []
   let serial = 0
   // Held requests wait on this until the server stops; their clients are killed meanwhile.
   const { promise: released, resolve: release } = Promise.withResolvers<void>()
@@ -176,9 +180,8 @@ export const startFakeTwilio = (
         if (options.purchaseMillis) await Bun.sleep(options.purchaseMillis)
         const purchaseHold = purchaseHolds.shift()
         if (fault === "hold-before" || purchaseHold === "before") return hold()
-        if (typeof purchaseHold === "object") {
-          // Twilio takes the request and completes it later; its answer never reaches the client.
-          setTimeout(() => buy(form), purchaseHold.lateMillis)
+        if (purchaseHold === "late") {
+          latePurchases.push(form)
           return hold()
         }
         const bought = buy(form)
@@ -241,6 +244,9 @@ export const startFakeTwilio = (
     injectFaults: (...more) => faults.push(...more),
     held,
     holdNextPurchase: (when) => purchaseHolds.push(when),
+    completeLatePurchases: () => {
+      for (const form of latePurchases.splice(0)) buy(form)
+    },
     stop: () => {
       release()
       server.stop(true)
