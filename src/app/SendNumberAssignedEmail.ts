@@ -18,7 +18,8 @@ export const sendNumberAssignedEmail = Effect.fn("SendNumberAssignedEmail")(func
   const { business, owner } = found
   const { appUrl } = yield* Settings
   const reporter = yield* ErrorReporter
-  const message = numberAssignedEmail({ owner, business, number, appUrl })
+  // Rendered once per send (MJML's API is a Promise; a template error is a defect, not a retryable failure).
+  const message = yield* Effect.promise(() => numberAssignedEmail({ owner, business, number, appUrl }))
   return yield* (yield* Mailer)
     .send(message, { idempotencyKey: `number-assigned:${businessId}` })
     .pipe(

@@ -39,7 +39,7 @@ const business = new Business({
   failureReason: null,
   createdAt: DateTime.makeUnsafe("2026-11-01T00:00:00Z")
 })
-const message = numberAssignedEmail({ owner, business, number, appUrl: "https://numbers.example.com" })
+const message = await numberAssignedEmail({ owner, business, number, appUrl: "https://numbers.example.com" })
 const FROM = "Numbers <no-reply@numbers.example.com>"
 
 const smtpLayer = (url: string) =>
