@@ -5,11 +5,9 @@ import { MemoryAssistantControl } from "../../src/adapters/memory/MemoryAssistan
 import { MemoryBroadcasterControl } from "../../src/adapters/memory/MemoryBroadcaster.ts"
 import { MemoryErrorReporterControl } from "../../src/adapters/memory/MemoryErrorReporter.ts"
 import { MemoryJobQueueControl } from "../../src/adapters/memory/MemoryJobQueue.ts"
-import { MemoryMailerControl } from "../../src/adapters/memory/MemoryMailer.ts"
 import { MemoryTelephonyControl } from "../../src/adapters/memory/MemoryTelephony.ts"
 import { assignNumber } from "../../src/app/AssignNumber.ts"
 import { type MemoryOptions, memoryLayer } from "../../src/app/layers/memory.ts"
-import { sendNumberAssignedEmail } from "../../src/app/SendNumberAssignedEmail.ts"
 import { Assistant } from "../../src/ports/Assistant.ts"
 import { Repository } from "../../src/ports/Repository.ts"
 import { Telephony } from "../../src/ports/Telephony.ts"
@@ -334,44 +332,3 @@ const rerun = (businessId: Parameters<typeof assignNumber>[0]) =>
     yield* TestClock.adjust("10 minutes")
     return yield* Fiber.join(fiber)
   })
-
-describe("the Number assigned email", () => {
-  it.effect("goes to the owner once, with the number in both parts", () =>
-    Effect.gen(function* () {
-      const business = yield* givenBusiness({ businessName: "Joe's Plumbing", ownerEmail: "joe@example.com" })
-      const outcome = yield* assignNumber(business.id)
-      assert.strictEqual(outcome._tag, "Assigned")
-      const first = yield* sendNumberAssignedEmail(business.id)
-      const again = yield* sendNumberAssignedEmail(business.id)
-      assert.deepStrictEqual([first, again], ["sent", "already-sent"])
-
-      const sent = yield* MemoryMailerControl.use((m) => m.sent)
-      assert.strictEqual(sent.length, 1)
-      const [mail] = sent
-      const e164 = outcome._tag === "Assigned" ? outcome.number.e164 : ""
-      const national = `(${e164.slice(2, 5)}) ${e164.slice(5, 8)}-${e164.slice(8)}`
-      assert.strictEqual(mail?.to, "joe@example.com")
-      assert.strictEqual(mail?.subject, `Your new phone number: ${national}`)
-      assert.include(mail?.text, national)
-      assert.include(mail?.html, national)
-      assert.include(mail?.html, "Joe&#39;s Plumbing")
-      assert.include(mail?.text, "https://numbers.test/")
-      assert.notInclude(`${mail?.text}${mail?.html}`, SECRET)
-    }).pipe(withMemory())
-  )
-
-  it.effect("an SMTP outage fails the send (to be retried) and the email goes out once SMTP is back", () =>
-    Effect.gen(function* () {
-      const business = yield* givenBusiness()
-      yield* assignNumber(business.id)
-      yield* MemoryMailerControl.use((m) => m.failNext(2))
-      const failures = yield* Effect.forEach([1, 2], () => Effect.flip(sendNumberAssignedEmail(business.id)))
-      assert.deepStrictEqual(
-        failures.map((f) => f._tag),
-        ["MailUnavailable", "MailUnavailable"]
-      )
-      assert.strictEqual(yield* sendNumberAssignedEmail(business.id), "sent")
-      assert.strictEqual((yield* MemoryMailerControl.use((m) => m.sent)).length, 1)
-    }).pipe(withMemory())
-  )
-})
