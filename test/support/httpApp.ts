@@ -1,7 +1,10 @@
 // The Elysia app on in-memory layers (a ManagedRuntime), with jobs running, tokens, and a request helper.
 import { Effect, ManagedRuntime, Redacted, Scope } from "effect"
+import type { SqlClient } from "effect/sql"
+import { MemoryJobQueueControl } from "../../src/adapters/memory/MemoryJobQueue.ts"
 import { signToken } from "../../src/app/auth.ts"
 import { makeApp } from "../../src/app/http/app.ts"
+import type { Run } from "../../src/app/http/run.ts"
 import type { HttpSettings } from "../../src/app/http/services.ts"
 import { jobHandlers } from "../../src/app/jobHandlers.ts"
 import { type MemoryOptions, memoryLayer } from "../../src/app/layers/memory.ts"
@@ -18,7 +21,12 @@ export const SETTINGS: HttpSettings = {
   twilioAuthToken: Redacted.make("test-twilio-token")
 }
 
-export const makeTestApp = async (options: MemoryOptions = {}) => {
+export interface TestAppOptions extends MemoryOptions {
+  /** Serves /health and /ready, on this database. */
+  readonly health?: Run<SqlClient.SqlClient>
+}
+
+export const makeTestApp = async ({ health, ...options }: TestAppOptions = {}) => {
   const runtime = ManagedRuntime.make(
     memoryLayer({
       telephony: { defaultStock: 50 },
@@ -35,7 +43,7 @@ export const makeTestApp = async (options: MemoryOptions = {}) => {
   await runtime.runPromise(
     JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work)).pipe(Scope.provide(scope))
   )
-  const app = makeApp(runtime.runPromise, SETTINGS)
+  const app = makeApp(runtime.runPromise, SETTINGS, health)
   const sign = (claims: Parameters<typeof signToken>[1], expiresIn?: string) =>
     Effect.runPromise(signToken(SETTINGS.authSecret, claims, expiresIn))
   const service = await sign({ role: "service" })
@@ -73,6 +81,8 @@ export const makeTestApp = async (options: MemoryOptions = {}) => {
     sign,
     call,
     run: runtime.runPromise,
+    /** Resolves once no job is queued or running: what a conversion or a retry queued has run. */
+    jobsDone: () => runtime.runPromise(MemoryJobQueueControl.use((jobs) => jobs.awaitIdle)),
     close: async () => {
       await runtime.runPromise(Scope.close(scope, { _tag: "Success", value: undefined } as never))
       await runtime.dispose()
@@ -88,13 +98,3 @@ export const trialBody = (overrides: Record<string, unknown> = {}) => ({
   requestedAreaCode: "415",
   ...overrides
 })
-
-/** Polls until `check` holds (bounded). */
-export const until = async (check: () => Promise<boolean>, what: string, timeoutMillis = 10_000) => {
-  const deadline = Date.now() + timeoutMillis
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await Bun.sleep(25)
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}

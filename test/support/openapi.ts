@@ -1,5 +1,8 @@
 // Checks recorded HTTP interactions against an OpenAPI 3 document: the path and method exist, query and form
-// fields are the operation's parameters, and JSON bodies only use properties the schemas define.
+// fields are the operation's parameters, and JSON bodies only use properties the schemas define. Our own
+// answers are held to more: each status and media type is documented, and the body is what its schema says.
+import { Schema as EffectSchema, JsonSchema, Result, SchemaRepresentation } from "effect"
+
 export interface OpenApi {
   readonly paths: Record<string, Record<string, Operation>>
   readonly components: { readonly schemas: Record<string, Schema> }
@@ -61,17 +64,25 @@ export const unknownFields = (spec: OpenApi, schema: Schema, value: unknown, at 
 const templateMatches = (template: string, path: string) =>
   new RegExp(`^${template.replace(/[.]/g, "\\.").replace(/\{[^}]+\}/g, "[^/]+")}$`).test(path)
 
+/** The operation a request reaches, or why none does. */
+export const operationOf = (spec: OpenApi, method: string, pathAndQuery: string) => {
+  const url = new URL(pathAndQuery, "http://spec.invalid")
+  const template = Object.keys(spec.paths).find((t) => templateMatches(t, url.pathname))
+  if (!template) return `no path ${url.pathname} in the spec`
+  const operation = spec.paths[template]?.[method.toLowerCase()]
+  if (!operation) return `no ${method} ${template} in the spec`
+  return { url, template, operation }
+}
+
 /** Problems with one interaction against the spec; `allowed` lists fields known to be missing from it. */
 export const conformance = (
   spec: OpenApi,
   interaction: Interaction,
   allowed: ReadonlyArray<string> = []
 ): Array<string> => {
-  const url = new URL(interaction.url, "http://spec.invalid")
-  const template = Object.keys(spec.paths).find((t) => templateMatches(t, url.pathname))
-  if (!template) return [`no path ${url.pathname} in the spec`]
-  const operation = spec.paths[template]?.[interaction.method.toLowerCase()]
-  if (!operation) return [`no ${interaction.method} ${template} in the spec`]
+  const found = operationOf(spec, interaction.method, interaction.url)
+  if (typeof found === "string") return [found]
+  const { url, operation } = found
   const problems: Array<string> = []
   const queryNames = new Set((operation.parameters ?? []).filter((p) => p.in === "query").map((p) => p.name))
   for (const name of url.searchParams.keys())
@@ -97,4 +108,45 @@ export const conformance = (
     )
   }
   return problems
+}
+
+export interface Answer {
+  readonly method: string
+  readonly url: string
+  readonly status: number
+  /** The Content-Type header as sent. */
+  readonly contentType: string
+  readonly body: string
+}
+
+const draft = (schema: Schema) => JsonSchema.fromSchemaOpenApi3_1(schema as JsonSchema.JsonSchema).schema
+
+/**
+ * Problems with one of our answers: its status and media type are documented for the operation, and its body
+ * decodes with the documented schema read back as an Effect Schema (types, enums, required fields, patterns;
+ * a closed object holds nothing else).
+ */
+export const answerProblems = (spec: OpenApi, answer: Answer): Array<string> => {
+  const found = operationOf(spec, answer.method, answer.url)
+  if (typeof found === "string") return [found]
+  const at = `${answer.method} ${found.template} ${answer.status}`
+  const response = found.operation.responses?.[String(answer.status)]
+  if (!response) return [`${at}: the status is not documented`]
+  const mediaType = answer.contentType.split(";")[0]?.trim() ?? ""
+  const schema = response.content?.[mediaType]?.schema
+  if (!schema) return [`${at}: no ${mediaType || "body"} answer is documented`]
+  const value =
+    mediaType === "application/json" ? Result.try(() => JSON.parse(answer.body)) : Result.succeed(answer.body)
+  if (Result.isFailure(value)) return [`${at}: the body is not JSON`]
+  const validator = SchemaRepresentation.fromJsonSchemaDocument(
+    {
+      dialect: "draft-2020-12",
+      schema: draft(schema),
+      definitions: Object.fromEntries(Object.entries(spec.components.schemas).map(([n, s]) => [n, draft(s)]))
+    },
+    { patterns: "apply" }
+    // Read from plain JSON Schema: a Schema without services.
+  ) as EffectSchema.Codec<unknown>
+  const decoded = EffectSchema.decodeUnknownResult(validator)(value.success, { onExcessProperty: "error" })
+  return Result.isFailure(decoded) ? [`${at}: ${decoded.failure.message.replaceAll("\n", " ")}`] : []
 }

@@ -1,142 +1,109 @@
-// The JSON API: trials, conversion, businesses, and re-queueing an assignment. Handlers translate HTTP to use
-// cases and back; the use cases decide.
-import { Effect } from "effect"
-import { Elysia } from "elysia"
-import type { Business, Call, Trial } from "../../domain/entities.ts"
+// The JSON API: trials, conversion, businesses, and re-queueing an assignment. Each route translates HTTP to a
+// use case and back (route.ts); the use cases decide.
+import { Effect, Schema } from "effect"
+import { Business, type Call, CallStatus, Trial } from "../../domain/entities.ts"
 import { BusinessNotFound, TrialNotFound } from "../../domain/errors.ts"
-import { BusinessId, TrialId } from "../../domain/ids.ts"
+import { BusinessId, TrialId, VapiCallId } from "../../domain/ids.ts"
 import { Repository } from "../../ports/Repository.ts"
-import { bearer, requireService, verifyToken } from "../auth.ts"
 import { businessFor, createTrial, NewTrialInput, recentCallsOf, retryAssignment } from "../Businesses.ts"
 import { convertTrial } from "../ConvertTrial.ts"
-import { decodeBody, decodeIdOr, readJson, respond } from "./respond.ts"
-import type { Run } from "./run.ts"
-import type { HttpServices, HttpSettings } from "./services.ts"
+import { anyToken, json, pathIds, route, serviceToken } from "./route.ts"
 
-/** The JSON forms of the contract (docs/ARCHITECTURE.md, "Interface"). */
-export const trialJson = (trial: Trial) => ({
-  id: trial.id,
-  ownerId: trial.ownerId,
-  ownerEmail: trial.ownerEmail,
-  businessName: trial.businessName,
-  vapiAssistantId: trial.vapiAssistantId,
-  requestedAreaCode: trial.requestedAreaCode,
-  status: trial.status,
-  businessId: trial.businessId
-})
+/** A call as its business's owner sees it (docs/ARCHITECTURE.md, "Interface"). */
+const CallView = Schema.Struct({
+  callId: VapiCallId,
+  status: CallStatus,
+  endedReason: Schema.NullOr(Schema.String),
+  from: Schema.NullOr(Schema.String),
+  summary: Schema.NullOr(Schema.String),
+  startedAt: Schema.NullOr(Schema.DateTimeUtcFromString),
+  endedAt: Schema.NullOr(Schema.DateTimeUtcFromString)
+}).annotate({ identifier: "Call" })
 
-export const businessJson = (business: Business) => ({
-  id: business.id,
-  ownerId: business.ownerId,
-  name: business.name,
-  vapiAssistantId: business.vapiAssistantId,
-  requestedAreaCode: business.requestedAreaCode,
-  trialId: business.trialId,
-  numberStatus: business.numberStatus,
-  assistantStatus: business.assistantStatus,
-  phoneNumber: business.phoneNumber
-    ? {
-        e164: business.phoneNumber.e164,
-        areaCode: business.phoneNumber.areaCode,
-        twilioSid: business.phoneNumber.twilioSid
-      }
-    : null,
-  failureReason: business.failureReason,
-  createdAt: business.createdAt.toJSON()
-})
-
-const callJson = (call: Call) => ({
+const callView = (call: Call): typeof CallView.Type => ({
   callId: call.vapiCallId,
   status: call.status,
   endedReason: call.endedReason,
   from: call.from,
   summary: call.summary,
-  startedAt: call.startedAt?.toJSON() ?? null,
-  endedAt: call.endedAt?.toJSON() ?? null
+  startedAt: call.startedAt,
+  endedAt: call.endedAt
 })
 
-const trialIdOf = decodeIdOr(TrialId, () => new TrialNotFound({ trialId: "" }))
-const businessIdOf = decodeIdOr(BusinessId, () => new BusinessNotFound({ businessId: "" }))
+const TrialAnswer = Schema.Struct({ trial: Trial })
+const BusinessAnswer = Schema.Struct({ business: Business })
+const BusinessesAnswer = Schema.Struct({ businesses: Schema.Array(Business) })
+const CallsAnswer = Schema.Struct({ calls: Schema.Array(CallView) })
 
-export const apiRoutes = (run: Run<HttpServices>, settings: HttpSettings) => {
-  const caller = (request: Request) =>
-    verifyToken(settings.authSecret, bearer(request.headers.get("authorization")))
-  const service = (request: Request) => Effect.flatMap(caller(request), requireService)
+const trialPath = pathIds({ id: TrialId }, () => new TrialNotFound({ trialId: "" }))
+const businessPath = pathIds({ id: BusinessId }, () => new BusinessNotFound({ businessId: "" }))
 
-  return new Elysia({ name: "api", prefix: "/api" })
-    .post(
-      "/trials",
-      ({ request }) =>
-        respond(
-          run,
-          request,
-          Effect.gen(function* () {
-            yield* service(request)
-            const input = yield* Effect.flatMap(readJson(request), decodeBody(NewTrialInput))
-            const trial = yield* createTrial(input)
-            return Response.json({ trial: trialJson(trial) }, { status: 201 })
-          })
-        ),
-      { parse: "none" }
-    )
-    .post(
-      "/trials/:id/convert",
-      ({ request, params }) =>
-        respond(
-          run,
-          request,
-          Effect.gen(function* () {
-            yield* service(request)
-            const business = yield* convertTrial(yield* trialIdOf(params.id))
-            return Response.json({ business: businessJson(business) }, { status: 202 })
-          })
-        ),
-      { parse: "none" }
-    )
-    .get("/businesses", ({ request }) =>
-      respond(
-        run,
-        request,
-        Effect.gen(function* () {
-          const who = yield* caller(request)
-          if (who.role !== "owner") return Response.json({ businesses: [] })
-          const businesses = yield* Repository.use((r) => r.businessesOf(who.userId))
-          return Response.json({ businesses: businesses.map(businessJson) })
-        })
-      )
-    )
-    .get("/businesses/:id", ({ request, params }) =>
-      respond(
-        run,
-        request,
-        Effect.gen(function* () {
-          const business = yield* businessFor(yield* caller(request), yield* businessIdOf(params.id))
-          return Response.json({ business: businessJson(business) })
-        })
-      )
-    )
-    .get("/businesses/:id/calls", ({ request, params }) =>
-      respond(
-        run,
-        request,
-        Effect.gen(function* () {
-          const calls = yield* recentCallsOf(yield* caller(request), yield* businessIdOf(params.id))
-          return Response.json({ calls: calls.map(callJson) })
-        })
-      )
-    )
-    .post(
-      "/businesses/:id/assign-number",
-      ({ request, params }) =>
-        respond(
-          run,
-          request,
-          Effect.gen(function* () {
-            yield* service(request)
-            const business = yield* retryAssignment(yield* businessIdOf(params.id))
-            return Response.json({ business: businessJson(business) }, { status: 202 })
-          })
-        ),
-      { parse: "none" }
-    )
-}
+export const apiRoutes = [
+  route({
+    method: "POST",
+    path: "/api/trials",
+    summary: "Create a trial (service token)",
+    auth: serviceToken,
+    body: json(NewTrialInput),
+    answer: { schema: TrialAnswer, status: 201 },
+    fails: ["RepositoryUnavailable"],
+    run: ({ body }) => Effect.map(createTrial(body), (trial) => ({ trial }))
+  }),
+  route({
+    method: "POST",
+    path: "/api/trials/:id/convert",
+    summary: "Convert a trial into a business; repeat calls answer the same business (service token)",
+    auth: serviceToken,
+    params: trialPath,
+    answer: { schema: BusinessAnswer, status: 202 },
+    fails: ["TrialNotFound", "RepositoryUnavailable", "JobQueueUnavailable"],
+    run: ({ params }) => Effect.map(convertTrial(params.id), (business) => ({ business }))
+  }),
+  route({
+    method: "GET",
+    path: "/api/businesses",
+    summary: "The owner's businesses (owner token; none for a service token)",
+    auth: anyToken,
+    answer: { schema: BusinessesAnswer, status: 200 },
+    fails: ["RepositoryUnavailable"],
+    run: ({ caller }) =>
+      caller.role === "owner"
+        ? Effect.map(
+            Repository.use((r) => r.businessesOf(caller.userId)),
+            (businesses) => ({ businesses })
+          )
+        : Effect.succeed({ businesses: [] })
+  }),
+  route({
+    method: "GET",
+    path: "/api/businesses/:id",
+    summary: "A business with its numberStatus, number and assistantStatus (owner or service token)",
+    auth: anyToken,
+    params: businessPath,
+    answer: { schema: BusinessAnswer, status: 200 },
+    fails: ["BusinessNotFound", "RepositoryUnavailable"],
+    run: ({ caller, params }) => Effect.map(businessFor(caller, params.id), (business) => ({ business }))
+  }),
+  route({
+    method: "GET",
+    path: "/api/businesses/:id/calls",
+    summary: "The business's recent calls (owner or service token)",
+    auth: anyToken,
+    params: businessPath,
+    answer: { schema: CallsAnswer, status: 200 },
+    fails: ["BusinessNotFound", "RepositoryUnavailable"],
+    run: ({ caller, params }) =>
+      Effect.map(recentCallsOf(caller, params.id), (calls) => ({ calls: calls.map(callView) }))
+  }),
+  route({
+    method: "POST",
+    path: "/api/businesses/:id/assign-number",
+    summary:
+      "Queue a failed assignment again, or re-point an assistant that is not connected (service token); 409 when assigned and connected",
+    auth: serviceToken,
+    params: businessPath,
+    answer: { schema: BusinessAnswer, status: 202 },
+    fails: ["BusinessNotFound", "AlreadyAssigned", "RepositoryUnavailable", "JobQueueUnavailable"],
+    run: ({ params }) => Effect.map(retryAssignment(params.id), (business) => ({ business }))
+  })
+]

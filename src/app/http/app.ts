@@ -5,12 +5,16 @@ import { Elysia } from "elysia"
 import { apiRoutes } from "./api.ts"
 import { CABLE_SOCKETS, cableRoutes } from "./cable.ts"
 import { dashboardRoutes } from "./dashboard.ts"
+import { docsRoutes } from "./docs.ts"
 import { healthRoutes } from "./health.ts"
-import { openApiRoutes } from "./openapi.ts"
-import { errorBody, MAX_BODY_BYTES } from "./respond.ts"
+import { openApiDocument, openApiRoutes } from "./openapi.ts"
+import { errorBody, internalError, MAX_BODY_BYTES } from "./respond.ts"
+import { mount } from "./route.ts"
 import type { Run } from "./run.ts"
 import type { HttpServices, HttpSettings } from "./services.ts"
 import { webhookRoutes } from "./webhooks.ts"
+
+const document = openApiDocument([...apiRoutes, ...webhookRoutes, ...healthRoutes])
 
 export const makeApp = (run: Run<HttpServices>, settings: HttpSettings, health?: Run<SqlClient.SqlClient>) =>
   // Bun's socket settings are the server's, not a route's: they are given here, where the server is made.
@@ -25,13 +29,14 @@ export const makeApp = (run: Run<HttpServices>, settings: HttpSettings, health?:
         ? errorBody(404, "not_found", "no such route")
         : code === "PARSE" || code === "VALIDATION"
           ? errorBody(400, "invalid_request", "the request is malformed")
-          : errorBody(500, "internal", "something went wrong on our side")
+          : internalError()
     )
-    .use(health ? healthRoutes(health) : new Elysia())
-    .use(apiRoutes(run, settings))
-    .use(webhookRoutes(run, settings))
+    .use(health ? mount("health", health, settings, healthRoutes) : new Elysia())
+    .use(mount("api", run, settings, apiRoutes))
+    .use(mount("webhooks", run, settings, webhookRoutes))
     .use(cableRoutes(run, settings))
     .use(dashboardRoutes())
-    .use(openApiRoutes())
+    .use(openApiRoutes(document))
+    .use(docsRoutes())
 
 export type App = ReturnType<typeof makeApp>

@@ -1,9 +1,8 @@
 // Liveness and readiness. Ready means the database answers and every migration is applied.
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import { Elysia } from "elysia"
 import { migrationsApplied } from "../../adapters/postgres/migrations.ts"
-import type { Run } from "./run.ts"
+import { open, route } from "./route.ts"
 
 export const readiness = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -14,11 +13,24 @@ export const readiness = Effect.gen(function* () {
   Effect.catch(() => Effect.succeed(false))
 )
 
-export const healthRoutes = (run: Run<SqlClient.SqlClient>) =>
-  new Elysia({ name: "health" })
-    .get("/health", () => ({ status: "ok" }))
-    .get("/ready", async ({ set }) => {
-      const ready = await run(readiness)
-      set.status = ready ? 200 : 503
-      return { ready }
-    })
+export const healthRoutes = [
+  route({
+    method: "GET",
+    path: "/health",
+    summary: "Liveness",
+    auth: open,
+    answer: { schema: Schema.Struct({ status: Schema.Literal("ok") }), status: 200 },
+    run: () => Effect.succeed({ status: "ok" as const })
+  }),
+  route({
+    method: "GET",
+    path: "/ready",
+    summary: "Readiness: database reachable, migrations applied (503 when not)",
+    auth: open,
+    answer: {
+      schema: Schema.Struct({ ready: Schema.Boolean }),
+      status: { of: ({ ready }) => (ready ? 200 : 503), among: [200, 503] }
+    },
+    run: () => Effect.map(readiness, (ready) => ({ ready }))
+  })
+]

@@ -1,139 +1,125 @@
-// `GET /openapi`: the API's OpenAPI 3.1 document. Request bodies are generated from the same Effect Schemas
-// the handlers decode with, so the document cannot drift from the validation.
-import { Schema } from "effect"
+// `GET /openapi`: the API's OpenAPI 3.1 document, generated from the route declarations: the Schemas that decode
+// requests and encode answers, the auth that guards each route, and the errors it can answer (respond.ts).
+import { STATUS_CODES } from "node:http"
+import { JsonSchema, SchemaRepresentation } from "effect"
 import { Elysia } from "elysia"
-import { NewTrialInput } from "../Businesses.ts"
-import { ServerMessage } from "../VapiEvents.ts"
+import { ErrorBody, errorAnswers } from "./respond.ts"
+import { type Codec, errorTags, NoInput, type Route } from "./route.ts"
 
-const json = (schema: Schema.Top) => {
-  const document = Schema.toJsonSchemaDocument(schema as never)
+type Json = JsonSchema.JsonSchema
+
+/** `numbers/BusinessEncoded` (a Schema.Class's wire form) is documented as `Business`. */
+const referencePolicy: SchemaRepresentation.ReferencePolicy = ({ identifier }) =>
+  identifier?.replace(/^numbers\//, "").replace(/Encoded$/, "")
+
+/**
+ * JSON Schemas of the wire forms, sharing definitions. Inputs stay open as their decoders are (extra fields are
+ * ignored); answers are closed: they hold what their Schema says and nothing else.
+ */
+const compile = (schemas: ReadonlyArray<Codec>, onExcessProperty: "ignore" | "error") => {
+  const [first, ...rest] = schemas.map((schema) => schema.ast)
+  if (!first) return { schemas: [], definitions: {} }
+  const document = SchemaRepresentation.toRepresentations([first, ...rest], { referencePolicy })
+  return JsonSchema.toMultiDocumentOpenApi3_1(
+    SchemaRepresentation.toJsonSchemaMultiDocument(document, { onExcessProperty })
+  )
+}
+
+/** `/api/trials/:id/convert` → `/api/trials/{id}/convert` */
+const template = (path: string) => path.replace(/:(\w+)/g, "{$1}")
+
+const parametersOf = (schema: Json | undefined, where: "path" | "query") => {
+  const required = (schema?.required ?? []) as ReadonlyArray<string>
+  return Object.entries((schema?.properties ?? {}) as Record<string, Json>).map(([name, property]) => ({
+    name,
+    in: where,
+    required: where === "path" || required.includes(name),
+    schema: property
+  }))
+}
+
+const operation = (
+  route: Route<unknown>,
+  [params, query, body]: ReadonlyArray<Json | undefined>,
+  answer: Json | undefined,
+  error: Json | undefined
+) => {
+  const { status, as = "application/json" } = route.answer
+  const parameters = [
+    ...(route.params ? parametersOf(params, "path") : []),
+    ...(route.query ? parametersOf(query, "query") : [])
+  ]
+  const errors = Map.groupBy(errorTags(route), (tag) => errorAnswers[tag].status)
   return {
-    ...document.schema,
-    ...(Object.keys(document.definitions ?? {}).length ? { $defs: document.definitions } : {})
+    summary: route.summary,
+    ...(route.auth.scheme ? { security: [{ [route.auth.scheme.name]: [] }] } : {}),
+    ...(parameters.length ? { parameters } : {}),
+    ...(route.body
+      ? { requestBody: { required: true, content: { [route.body.as]: { schema: body } } } }
+      : {}),
+    responses: Object.fromEntries([
+      ...(typeof status === "number" ? [status] : status.among).map((code) => [
+        String(code),
+        { description: STATUS_CODES[code] ?? "", content: { [as]: { schema: answer } } }
+      ]),
+      ...[...errors].map(([code, tags]) => [
+        String(code),
+        {
+          description: [...new Set(tags.map((tag) => errorAnswers[tag].code))].join(", "),
+          content: { "application/json": { schema: error } }
+        }
+      ])
+    ])
   }
 }
 
-const error = {
-  description: "An error",
-  content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
-}
-const bearer = [{ bearer: [] }]
-const id = (name: string) => ({
-  name,
-  in: "path",
-  required: true,
-  schema: { type: "string", format: "uuid" }
-})
-
-export const openApiDocument = {
-  openapi: "3.1.0",
-  info: {
-    title: "numbers",
-    version: "1.0.0",
-    description:
-      "Phone numbers for converted trials. Ids of ours are UUIDs; a malformed one is answered as an unknown one (404)."
-  },
-  components: {
-    securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT (HS256, AUTH_SECRET)" } },
-    schemas: {
-      Error: {
-        type: "object",
-        required: ["error"],
-        properties: {
-          error: { type: "object", properties: { code: { type: "string" }, message: { type: "string" } } }
-        }
-      }
-    }
-  },
-  paths: {
-    "/api/trials": {
-      post: {
-        summary: "Create a trial (service token)",
-        security: bearer,
-        requestBody: { required: true, content: { "application/json": { schema: json(NewTrialInput) } } },
-        responses: {
-          "201": { description: "{ trial }" },
-          "400": error,
-          "401": error,
-          "403": error,
-          "413": error
-        }
-      }
+export const openApiDocument = (routes: ReadonlyArray<Route<unknown>>) => {
+  // Three inputs a route (path, query, body; an empty one where it has none), then the answers.
+  const inputs = compile(
+    routes.flatMap((r) => [r.params?.schema ?? NoInput, r.query ?? NoInput, r.body?.schema ?? NoInput]),
+    "ignore"
+  )
+  const outputs = compile([ErrorBody, ...routes.map((r) => r.answer.schema)], "error")
+  const [error, ...answers] = outputs.schemas
+  const paths = Map.groupBy(routes.entries(), ([, route]) => template(route.path))
+  const schemes = routes.flatMap((r) => (r.auth.scheme ? [r.auth.scheme] : []))
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "numbers",
+      version: "1.0.0",
+      description:
+        "Phone numbers for converted trials. Ids of ours are UUIDs; a malformed one is answered as an unknown one (404)."
     },
-    "/api/trials/{id}/convert": {
-      post: {
-        summary: "Convert a trial into a business; repeat calls answer the same business (service token)",
-        security: bearer,
-        parameters: [id("id")],
-        responses: { "202": { description: "{ business }" }, "401": error, "403": error, "404": error }
-      }
+    components: {
+      securitySchemes: Object.fromEntries(schemes.map((s) => [s.name, s.definition])),
+      schemas: definitionsOf(inputs.definitions, outputs.definitions)
     },
-    "/api/businesses": {
-      get: {
-        summary: "The owner's businesses (owner token)",
-        security: bearer,
-        responses: { "200": { description: "{ businesses }" }, "401": error }
-      }
-    },
-    "/api/businesses/{id}": {
-      get: {
-        summary: "A business with its numberStatus and number (owner or service token)",
-        security: bearer,
-        parameters: [id("id")],
-        responses: { "200": { description: "{ business }" }, "401": error, "404": error }
-      }
-    },
-    "/api/businesses/{id}/calls": {
-      get: {
-        summary: "The business's recent calls (owner or service token)",
-        security: bearer,
-        parameters: [id("id")],
-        responses: { "200": { description: "{ calls }" }, "401": error, "404": error }
-      }
-    },
-    "/api/businesses/{id}/assign-number": {
-      post: {
-        summary:
-          "Queue a failed assignment again, or re-point an assistant that is not connected (service token); 409 when assigned and connected",
-        security: bearer,
-        parameters: [id("id")],
-        responses: {
-          "202": { description: "{ business }" },
-          "401": error,
-          "403": error,
-          "404": error,
-          "409": error
-        }
-      }
-    },
-    "/webhooks/twilio/inbound": {
-      post: {
-        summary: "Twilio's voice webhook (X-Twilio-Signature); answers TwiML",
-        parameters: [{ name: "business_id", in: "query", required: true, schema: { type: "string" } }],
-        responses: { "200": { description: "TwiML", content: { "text/xml": {} } }, "403": error }
-      }
-    },
-    "/webhooks/vapi": {
-      post: {
-        summary: "Vapi's server messages (X-Vapi-Secret)",
-        parameters: [{ name: "business_id", in: "query", required: false, schema: { type: "string" } }],
-        requestBody: { required: true, content: { "application/json": { schema: json(ServerMessage) } } },
-        responses: {
-          "200": { description: "{} or { assistantId } or { error }" },
-          "400": error,
-          "401": error
-        }
-      }
-    },
-    "/health": { get: { summary: "Liveness", responses: { "200": { description: "ok" } } } },
-    "/ready": {
-      get: {
-        summary: "Readiness: database reachable, migrations applied",
-        responses: { "200": { description: "ready" }, "503": { description: "not ready" } }
-      }
-    }
+    paths: Object.fromEntries(
+      [...paths].map(([path, entries]) => [
+        path,
+        Object.fromEntries(
+          entries.map(([index, route]) => [
+            route.method.toLowerCase(),
+            operation(route, inputs.schemas.slice(index * 3, index * 3 + 3), answers[index], error)
+          ])
+        )
+      ])
+    )
   }
 }
 
-export const openApiRoutes = () =>
-  new Elysia({ name: "openapi" }).get("/openapi", () => Response.json(openApiDocument))
+/** Inputs and answers share one table of named Schemas: a name means one thing. */
+const definitionsOf = (...tables: ReadonlyArray<Record<string, Json>>) => {
+  const all: Record<string, Json> = {}
+  for (const [name, schema] of tables.flatMap(Object.entries)) {
+    if (name in all && JSON.stringify(all[name]) !== JSON.stringify(schema)) {
+      throw new Error(`two different Schemas are named ${name} in the OpenAPI document`)
+    }
+    all[name] = schema
+  }
+  return all
+}
+
+export const openApiRoutes = (document: ReturnType<typeof openApiDocument>) =>
+  new Elysia({ name: "openapi" }).get("/openapi", () => Response.json(document))

@@ -1,45 +1,112 @@
-// Translating use-case results to HTTP: JSON bodies, and errors as `{ error: { code, message } }` with the
-// status a caller can act on. Infrastructure trouble is a 503 (try again), never a 500 with internals.
-import { Cause, Effect, Exit, Schema } from "effect"
-import { decodeIdOrNull } from "../../domain/ids.ts"
-import type { Run } from "./run.ts"
+// Translating failures to HTTP: every error a route can meet has one answer here, `{ error: { code, message } }`
+// with the status a caller can act on. Infrastructure trouble is a 503 (try again), never a 500 with internals.
+import { Effect, Schema } from "effect"
+import { AlreadyAssigned, BusinessNotFound, TrialNotFound } from "../../domain/errors.ts"
+import { JobQueueUnavailable } from "../../ports/JobQueue.ts"
+import { RepositoryUnavailable } from "../../ports/Repository.ts"
+import { Forbidden, Unauthenticated } from "../auth.ts"
 
-export const errorBody = (status: number, code: string, message: string) =>
-  Response.json({ error: { code, message } }, { status })
-
-const Tagged = Schema.Struct({ _tag: Schema.String, message: Schema.optional(Schema.String) })
-
-/** Known failures by tag; anything else is a defect and answers 500 (and is logged). */
-export const errorResponse = (error: unknown): Response => {
-  const { _tag, message } = Schema.is(Tagged)(error) ? error : { _tag: "", message: undefined }
-  switch (_tag) {
-    case "InvalidRequest":
-    case "SchemaError":
-      return errorBody(400, "invalid_request", message ?? "the request is malformed")
-    case "Unauthenticated":
-      return errorBody(401, "unauthenticated", message ?? "a valid bearer token is required")
-    case "Forbidden":
-      return errorBody(403, "forbidden", message ?? "this token may not do that")
-    case "TrialNotFound":
-      return errorBody(404, "not_found", "no such trial")
-    case "BusinessNotFound":
-      return errorBody(404, "not_found", "no such business")
-    case "AlreadyAssigned":
-      return errorBody(409, "already_assigned", "this business already has its number")
-    case "RepositoryUnavailable":
-    case "JobQueueUnavailable":
-      return errorBody(503, "unavailable", "the service is briefly unavailable; try again")
-    default:
-      return errorBody(500, "internal", "something went wrong on our side")
-  }
-}
+export const MAX_BODY_BYTES = 64 * 1024
 
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
   message: Schema.String
 }) {}
 
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {}) {}
+
+/** Not signed by Twilio with our auth token, for the URL we are published at. */
+export class BadSignature extends Schema.TaggedError<BadSignature>()("BadSignature", {}) {}
+
+/** Not carrying the secret we gave Vapi. */
+export class BadSecret extends Schema.TaggedError<BadSecret>()("BadSecret", {}) {}
+
+/** Every failure a route may answer: a route's use case can fail with these, and only these. */
+export const KnownError = Schema.Union([
+  InvalidRequest,
+  PayloadTooLarge,
+  Unauthenticated,
+  Forbidden,
+  BadSignature,
+  BadSecret,
+  TrialNotFound,
+  BusinessNotFound,
+  AlreadyAssigned,
+  RepositoryUnavailable,
+  JobQueueUnavailable
+])
+export type KnownError = typeof KnownError.Type
+export type KnownTag = KnownError["_tag"]
+export type ErrorOf<T extends KnownTag> = Extract<KnownError, { readonly _tag: T }>
+
+export const ErrorCode = Schema.Literals([
+  "invalid_request",
+  "payload_too_large",
+  "unauthenticated",
+  "forbidden",
+  "bad_signature",
+  "bad_secret",
+  "not_found",
+  "already_assigned",
+  "unavailable",
+  "internal"
+])
+export type ErrorCode = typeof ErrorCode.Type
+
+export const ErrorBody = Schema.Struct({
+  error: Schema.Struct({ code: ErrorCode, message: Schema.String })
+}).annotate({ identifier: "Error" })
+
+interface ErrorAnswer<E> {
+  readonly status: number
+  readonly code: ErrorCode
+  readonly message: (error: E) => string
+}
+
+const unavailable = {
+  status: 503,
+  code: "unavailable",
+  message: () => "the service is briefly unavailable; try again"
+} as const
+
+/** The one mapping from failures to answers (the OpenAPI document lists each route's from it too). */
+export const errorAnswers: { readonly [T in KnownTag]: ErrorAnswer<ErrorOf<T>> } = {
+  InvalidRequest: { status: 400, code: "invalid_request", message: (e) => e.message },
+  PayloadTooLarge: {
+    status: 413,
+    code: "payload_too_large",
+    message: () => `the body is larger than ${MAX_BODY_BYTES} bytes`
+  },
+  Unauthenticated: { status: 401, code: "unauthenticated", message: (e) => e.message },
+  Forbidden: { status: 403, code: "forbidden", message: (e) => e.message },
+  BadSignature: {
+    status: 403,
+    code: "bad_signature",
+    message: () => "X-Twilio-Signature is missing or does not match"
+  },
+  BadSecret: { status: 401, code: "bad_secret", message: () => "X-Vapi-Secret is missing or wrong" },
+  TrialNotFound: { status: 404, code: "not_found", message: () => "no such trial" },
+  BusinessNotFound: { status: 404, code: "not_found", message: () => "no such business" },
+  AlreadyAssigned: {
+    status: 409,
+    code: "already_assigned",
+    message: () => "this business already has its number"
+  },
+  RepositoryUnavailable: unavailable,
+  JobQueueUnavailable: unavailable
+}
+
+export const errorBody = (status: number, code: ErrorCode, message: string) =>
+  Response.json({ error: { code, message } } satisfies typeof ErrorBody.Type, { status })
+
+export const errorResponse = (error: KnownError): Response => {
+  const answer = errorAnswers[error._tag] as ErrorAnswer<KnownError>
+  return errorBody(answer.status, answer.code, answer.message(error))
+}
+
+export const internalError = () => errorBody(500, "internal", "something went wrong on our side")
+
 /** `Expected ... at ["field"]` → `field: expected ...`: the field a person has to fix comes first. */
-const describeSchemaError = (error: Schema.SchemaError): string => {
+export const describeSchemaError = (error: Schema.SchemaError): string => {
   const text = error.message.replaceAll("\n", " ")
   const match = /^(.*?)\s+at \[(.*)\]$/.exec(text)
   if (!match) return text
@@ -47,39 +114,7 @@ const describeSchemaError = (error: Schema.SchemaError): string => {
   return `${path}: ${(match[1] ?? "").replace(/^Expected/, "expected")}`
 }
 
-export const decodeBody =
-  <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S) =>
-  (input: unknown) =>
-    Schema.decodeUnknownEffect(schema)(input, { onExcessProperty: "ignore" }).pipe(
-      Effect.mapError((error) => new InvalidRequest({ message: describeSchemaError(error) }))
-    )
-
-/**
- * An id from the path or query, decoded by its branded Schema: a malformed one fails as an unknown one would
- * (the same answer, and no database round trip).
- */
-export const decodeIdOr =
-  <S extends Schema.Top & { readonly DecodingServices: never }, E>(schema: S, unknown: () => E) =>
-  (raw: unknown): Effect.Effect<S["Type"], E> => {
-    const id = decodeIdOrNull(schema)(raw)
-    return id === null ? Effect.fail(unknown()) : Effect.succeed(id)
-  }
-
-export const MAX_BODY_BYTES = 64 * 1024
-
-/** The request's JSON body: 413 past the limit, 400 when it is not JSON. */
-export const readJson = (request: Request) =>
-  Effect.gen(function* () {
-    const text = yield* readText(request)
-    if (text.trim() === "") return yield* new InvalidRequest({ message: "the body must be a JSON object" })
-    return yield* Effect.try({
-      try: () => JSON.parse(text) as unknown,
-      catch: () => new InvalidRequest({ message: "the body is not valid JSON" })
-    })
-  })
-
-export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {}) {}
-
+/** The request's body as text: 413 past the limit, whatever the Content-Length claimed. */
 export const readText = (request: Request) =>
   Effect.gen(function* () {
     const declared = Number(request.headers.get("content-length") ?? 0)
@@ -92,26 +127,11 @@ export const readText = (request: Request) =>
     return text
   })
 
-/**
- * Runs a handler's program (interrupted if the client goes away) and answers its Response; failures become
- * error responses, defects a logged 500.
- */
-export const respond = async <R>(
-  run: Run<R>,
-  request: Request,
-  program: Effect.Effect<Response, unknown, R>
-): Promise<Response> => {
-  const exit = await run(Effect.exit(program), { signal: request.signal })
-  if (Exit.isSuccess(exit)) return exit.value
-  const failure = Cause.findErrorOption(exit.cause)
-  if (failure._tag === "Some") {
-    if (Schema.is(Schema.Struct({ _tag: Schema.Literal("PayloadTooLarge") }))(failure.value)) {
-      return errorBody(413, "payload_too_large", `the body is larger than ${MAX_BODY_BYTES} bytes`)
-    }
-    return errorResponse(failure.value)
-  }
-  if (!Cause.hasInterruptsOnly(exit.cause)) {
-    await run(Effect.logError("request failed", Cause.pretty(exit.cause)))
-  }
-  return errorResponse(null)
-}
+/** A body's text as JSON: 400 when it is empty or not JSON. */
+export const parseJson = (text: string) =>
+  text.trim() === ""
+    ? Effect.fail(new InvalidRequest({ message: "the body must be a JSON object" }))
+    : Effect.try({
+        try: () => JSON.parse(text) as unknown,
+        catch: () => new InvalidRequest({ message: "the body is not valid JSON" })
+      })

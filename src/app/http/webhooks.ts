@@ -1,18 +1,44 @@
 // Provider webhooks. Twilio's are signed (X-Twilio-Signature over APP_URL + path + query and the form fields,
-// never the Host header we were reached by); Vapi's carry our shared secret in X-Vapi-Secret.
+// never the Host header we were reached by); Vapi's carry our shared secret in X-Vapi-Secret. Past that check
+// both always answer 200: a caller hears TwiML, Vapi gets something it can speak.
 import { timingSafeEqual } from "node:crypto"
-import { Effect, Redacted } from "effect"
-import { Elysia } from "elysia"
+import { Effect, Redacted, Schema } from "effect"
 // The signature check alone: the full SDK (and its load time) is only needed to call Twilio.
 import { validateRequest } from "twilio/lib/webhooks/webhooks.js"
-import { BusinessId, decodeIdOrNull } from "../../domain/ids.ts"
+import { AssistantId, BusinessId } from "../../domain/ids.ts"
 import { APOLOGY_TWIML, inboundCall } from "../InboundCall.ts"
 import { handleServerMessage, ServerMessage } from "../VapiEvents.ts"
-import { decodeBody, errorBody, readJson, readText, respond } from "./respond.ts"
-import type { Run } from "./run.ts"
-import type { HttpServices, HttpSettings } from "./services.ts"
+import { BadSecret, BadSignature } from "./respond.ts"
+import { type Auth, form, json, route } from "./route.ts"
 
-const twiml = (body: string) => new Response(body, { headers: { "content-type": "text/xml; charset=utf-8" } })
+/** The URL Twilio signed: our public base URL, then the path and query as requested. */
+export const signedUrl = (appUrl: string, request: Request) => {
+  const url = new URL(request.url)
+  return `${appUrl.replace(/\/+$/, "")}${url.pathname}${url.search}`
+}
+
+const twilioSignature: Auth<void> = {
+  scheme: {
+    name: "twilioSignature",
+    definition: { type: "apiKey", in: "header", name: "X-Twilio-Signature" }
+  },
+  refusals: ["BadSignature"],
+  check: (request, settings, body) =>
+    Effect.gen(function* () {
+      const fields = Object.fromEntries(new URLSearchParams(yield* body))
+      const signature = request.headers.get("x-twilio-signature") ?? ""
+      const valid =
+        signature !== "" &&
+        validateRequest(
+          Redacted.value(settings.twilioAuthToken),
+          signature,
+          signedUrl(settings.appUrl, request),
+          fields
+        )
+      // Not from Twilio: refuse, and touch nothing.
+      if (!valid) return yield* new BadSignature()
+    })
+}
 
 const sameSecret = (given: string | null, expected: Redacted.Redacted<string>) => {
   if (given === null) return false
@@ -21,85 +47,76 @@ const sameSecret = (given: string | null, expected: Redacted.Redacted<string>) =
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
-/** The URL Twilio signed: our public base URL, then the path and query as requested. */
-export const signedUrl = (appUrl: string, request: Request) => {
-  const url = new URL(request.url)
-  return `${appUrl.replace(/\/+$/, "")}${url.pathname}${url.search}`
+const vapiSecret: Auth<void> = {
+  scheme: { name: "vapiSecret", definition: { type: "apiKey", in: "header", name: "X-Vapi-Secret" } },
+  refusals: ["BadSecret"],
+  check: (request, settings) =>
+    sameSecret(request.headers.get("x-vapi-secret"), settings.vapiWebhookSecret)
+      ? Effect.void
+      : Effect.fail(new BadSecret())
 }
 
-const businessIdIn = (request: Request): BusinessId | null =>
-  decodeIdOrNull(BusinessId)(new URL(request.url).searchParams.get("business_id"))
+/** `?business_id=`: a malformed one is taken as a missing one (the webhooks then answer as for an unknown business). */
+const BusinessQuery = Schema.Struct({
+  business_id: Schema.optionalKey(BusinessId.pipe(Schema.catchDecoding(() => Effect.succeedNone)))
+})
 
-export const webhookRoutes = (run: Run<HttpServices>, settings: HttpSettings) =>
-  new Elysia({ name: "webhooks", prefix: "/webhooks" })
-    .post(
-      "/twilio/inbound",
-      ({ request }) =>
-        respond(
-          run,
-          request,
-          Effect.gen(function* () {
-            const form = new URLSearchParams(yield* readText(request))
-            const params = Object.fromEntries(form)
-            const signature = request.headers.get("x-twilio-signature") ?? ""
-            const valid =
-              signature !== "" &&
-              validateRequest(
-                Redacted.value(settings.twilioAuthToken),
-                signature,
-                signedUrl(settings.appUrl, request),
-                params
-              )
-            // Not from Twilio: refuse, and touch nothing.
-            if (!valid)
-              return errorBody(403, "bad_signature", "X-Twilio-Signature is missing or does not match")
-            // A malformed business_id is an unknown business: the caller hears the apology.
-            const businessId = businessIdIn(request)
-            if (!businessId || !params.CallSid || !params.From || !params.To) return twiml(APOLOGY_TWIML)
-            return twiml(
-              yield* inboundCall({
-                businessId,
-                callSid: params.CallSid,
-                from: params.From,
-                to: params.To
-              })
-            )
-            // (inboundCall answers an apology on any failure: with a valid signature Twilio always gets TwiML.)
-          })
-        ),
-      { parse: "none" }
-    )
-    .post(
-      "/vapi",
-      ({ request }) =>
-        respond(
-          run,
-          request,
-          Effect.gen(function* () {
-            if (!sameSecret(request.headers.get("x-vapi-secret"), settings.vapiWebhookSecret)) {
-              return errorBody(401, "bad_secret", "X-Vapi-Secret is missing or wrong")
-            }
-            const message = yield* Effect.flatMap(readJson(request), decodeBody(ServerMessage))
-            // A malformed business_id routes as a missing one would: by the assistant id.
-            const reply = yield* handleServerMessage(businessIdIn(request), message).pipe(
-              Effect.timeoutOrElse({
-                // Vapi allows 7.5 s end to end for an assistant-request; answer something speakable before that.
-                duration: "5 seconds",
-                orElse: () => Effect.succeed({ error: "Sorry, we cannot take your call right now." })
-              }),
-              // Vapi may speak any non-2xx to the caller: trouble on our side is logged and acknowledged.
-              Effect.catchTag("RepositoryUnavailable", (error) =>
-                Effect.logWarning(`Vapi ${message.message.type} not recorded: ${error.message}`).pipe(
-                  Effect.as(
-                    message.message.type === "assistant-request"
-                      ? { error: "Sorry, we cannot take your call right now." }
-                      : {}
-                  )
-                )
-              )
-            )
-            return Response.json(reply)
-          })
-        ),
-      { parse: "none" }
-    )
+/** The fields of Twilio's voice request we use; Twilio sends many more. */
+const IncomingCallForm = Schema.Struct({
+  CallSid: Schema.optionalKey(Schema.String),
+  From: Schema.optionalKey(Schema.String),
+  To: Schema.optionalKey(Schema.String)
+})
+
+const Twiml = Schema.String.annotate({ description: "TwiML" })
+
+const CANNOT_TAKE_CALL = "Sorry, we cannot take your call right now."
+
+/** What Vapi gets back: the assistant to use, something to say, or an acknowledgement. */
+const VapiReply = Schema.Union([
+  Schema.Struct({ assistantId: AssistantId }),
+  Schema.Struct({ error: Schema.String }),
+  // `{}`: acknowledged.
+  Schema.Record(Schema.String, Schema.Never)
+]).annotate({ identifier: "VapiReply" })
+
+export const webhookRoutes = [
+  route({
+    method: "POST",
+    path: "/webhooks/twilio/inbound",
+    summary:
+      "Twilio's voice webhook (X-Twilio-Signature); answers TwiML, an apology when the call cannot go through",
+    auth: twilioSignature,
+    query: BusinessQuery,
+    body: form(IncomingCallForm),
+    answer: { schema: Twiml, status: 200, as: "text/xml" },
+    run: ({ query: { business_id }, body: { CallSid, From, To } }) =>
+      // (inboundCall answers an apology on any failure: with a valid signature Twilio always gets TwiML.)
+      business_id && CallSid && From && To
+        ? inboundCall({ businessId: business_id, callSid: CallSid, from: From, to: To })
+        : Effect.succeed(APOLOGY_TWIML)
+  }),
+  route({
+    method: "POST",
+    path: "/webhooks/vapi",
+    summary: "Vapi's server messages (X-Vapi-Secret); routed by business_id, else by the call's assistant",
+    auth: vapiSecret,
+    query: BusinessQuery,
+    body: json(ServerMessage),
+    answer: { schema: VapiReply, status: 200 },
+    run: ({ query, body: message }) =>
+      handleServerMessage(query.business_id ?? null, message).pipe(
+        Effect.timeoutOrElse({
+          // Vapi allows 7.5 s end to end for an assistant-request; answer something speakable before that.
+          duration: "5 seconds",
+          orElse: () => Effect.succeed({ error: CANNOT_TAKE_CALL })
+        }),
+        // Vapi may speak any non-2xx to the caller: trouble on our side is logged and acknowledged.
+        Effect.catchTag("RepositoryUnavailable", (error) =>
+          Effect.logWarning(`Vapi ${message.message.type} not recorded: ${error.message}`).pipe(
+            Effect.as(message.message.type === "assistant-request" ? { error: CANNOT_TAKE_CALL } : {})
+          )
+        )
+      )
+  })
+]

@@ -1,8 +1,10 @@
 // The API through app.handle on in-memory layers: the contract in docs/ARCHITECTURE.md (shapes, tokens,
 // status codes), as another program calling it would see it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { MemoryBroadcasterControl } from "../../../src/adapters/memory/MemoryBroadcaster.ts"
 import { MemoryRepositoryControl } from "../../../src/adapters/memory/MemoryRepository.ts"
-import { makeTestApp, trialBody, until } from "../../support/httpApp.ts"
+import { MemoryTelephonyControl } from "../../../src/adapters/memory/MemoryTelephony.ts"
+import { makeTestApp, trialBody } from "../../support/httpApp.ts"
 
 let t: Awaited<ReturnType<typeof makeTestApp>>
 beforeAll(async () => {
@@ -78,13 +80,18 @@ describe("trials and conversion", () => {
       requestedAreaCode: "650"
     })
     const id = first.json.business.id
-    await until(
-      async () => (await t.call("GET", `/api/businesses/${id}`)).json.business.numberStatus === "assigned",
-      "the number"
-    )
+    await t.jobsDone()
     const business = (await t.call("GET", `/api/businesses/${id}`)).json.business
+    expect(business.numberStatus).toBe("assigned")
     expect(business.phoneNumber).toMatchObject({ areaCode: "650" })
     expect(business.phoneNumber.e164).toMatch(/^\+1650\d{7}$/)
+    // The owner was told, once, of that number.
+    const told = (await t.run(MemoryBroadcasterControl.use((b) => b.published))).filter(
+      (p) => p.businessId === id && p.event._tag === "number.assigned"
+    )
+    expect(told.map((p) => (p.event._tag === "number.assigned" ? p.event.phoneNumber : ""))).toEqual([
+      business.phoneNumber.e164
+    ])
     expect((await t.call("POST", "/api/trials/nope/convert")).status).toBe(404)
   })
 })
@@ -136,17 +143,14 @@ describe("re-enqueueing an assignment", () => {
       const trial = (await empty.call("POST", "/api/trials", { body: trialBody() })).json.trial
       const business = (await empty.call("POST", `/api/trials/${trial.id}/convert`)).json.business
       const get = () => empty.call("GET", `/api/businesses/${business.id}`).then((r) => r.json.business)
-      await until(async () => (await get()).numberStatus === "failed", "the failure")
-      expect((await get()).failureReason).toBe("no_numbers_available")
-      await empty.run(
-        (await import("../../../src/adapters/memory/MemoryTelephony.ts")).MemoryTelephonyControl.use((c) =>
-          c.setStock("415", 1)
-        )
-      )
+      await empty.jobsDone()
+      expect(await get()).toMatchObject({ numberStatus: "failed", failureReason: "no_numbers_available" })
+      await empty.run(MemoryTelephonyControl.use((c) => c.setStock("415", 1)))
       const retried = await empty.call("POST", `/api/businesses/${business.id}/assign-number`)
       expect(retried.status).toBe(202)
       expect(retried.json.business.numberStatus).toBe("pending")
-      await until(async () => (await get()).numberStatus === "assigned", "the number")
+      await empty.jobsDone()
+      expect(await get()).toMatchObject({ numberStatus: "assigned", failureReason: null })
       const again = await empty.call("POST", `/api/businesses/${business.id}/assign-number`)
       expect(again.status).toBe(409)
       expect(again.json.error.code).toBe("already_assigned")

@@ -78,7 +78,7 @@ beforeAll(async () => {
     "alg-none": `${b64({ alg: "none", typ: "JWT" })}.${b64({ role: "service" })}.`,
     noise: "not.a.token"
   }
-  await Bun.sleep(300)
+  await t.jobsDone()
   before = await t.run(MemoryRepositoryControl.use((r) => r.counts))
 })
 afterAll(async () => {

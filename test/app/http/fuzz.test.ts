@@ -77,7 +77,7 @@ beforeAll(async () => {
   t = await makeTestApp()
   const trial = (await t.call("POST", "/api/trials", { body: trialBody() })).json.trial
   const business = (await t.call("POST", `/api/trials/${trial.id}/convert`)).json.business
-  await Bun.sleep(300)
+  await t.jobsDone()
   target = { trialId: trial.id, businessId: business.id }
   before = await t.run(MemoryRepositoryControl.use((r) => r.counts))
   inboundBefore = (await t.run(MemoryAssistantControl.use((a) => a.inboundCalls))).length

@@ -8,7 +8,7 @@ import { MemoryBroadcasterControl } from "../../../src/adapters/memory/MemoryBro
 import { APOLOGY_TWIML } from "../../../src/app/InboundCall.ts"
 import { UNKNOWN_CALLER_REPLY } from "../../../src/app/VapiEvents.ts"
 import { Repository } from "../../../src/ports/Repository.ts"
-import { makeTestApp, SETTINGS, trialBody, until } from "../../support/httpApp.ts"
+import { makeTestApp, SETTINGS, trialBody } from "../../support/httpApp.ts"
 
 let t: Awaited<ReturnType<typeof makeTestApp>>
 beforeAll(async () => {
@@ -19,11 +19,10 @@ afterAll(() => t.close())
 const assignedBusiness = async () => {
   const trial = (await t.call("POST", "/api/trials", { body: trialBody() })).json.trial
   const id = (await t.call("POST", `/api/trials/${trial.id}/convert`)).json.business.id
-  await until(
-    async () => (await t.call("GET", `/api/businesses/${id}`)).json.business.numberStatus === "assigned",
-    "number"
-  )
-  return { trial, business: (await t.call("GET", `/api/businesses/${id}`)).json.business }
+  await t.jobsDone()
+  const business = (await t.call("GET", `/api/businesses/${id}`)).json.business
+  expect(business.numberStatus).toBe("assigned")
+  return { trial, business }
 }
 
 const twilioCall = (

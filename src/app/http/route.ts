@@ -1,0 +1,238 @@
+// One way through the HTTP boundary. A route states who may call it, what it reads (path ids, query, body: each
+// by its Schema), the use case, and its answer's Schema; `mount` does the rest the same way for every route:
+// authenticate, decode, run, encode, and answer failures from the one mapping in respond.ts. The OpenAPI
+// document is generated from the same declarations (openapi.ts), so the two cannot drift.
+import { Cause, Effect, Exit, Schema } from "effect"
+import { Elysia } from "elysia"
+import { bearer, type Caller, requireService, verifyToken } from "../auth.ts"
+import {
+  describeSchemaError,
+  type ErrorOf,
+  errorResponse,
+  InvalidRequest,
+  internalError,
+  type KnownError,
+  type KnownTag,
+  type PayloadTooLarge,
+  parseJson,
+  readText
+} from "./respond.ts"
+import type { Run } from "./run.ts"
+import type { HttpSettings } from "./services.ts"
+
+/** A Schema that decodes and encodes without services: what crosses the boundary. */
+export type Codec = Schema.Top & { readonly DecodingServices: never; readonly EncodingServices: never }
+
+/** Who may call: checks the request (and, for a signed body, the body) and says who called. */
+export interface Auth<C> {
+  /** The OpenAPI security scheme it is documented as; none for an open route. */
+  readonly scheme?: { readonly name: string; readonly definition: Record<string, string> }
+  /** What a refusal fails with (each documented with its status). */
+  readonly refusals: ReadonlyArray<KnownTag>
+  readonly check: (
+    request: Request,
+    settings: HttpSettings,
+    body: Effect.Effect<string, InvalidRequest | PayloadTooLarge>
+  ) => Effect.Effect<C, KnownError>
+}
+
+const bearerScheme = {
+  name: "bearer",
+  definition: { type: "http", scheme: "bearer", bearerFormat: "JWT (HS256, AUTH_SECRET)" }
+}
+
+export const open: Auth<void> = { refusals: [], check: () => Effect.void }
+
+/** Any valid token: an owner (who sees their own businesses) or a service. */
+export const anyToken: Auth<Caller> = {
+  scheme: bearerScheme,
+  refusals: ["Unauthenticated"],
+  check: (request, settings) => verifyToken(settings.authSecret, bearer(request.headers.get("authorization")))
+}
+
+export const serviceToken: Auth<Caller> = {
+  scheme: bearerScheme,
+  refusals: ["Unauthenticated", "Forbidden"],
+  check: (request, settings, body) => anyToken.check(request, settings, body).pipe(Effect.tap(requireService))
+}
+
+/** Path parameters (our ids): a malformed one is answered as an unknown one would be, with no lookup. */
+export interface PathIds<P extends Codec> {
+  readonly schema: P
+  readonly unknown: () => KnownError
+}
+
+export const pathIds = <F extends Schema.Struct.Fields>(fields: F, unknown: () => KnownError) => ({
+  schema: Schema.Struct(fields),
+  unknown
+})
+
+export interface Body<B extends Codec> {
+  readonly schema: B
+  readonly as: "application/json" | "application/x-www-form-urlencoded"
+}
+
+export const json = <B extends Codec>(schema: B): Body<B> => ({ schema, as: "application/json" })
+export const form = <B extends Codec>(schema: B): Body<B> => ({
+  schema,
+  as: "application/x-www-form-urlencoded"
+})
+
+export interface Answer<S extends Codec> {
+  readonly schema: S
+  /** The status; or how the answer picks one of `among` (all of them documented). */
+  readonly status:
+    | number
+    | { readonly of: (value: S["Type"]) => number; readonly among: ReadonlyArray<number> }
+  readonly as?: "application/json" | "text/xml"
+}
+
+/** What a route that reads no path, query or body gets for it. */
+export const NoInput = Schema.Struct({})
+type NoInput = typeof NoInput
+
+/** A route as `mount` and the document generator read it. */
+export interface Route<R> {
+  readonly method: "GET" | "POST"
+  /** Elysia's form: `/api/trials/:id/convert`. */
+  readonly path: string
+  readonly summary: string
+  readonly auth: Auth<unknown>
+  readonly params?: PathIds<Codec>
+  readonly query?: Codec
+  readonly body?: Body<Codec>
+  readonly answer: Answer<Codec>
+  /** What the use case can fail with, besides refusals and undecodable input. */
+  readonly fails?: ReadonlyArray<KnownTag>
+  readonly run: (input: never) => Effect.Effect<unknown, KnownError, R>
+}
+
+/**
+ * Declares a route. The types hold it together: `run` gets the decoded inputs, must answer what the answer's
+ * Schema encodes, and may fail only with what `fails` lists (so the document lists every answer it can give).
+ */
+export const route = <
+  C,
+  S extends Codec,
+  R,
+  P extends Codec = NoInput,
+  Q extends Codec = NoInput,
+  B extends Codec = NoInput,
+  const F extends ReadonlyArray<KnownTag> = []
+>(spec: {
+  readonly method: "GET" | "POST"
+  readonly path: string
+  readonly summary: string
+  readonly auth: Auth<C>
+  readonly params?: PathIds<P>
+  readonly query?: Q
+  readonly body?: Body<B>
+  readonly answer: Answer<S>
+  readonly fails?: F
+  readonly run: (input: {
+    readonly caller: C
+    readonly params: P["Type"]
+    readonly query: Q["Type"]
+    readonly body: B["Type"]
+  }) => Effect.Effect<S["Type"], ErrorOf<F[number]>, R>
+}): Route<R> => spec as unknown as Route<R>
+
+/** Every failure a route can answer: refused, an unknown id in the path, undecodable input, or its use case's. */
+export const errorTags = (route: Route<unknown>): ReadonlyArray<KnownTag> => [
+  ...route.auth.refusals,
+  ...(route.params ? [route.params.unknown()._tag] : []),
+  ...(route.query || route.body ? (["InvalidRequest"] as const) : []),
+  ...(route.body ? (["PayloadTooLarge"] as const) : []),
+  ...(route.fails ?? [])
+]
+
+/** Query values as `URLSearchParams.get` reads them: the first of a repeated name. */
+const queryOf = (request: Request) => {
+  const values = new Map<string, string>()
+  for (const [name, value] of new URL(request.url).searchParams)
+    if (!values.has(name)) values.set(name, value)
+  return Object.fromEntries(values)
+}
+
+const decode = (schema: Codec, input: unknown) =>
+  Schema.decodeUnknownEffect(schema)(input, { onExcessProperty: "ignore" }).pipe(
+    Effect.mapError((error) => new InvalidRequest({ message: describeSchemaError(error) }))
+  )
+
+const decodeBody = (body: Body<Codec>, text: string) =>
+  body.as === "application/json"
+    ? Effect.flatMap(parseJson(text), (input) => decode(body.schema, input))
+    : decode(body.schema, Object.fromEntries(new URLSearchParams(text)))
+
+const answer = <R>(route: Route<R>, request: Request, params: unknown, settings: HttpSettings) =>
+  Effect.gen(function* () {
+    const text = yield* Effect.cached(readText(request))
+    const caller = yield* route.auth.check(request, settings, text)
+    const decoded = {
+      caller,
+      params: route.params
+        ? yield* Schema.decodeUnknownEffect(route.params.schema)(params).pipe(
+            Effect.mapError(route.params.unknown)
+          )
+        : {},
+      query: route.query ? yield* decode(route.query, queryOf(request)) : {},
+      body: route.body
+        ? yield* Effect.flatMap(text, (body) => decodeBody(route.body as Body<Codec>, body))
+        : {}
+    }
+    const value = yield* (route.run as (input: typeof decoded) => Effect.Effect<unknown, KnownError, R>)(
+      decoded
+    )
+    const { schema, status, as = "application/json" } = route.answer
+    // The answer not matching its own Schema is our bug: a logged 500.
+    const encoded = yield* Effect.orDie(Schema.encodeUnknownEffect(schema)(value))
+    const init = { status: typeof status === "number" ? status : status.of(value) }
+    return as === "application/json"
+      ? Response.json(encoded, init)
+      : new Response(String(encoded), { ...init, headers: { "content-type": `${as}; charset=utf-8` } })
+  })
+
+/**
+ * Runs a route for a request (interrupted if the client goes away): failures answer from the one mapping,
+ * defects a logged 500.
+ */
+const serve = async <R>(
+  run: Run<R>,
+  settings: HttpSettings,
+  route: Route<R>,
+  request: Request,
+  params: unknown
+): Promise<Response> => {
+  const exit = await run(
+    Effect.exit(
+      answer(route, request, params, settings).pipe(Effect.catch((e) => Effect.succeed(errorResponse(e))))
+    ),
+    { signal: request.signal }
+  )
+  if (Exit.isSuccess(exit)) return exit.value
+  if (!Cause.hasInterruptsOnly(exit.cause)) {
+    await run(Effect.logError("request failed", Cause.pretty(exit.cause)))
+  }
+  return internalError()
+}
+
+/** The routes as one Elysia instance; the body is read by `serve`, never parsed by Elysia. */
+export const mount = <R>(
+  name: string,
+  run: Run<R>,
+  settings: HttpSettings,
+  routes: ReadonlyArray<Route<R>>
+) => {
+  const app = new Elysia({ name })
+  for (const route of routes) {
+    app.route(
+      route.method,
+      route.path,
+      ({ request, params }) => serve(run, settings, route, request, params),
+      {
+        parse: "none"
+      }
+    )
+  }
+  return app
+}
