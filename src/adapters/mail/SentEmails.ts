@@ -1,5 +1,5 @@
 // What the mail adapters have sent, by idempotency key, so the owner hears once even when a job runs again.
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Ref } from "effect"
 
 export interface SentEmailsShape {
   readonly wasSent: (key: string) => Effect.Effect<boolean>
@@ -10,13 +10,15 @@ export class SentEmails extends Context.Service<SentEmails, SentEmailsShape>()(
   "numbers/adapters/mail/SentEmails"
 ) {
   /** Kept in this process only (tests, and the sandbox without a database). */
-  static readonly memory = Layer.sync(SentEmails, () => {
-    const keys = new Set<string>()
-    return SentEmails.of({
-      wasSent: (key) => Effect.sync(() => keys.has(key)),
-      markSent: (key) => Effect.sync(() => void keys.add(key))
-    })
-  })
+  static readonly memory = Layer.effect(
+    SentEmails,
+    Effect.map(Ref.make<ReadonlySet<string>>(new Set()), (keys) =>
+      SentEmails.of({
+        wasSent: (key) => Effect.map(Ref.get(keys), (sent) => sent.has(key)),
+        markSent: (key) => Ref.update(keys, (sent) => new Set(sent).add(key))
+      })
+    )
+  )
 }
 
 /** A Message-ID derived from the idempotency key: every attempt at one email carries the same one. */

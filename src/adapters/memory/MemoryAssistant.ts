@@ -1,4 +1,5 @@
 // In-memory Assistant: known assistants, their server settings, injectable faults and a log of calls.
+// Its state is one immutable value in a Ref: every operation is a pure step from one state to the next.
 import { Context, type Duration, Effect, Layer, Redacted, Ref } from "effect"
 import type { AssistantId } from "../../domain/ids.ts"
 import {
@@ -20,10 +21,11 @@ export interface ServerUpdate {
 }
 
 interface State {
-  readonly servers: Map<string, ServerUpdate | null>
-  readonly updates: Array<ServerUpdate>
-  readonly calls: Array<InboundCall>
-  readonly faults: Array<AssistantFault>
+  /** The assistants that exist, with the server settings last stored for each (null before any). */
+  readonly servers: ReadonlyMap<string, ServerUpdate | null>
+  readonly updates: ReadonlyArray<ServerUpdate>
+  readonly calls: ReadonlyArray<InboundCall>
+  readonly faults: ReadonlyArray<AssistantFault>
 }
 
 export class MemoryAssistantControl extends Context.Service<
@@ -42,8 +44,29 @@ export class MemoryAssistantControl extends Context.Service<
 >()("numbers/adapters/memory/MemoryAssistantControl") {}
 
 /** The TwiML Vapi answers with `phoneCallProviderBypassEnabled`: connect the call to Vapi's media stream. */
-export const sandboxTwiml = (call: InboundCall): string =>
+const sandboxTwiml = (call: InboundCall): string =>
   `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://sandbox.vapi.invalid/${call.assistantId}/${call.callSid}"/></Connect></Response>`
+
+/** Every call meets the next injected fault, if any, and then whether the assistant exists. */
+const enterStep =
+  (assistantId: AssistantId, knownOnly: boolean) =>
+  (s: State): readonly [{ readonly fault: AssistantFault | undefined; readonly known: boolean }, State] => [
+    { fault: s.faults[0], known: !knownOnly || s.servers.has(assistantId) },
+    { ...s, faults: s.faults.slice(1) }
+  ]
+
+const setServerStep =
+  (update: ServerUpdate) =>
+  (s: State): State => ({
+    ...s,
+    servers: new Map(s.servers).set(update.assistantId, update),
+    updates: [...s.updates, update]
+  })
+
+const addAssistantStep =
+  (assistantId: string) =>
+  (s: State): State =>
+    s.servers.has(assistantId) ? s : { ...s, servers: new Map(s.servers).set(assistantId, null) }
 
 export const layer = (options: { readonly knownOnly?: boolean; readonly latency?: Duration.Input } = {}) =>
   Layer.effectContext(
@@ -54,11 +77,7 @@ export const layer = (options: { readonly knownOnly?: boolean; readonly latency?
         assistantId: AssistantId
       ): Effect.fn.Return<void, AssistantError> {
         if (options.latency !== undefined) yield* Effect.sleep(options.latency)
-        const { fault, known } = yield* Ref.modify(state, (s) => {
-          const fault = s.faults.shift()
-          const known = !options.knownOnly || s.servers.has(assistantId)
-          return [{ fault, known }, s] as const
-        })
+        const { fault, known } = yield* Ref.modify(state, enterStep(assistantId, options.knownOnly ?? false))
         if (fault?._tag === "unavailable")
           return yield* new AssistantUnavailable({ message: "HTTP 503 from the assistant provider" })
         if (fault?._tag === "rejected")
@@ -71,38 +90,25 @@ export const layer = (options: { readonly knownOnly?: boolean; readonly latency?
         settings: ServerSettings
       ) {
         yield* enter(assistantId)
-        const update = { assistantId, url: settings.url, secret: Redacted.value(settings.secret) }
-        yield* Ref.update(state, (s) => {
-          s.servers.set(assistantId, update)
-          s.updates.push(update)
-          return s
-        })
+        yield* Ref.update(
+          state,
+          setServerStep({ assistantId, url: settings.url, secret: Redacted.value(settings.secret) })
+        )
       })
 
       const startInboundCall = Effect.fn("Assistant.startInboundCall")(function* (call: InboundCall) {
         yield* enter(call.assistantId)
-        yield* Ref.update(state, (s) => {
-          s.calls.push(call)
-          return s
-        })
+        yield* Ref.update(state, (s) => ({ ...s, calls: [...s.calls, call] }))
         return sandboxTwiml(call)
       })
 
       const control = MemoryAssistantControl.of({
-        addAssistant: (assistantId) =>
-          Ref.update(state, (s) => {
-            if (!s.servers.has(assistantId)) s.servers.set(assistantId, null)
-            return s
-          }),
-        injectFaults: (faults) =>
-          Ref.update(state, (s) => {
-            s.faults.push(...faults)
-            return s
-          }),
+        addAssistant: (assistantId) => Ref.update(state, addAssistantStep(assistantId)),
+        injectFaults: (faults) => Ref.update(state, (s) => ({ ...s, faults: [...s.faults, ...faults] })),
         clearFaults: Ref.update(state, (s) => ({ ...s, faults: [] })),
-        serverUpdates: Ref.get(state).pipe(Effect.map((s) => [...s.updates])),
-        serverOf: (assistantId) => Ref.get(state).pipe(Effect.map((s) => s.servers.get(assistantId) ?? null)),
-        inboundCalls: Ref.get(state).pipe(Effect.map((s) => [...s.calls]))
+        serverUpdates: Effect.map(Ref.get(state), (s) => s.updates),
+        serverOf: (assistantId) => Effect.map(Ref.get(state), (s) => s.servers.get(assistantId) ?? null),
+        inboundCalls: Effect.map(Ref.get(state), (s) => s.calls)
       })
 
       return Context.make(Assistant, Assistant.of({ setServer, startInboundCall })).pipe(

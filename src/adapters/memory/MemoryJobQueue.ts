@@ -1,6 +1,18 @@
 // In-memory JobQueue: jobs run on fibers with the same retry policy as the durable queue, one per key at a time.
 // `deliveries` hands every job to that many workers at once, to play the at-least-once delivery of a real queue.
-import { Context, Duration, Effect, Layer, Queue, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+// Its state is one immutable value in a SubscriptionRef (so a test can wait for the queue to be idle).
+import {
+  Context,
+  Duration,
+  Effect,
+  Layer,
+  Queue,
+  Ref,
+  Schedule,
+  Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import { type Job, type JobHandler, type JobHandlers, JobQueue } from "../../ports/JobQueue.ts"
 
 export interface MemoryJobQueueOptions {
@@ -26,19 +38,48 @@ export class MemoryJobQueueControl extends Context.Service<
     readonly enqueued: Effect.Effect<ReadonlyArray<Enqueued>>
     /** Waits until no job is queued or running (advance the TestClock meanwhile if jobs back off). */
     readonly awaitIdle: Effect.Effect<void>
-    readonly exhausted: Effect.Effect<ReadonlyArray<Job>>
   }
 >()("numbers/adapters/memory/MemoryJobQueueControl") {}
+
+interface Entry {
+  readonly job: Job
+  /** The job's name and key: one job per scoped key is queued or running at a time. */
+  readonly key: string
+  readonly id: string
+}
+
+interface State {
+  /** Scoped keys of the jobs queued or running. */
+  readonly live: ReadonlySet<string>
+  readonly enqueued: ReadonlyArray<Enqueued>
+  /** Jobs accepted so far: the next job id's serial. */
+  readonly serial: number
+}
+
+/** Accepts the job unless one with its key is queued or running; every call is recorded. */
+const enqueueStep =
+  (job: Job, key: string) =>
+  (s: State): readonly [Entry | null, State] => {
+    const scoped = `${job._tag}:${key}`
+    const accepted = !s.live.has(scoped)
+    const enqueued = [...s.enqueued, { job, key, accepted }]
+    if (!accepted) return [null, { ...s, enqueued }]
+    const serial = s.serial + 1
+    return [
+      { job, key: scoped, id: `job-${serial}` },
+      { live: new Set(s.live).add(scoped), enqueued, serial }
+    ]
+  }
+
+const finishStep =
+  (key: string) =>
+  (s: State): State => ({ ...s, live: new Set([...s.live].filter((k) => k !== key)) })
 
 export const layer = (options: MemoryJobQueueOptions = {}) =>
   Layer.effectContext(
     Effect.gen(function* () {
-      const pending = yield* Queue.unbounded<{ job: Job; key: string; id: string }>()
-      const live = new Set<string>()
-      const inFlight = yield* SubscriptionRef.make(0)
-      const log: Array<Enqueued> = []
-      const exhausted: Array<Job> = []
-      let serial = 0
+      const pending = yield* Queue.unbounded<Entry>()
+      const state = yield* SubscriptionRef.make<State>({ live: new Set(), enqueued: [], serial: 0 })
 
       const schedule = Schedule.exponential(options.retryBase ?? "1 second").pipe(
         Schedule.jittered,
@@ -49,40 +90,30 @@ export const layer = (options: MemoryJobQueueOptions = {}) =>
       )
 
       const enqueue = Effect.fn("JobQueue.enqueue")(function* (job: Job, { key }: { readonly key: string }) {
-        const scoped = `${job._tag}:${key}`
-        const accepted = !live.has(scoped)
-        log.push({ job, key, accepted })
-        if (!accepted) return
-        live.add(scoped)
-        yield* SubscriptionRef.update(inFlight, (n) => n + 1)
-        yield* Queue.offer(pending, { job, key: scoped, id: `job-${++serial}` })
+        const entry = yield* SubscriptionRef.modify(state, enqueueStep(job, key))
+        if (entry) yield* Queue.offer(pending, entry)
       })
 
-      const runOne = (handlers: JobHandlers, entry: { job: Job; key: string; id: string }) => {
-        const handler = handlers[entry.job._tag] as JobHandler<Job>
-        let attempt = 0
-        const deliver = Effect.suspend(() =>
-          handler.run(entry.job, { jobId: entry.id, attempt: ++attempt })
-        ).pipe(
-          Effect.sandbox,
-          Effect.retry(schedule),
-          Effect.catch((cause) =>
-            Effect.sync(() => exhausted.push(entry.job)).pipe(
-              Effect.andThen(handler.onExhausted(entry.job, cause, { jobId: entry.id, attempt }))
+      const runOne = (handlers: JobHandlers, entry: Entry) =>
+        Effect.gen(function* () {
+          const handler = handlers[entry.job._tag] as JobHandler<Job>
+          // The deliveries of one job count their attempts together, as redeliveries of one queued job do.
+          const attempts = yield* Ref.make(0)
+          const deliver = Ref.updateAndGet(attempts, (n) => n + 1).pipe(
+            Effect.flatMap((attempt) => handler.run(entry.job, { jobId: entry.id, attempt })),
+            Effect.sandbox,
+            Effect.retry(schedule),
+            Effect.catch((cause) =>
+              Effect.flatMap(Ref.get(attempts), (attempt) =>
+                handler.onExhausted(entry.job, cause, { jobId: entry.id, attempt })
+              )
             )
           )
-        )
-        return Effect.forEach(Array.from({ length: options.deliveries ?? 1 }), () => deliver, {
-          concurrency: "unbounded",
-          discard: true
-        }).pipe(
-          Effect.onExit(() =>
-            Effect.sync(() => live.delete(entry.key)).pipe(
-              Effect.andThen(SubscriptionRef.update(inFlight, (n) => n - 1))
-            )
-          )
-        )
-      }
+          yield* Effect.forEach(Array.from({ length: options.deliveries ?? 1 }), () => deliver, {
+            concurrency: "unbounded",
+            discard: true
+          })
+        }).pipe(Effect.onExit(() => SubscriptionRef.update(state, finishStep(entry.key))))
 
       const work = Effect.fn("JobQueue.work")(function* (handlers: JobHandlers) {
         const scope = yield* Scope.Scope
@@ -90,17 +121,22 @@ export const layer = (options: MemoryJobQueueOptions = {}) =>
           Effect.flatMap((entry) => runOne(handlers, entry)),
           Effect.forever
         )
-        for (let i = 0; i < (options.concurrency ?? 8); i++) yield* Effect.forkIn(worker, scope)
+        yield* Effect.forEach(
+          Array.from({ length: options.concurrency ?? 8 }),
+          () => Effect.forkIn(worker, scope),
+          {
+            discard: true
+          }
+        )
       })
 
       const control = MemoryJobQueueControl.of({
-        enqueued: Effect.sync(() => [...log]),
-        awaitIdle: SubscriptionRef.changes(inFlight).pipe(
-          Stream.filter((n) => n === 0),
+        enqueued: Effect.map(SubscriptionRef.get(state), (s) => s.enqueued),
+        awaitIdle: SubscriptionRef.changes(state).pipe(
+          Stream.filter((s) => s.live.size === 0),
           Stream.take(1),
           Stream.runDrain
-        ),
-        exhausted: Effect.sync(() => [...exhausted])
+        )
       })
       return Context.make(JobQueue, JobQueue.of({ enqueue, work })).pipe(
         Context.add(MemoryJobQueueControl, control)

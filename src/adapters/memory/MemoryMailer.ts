@@ -1,4 +1,5 @@
 // In-memory Mailer: keeps what it sent, once per idempotency key, and can be told to be down for a while.
+// Its state is one immutable value in a Ref: every operation is a pure step from one state to the next.
 import { Context, Effect, Layer, Ref } from "effect"
 import { Mailer, type MailMessage, MailUnavailable } from "../../ports/Mailer.ts"
 
@@ -16,24 +17,36 @@ export class MemoryMailerControl extends Context.Service<
   }
 >()("numbers/adapters/memory/MemoryMailerControl") {}
 
+interface State {
+  readonly sent: ReadonlyArray<SentMail>
+  /** How many of the next sends fail. */
+  readonly failures: number
+  readonly attempts: number
+}
+
+/** Every send is an attempt; it fails while failures are due, and sends a key at most once. */
+const sendStep =
+  (mail: SentMail) =>
+  (s: State): readonly ["down" | "already-sent" | "sent", State] => {
+    const attempts = s.attempts + 1
+    if (s.failures > 0) return ["down", { ...s, attempts, failures: s.failures - 1 }]
+    if (s.sent.some((m) => m.idempotencyKey === mail.idempotencyKey))
+      return ["already-sent", { ...s, attempts }]
+    return ["sent", { ...s, attempts, sent: [...s.sent, mail] }]
+  }
+
 export const layer = Layer.effectContext(
   Effect.gen(function* () {
-    const state = yield* Ref.make({ sent: [] as Array<SentMail>, failures: 0, attempts: 0 })
+    const state = yield* Ref.make<State>({ sent: [], failures: 0, attempts: 0 })
 
     const send = Effect.fn("Mailer.send")(function* (
       message: MailMessage,
       options: { readonly idempotencyKey: string }
     ) {
-      const outcome = yield* Ref.modify(state, (s) => {
-        const attempts = s.attempts + 1
-        if (s.failures > 0) return ["down" as const, { ...s, attempts, failures: s.failures - 1 }]
-        if (s.sent.some((m) => m.idempotencyKey === options.idempotencyKey))
-          return ["already-sent" as const, { ...s, attempts }]
-        return [
-          "sent" as const,
-          { ...s, attempts, sent: [...s.sent, { ...message, idempotencyKey: options.idempotencyKey }] }
-        ]
-      })
+      const outcome = yield* Ref.modify(
+        state,
+        sendStep({ ...message, idempotencyKey: options.idempotencyKey })
+      )
       if (outcome === "down")
         return yield* new MailUnavailable({ message: "connection refused by the mail server" })
       return outcome
@@ -41,8 +54,8 @@ export const layer = Layer.effectContext(
 
     const control = MemoryMailerControl.of({
       failNext: (count) => Ref.update(state, (s) => ({ ...s, failures: count })),
-      sent: Ref.get(state).pipe(Effect.map((s) => s.sent)),
-      attempts: Ref.get(state).pipe(Effect.map((s) => s.attempts))
+      sent: Effect.map(Ref.get(state), (s) => s.sent),
+      attempts: Effect.map(Ref.get(state), (s) => s.attempts)
     })
     return Context.make(Mailer, Mailer.of({ send })).pipe(Context.add(MemoryMailerControl, control))
   })

@@ -1,24 +1,25 @@
-// In-memory Repository: maps in one process, a real per-business lock (concurrent fibers contend for it),
+// In-memory Repository: tables in one process, a real per-business lock (concurrent fibers contend for it),
 // rollback of what a failed lock holder or transaction wrote, and the same uniqueness rules as the tables.
-import { Context, DateTime, Effect, Exit, Layer, Semaphore } from "effect"
+// Its state is one immutable value in a SynchronizedRef (so a step may draw new ids): a rollback puts back
+// the value it started from.
+import { Context, DateTime, Effect, Exit, Layer, Semaphore, SynchronizedRef } from "effect"
 import { type AssistantStatus, Business, Call, type PhoneNumber, Trial, User } from "../../domain/entities.ts"
 import { BusinessNotFound, type FailureReason, TrialNotFound } from "../../domain/errors.ts"
 import type { AssistantId, BusinessId, TrialId, UserId } from "../../domain/ids.ts"
-import { type NewTrial, Repository, RepositoryConflict } from "../../ports/Repository.ts"
+import { type Conversion, type NewTrial, Repository, RepositoryConflict } from "../../ports/Repository.ts"
 
 interface Tables {
-  users: Map<string, User>
-  trials: Map<string, Trial>
-  businesses: Map<string, Business>
-  calls: Map<string, Call>
+  readonly users: ReadonlyMap<string, User>
+  readonly trials: ReadonlyMap<string, Trial>
+  readonly businesses: ReadonlyMap<string, Business>
+  readonly calls: ReadonlyMap<string, Call>
 }
 
-const copy = (t: Tables): Tables => ({
-  users: new Map(t.users),
-  trials: new Map(t.trials),
-  businesses: new Map(t.businesses),
-  calls: new Map(t.calls)
-})
+interface State {
+  readonly tables: Tables
+  /** Purchase markers live outside the tables: they commit on their own, and no rollback takes them back. */
+  readonly purchasesInFlight: ReadonlyMap<string, DateTime.Utc>
+}
 
 /** Lets tests look at every business at once (the Postgres adapter answers the same through SQL). */
 export class MemoryRepositoryControl extends Context.Service<
@@ -35,78 +36,129 @@ export interface MemoryRepositoryOptions {
   readonly newId?: () => string
 }
 
+// A map is never changed in place: a write makes the next one (rows keep their insertion order, as Map does).
+const put = <K, V>(map: ReadonlyMap<K, V>, key: K, value: V): ReadonlyMap<K, V> =>
+  new Map(map).set(key, value)
+const without = <K, V>(map: ReadonlyMap<K, V>, key: K): ReadonlyMap<K, V> =>
+  new Map([...map].filter(([k]) => k !== key))
+const rows = <V>(map: ReadonlyMap<string, V>): ReadonlyArray<V> => [...map.values()]
+
+const withTables =
+  (f: (t: Tables) => Tables) =>
+  (s: State): State => ({ ...s, tables: f(s.tables) })
+const putBusiness = (business: Business) =>
+  withTables((t) => ({ ...t, businesses: put(t.businesses, business.id, business) }))
+
+/** As the table's upsert: the new status wins; what a later event leaves out is kept. */
+const mergeCall = (known: Call | undefined, call: Call): Call =>
+  known
+    ? new Call({
+        ...known,
+        status: call.status,
+        endedReason: call.endedReason ?? known.endedReason,
+        from: call.from ?? known.from,
+        summary: call.summary ?? known.summary,
+        startedAt: known.startedAt ?? call.startedAt,
+        endedAt: call.endedAt ?? known.endedAt
+      })
+    : call
+
+/** The business that already has the number, or this business when it has one: either breaks a unique rule. */
+const clashWith = (t: Tables, id: BusinessId, number: PhoneNumber) =>
+  rows(t.businesses).find(
+    (b) =>
+      b.phoneNumber !== null &&
+      (b.id === id || b.phoneNumber.e164 === number.e164 || b.phoneNumber.twilioSid === number.twilioSid)
+  )
+
 export const layerWith = (options: MemoryRepositoryOptions) =>
   Layer.effectContext(
     Effect.gen(function* () {
-      const newId = options.newId ?? (() => crypto.randomUUID())
-      let tables: Tables = {
-        users: new Map(),
-        trials: new Map(),
-        businesses: new Map(),
-        calls: new Map()
-      }
-      // Purchase markers live outside the tables: they commit on their own, and no rollback takes them back.
-      const purchasesInFlight = new Map<string, DateTime.Utc>()
-      const locks = new Map<string, Semaphore.Semaphore>()
-      const transactions = yield* Semaphore.make(1)
-      const lockOf = (id: string) => {
-        const existing = locks.get(id)
-        if (existing) return existing
-        const lock = Semaphore.makeUnsafe(1)
-        locks.set(id, lock)
-        return lock
-      }
-      const read = <A>(f: (t: Tables) => A) => Effect.sync(() => f(tables))
-
-      const createTrial = Effect.fn("Repository.createTrial")(function* (input: NewTrial) {
-        return yield* Effect.sync(() => {
-          const email = input.ownerEmail.toLowerCase()
-          let owner = [...tables.users.values()].find((u) => u.email === email)
-          if (!owner) {
-            owner = new User({ id: newId() as UserId, email, name: input.ownerName })
-            tables.users.set(owner.id, owner)
-          }
-          const trial = new Trial({
-            id: newId() as TrialId,
-            ownerId: owner.id,
-            ownerEmail: email,
-            businessName: input.businessName,
-            vapiAssistantId: input.vapiAssistantId,
-            requestedAreaCode: input.requestedAreaCode,
-            status: "active",
-            businessId: null
-          })
-          tables.trials.set(trial.id, trial)
-          return trial
-        })
+      const nextId = Effect.sync(options.newId ?? (() => crypto.randomUUID()))
+      const state = yield* SynchronizedRef.make<State>({
+        tables: { users: new Map(), trials: new Map(), businesses: new Map(), calls: new Map() },
+        purchasesInFlight: new Map()
       })
+      const locks = yield* SynchronizedRef.make<ReadonlyMap<string, Semaphore.Semaphore>>(new Map())
+      const transactions = yield* Semaphore.make(1)
+
+      const read = <A>(f: (t: Tables) => A) => Effect.map(SynchronizedRef.get(state), (s) => f(s.tables))
+
+      const lockOf = (id: BusinessId) =>
+        SynchronizedRef.modifyEffect(locks, (held) => {
+          const lock = held.get(id)
+          if (lock) return Effect.succeed([lock, held] as const)
+          return Effect.map(Semaphore.make(1), (made) => [made, put(held, id, made)] as const)
+        })
+
+      /** Changes a business its caller holds the lock on: one that is not there is a defect. */
+      const update = (id: BusinessId, f: (business: Business) => Business) =>
+        SynchronizedRef.modify(state, (s) => {
+          const before = s.tables.businesses.get(id)
+          if (!before) return [undefined, s] as const
+          const after = f(before)
+          return [{ before, after }, putBusiness(after)(s)] as const
+        }).pipe(
+          Effect.flatMap((changed) =>
+            changed ? Effect.succeed(changed) : Effect.die(new Error(`business ${id} vanished while locked`))
+          )
+        )
+
+      const createTrial = Effect.fn("Repository.createTrial")((input: NewTrial) =>
+        SynchronizedRef.modifyEffect(state, (s) =>
+          Effect.gen(function* () {
+            const email = input.ownerEmail.toLowerCase()
+            const owner =
+              rows(s.tables.users).find((u) => u.email === email) ??
+              new User({ id: (yield* nextId) as UserId, email, name: input.ownerName })
+            const trial = new Trial({
+              id: (yield* nextId) as TrialId,
+              ownerId: owner.id,
+              ownerEmail: email,
+              businessName: input.businessName,
+              vapiAssistantId: input.vapiAssistantId,
+              requestedAreaCode: input.requestedAreaCode,
+              status: "active",
+              businessId: null
+            })
+            const next = withTables((t) => ({
+              ...t,
+              users: put(t.users, owner.id, owner),
+              trials: put(t.trials, trial.id, trial)
+            }))(s)
+            return [trial, next] as const
+          })
+        )
+      )
 
       const convertTrial = Effect.fn("Repository.convertTrial")(function* (id: TrialId) {
         const now = yield* DateTime.now
-        const conversion = yield* Effect.sync(() => {
-          const trial = tables.trials.get(id)
-          if (!trial) return null
-          if (trial.businessId) {
-            const business = tables.businesses.get(trial.businessId)
-            if (business) return { business, created: false }
-          }
-          const business = new Business({
-            id: newId() as BusinessId,
-            ownerId: trial.ownerId,
-            name: trial.businessName,
-            vapiAssistantId: trial.vapiAssistantId,
-            requestedAreaCode: trial.requestedAreaCode,
-            trialId: trial.id,
-            numberStatus: "pending",
-            phoneNumber: null,
-            assistantStatus: "pending",
-            failureReason: null,
-            createdAt: now
-          })
-          tables.businesses.set(business.id, business)
-          tables.trials.set(trial.id, new Trial({ ...trial, status: "converted", businessId: business.id }))
-          return { business, created: true }
-        })
+        const conversion = yield* SynchronizedRef.modifyEffect(
+          state,
+          (s): Effect.Effect<readonly [Conversion | null, State]> =>
+            Effect.gen(function* () {
+              const trial = s.tables.trials.get(id)
+              if (!trial) return [null, s]
+              const existing = trial.businessId && s.tables.businesses.get(trial.businessId)
+              if (existing) return [{ business: existing, created: false }, s]
+              const business = new Business({
+                id: (yield* nextId) as BusinessId,
+                ownerId: trial.ownerId,
+                name: trial.businessName,
+                vapiAssistantId: trial.vapiAssistantId,
+                requestedAreaCode: trial.requestedAreaCode,
+                trialId: trial.id,
+                numberStatus: "pending",
+                phoneNumber: null,
+                assistantStatus: "pending",
+                failureReason: null,
+                createdAt: now
+              })
+              const converted = new Trial({ ...trial, status: "converted", businessId: business.id })
+              const next = withTables((t) => ({ ...t, trials: put(t.trials, trial.id, converted) }))(s)
+              return [{ business, created: true }, putBusiness(business)(next)]
+            })
+        )
         if (!conversion) return yield* new TrialNotFound({ trialId: id })
         return conversion
       })
@@ -115,128 +167,100 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
         id: BusinessId,
         use: (business: Business) => Effect.Effect<A, E, R>
       ) =>
-        lockOf(id).withPermits(1)(
-          Effect.gen(function* () {
-            const business = tables.businesses.get(id)
-            if (!business) return yield* new BusinessNotFound({ businessId: id })
-            // Like a rolled-back transaction: a failed or interrupted holder leaves the business as it found it.
-            return yield* use(business).pipe(
-              Effect.onExit((exit) =>
-                Exit.isSuccess(exit)
-                  ? Effect.void
-                  : Effect.sync(() => {
-                      tables.businesses.set(id, business)
-                    })
+        Effect.flatMap(lockOf(id), (lock) =>
+          Semaphore.withPermit(
+            lock,
+            Effect.gen(function* () {
+              const business = yield* read((t) => t.businesses.get(id))
+              if (!business) return yield* new BusinessNotFound({ businessId: id })
+              // Like a rolled-back transaction: a failed or interrupted holder leaves the business as it found it.
+              return yield* use(business).pipe(
+                Effect.onExit((exit) =>
+                  Exit.isSuccess(exit) ? Effect.void : SynchronizedRef.update(state, putBusiness(business))
+                )
               )
-            )
-          })
+            })
+          )
         )
-
-      const update = (id: BusinessId, f: (b: Business) => Business) =>
-        Effect.sync(() => {
-          const business = tables.businesses.get(id)
-          if (!business) throw new Error(`business ${id} vanished while locked`)
-          const next = f(business)
-          tables.businesses.set(id, next)
-          return next
-        })
 
       const recordNumber = Effect.fn("Repository.recordNumber")(function* (
         id: BusinessId,
         number: PhoneNumber
       ) {
-        const clash = yield* read((t) =>
-          [...t.businesses.values()].find(
-            (b) =>
-              b.phoneNumber !== null &&
-              (b.id === id ||
-                b.phoneNumber.e164 === number.e164 ||
-                b.phoneNumber.twilioSid === number.twilioSid)
-          )
-        )
+        const clash = yield* read((t) => clashWith(t, id, number))
         if (clash)
           return yield* new RepositoryConflict({
             message: `a number is already recorded for business ${clash.id}`
           })
-        return yield* update(
+        const { after } = yield* update(
           id,
           (b) => new Business({ ...b, numberStatus: "assigned", phoneNumber: number, failureReason: null })
         )
+        return after
       })
 
-      const markFailed = Effect.fn("Repository.markFailed")(function* (
-        id: BusinessId,
-        reason: FailureReason
-      ) {
-        return yield* update(id, (b) => new Business({ ...b, numberStatus: "failed", failureReason: reason }))
-      })
-
-      const markPending = Effect.fn("Repository.markPending")(function* (id: BusinessId) {
-        return yield* update(id, (b) => new Business({ ...b, numberStatus: "pending", failureReason: null }))
-      })
-
-      const setAssistantStatus = Effect.fn("Repository.setAssistantStatus")(function* (
-        id: BusinessId,
-        status: AssistantStatus,
-        reason: FailureReason | null
-      ) {
-        const before = yield* read((t) => t.businesses.get(id))
-        if (before?.assistantStatus === status && before.failureReason === reason) {
-          return { business: before, changed: false }
-        }
-        const business = yield* update(
-          id,
-          (b) => new Business({ ...b, assistantStatus: status, failureReason: reason })
+      const markFailed = Effect.fn("Repository.markFailed")((id: BusinessId, reason: FailureReason) =>
+        update(id, (b) => new Business({ ...b, numberStatus: "failed", failureReason: reason })).pipe(
+          Effect.map(({ after }) => after)
         )
-        return { business, changed: true }
-      })
+      )
+
+      const markPending = Effect.fn("Repository.markPending")((id: BusinessId) =>
+        update(id, (b) => new Business({ ...b, numberStatus: "pending", failureReason: null })).pipe(
+          Effect.map(({ after }) => after)
+        )
+      )
+
+      const setAssistantStatus = Effect.fn("Repository.setAssistantStatus")(
+        (id: BusinessId, status: AssistantStatus, reason: FailureReason | null) =>
+          update(id, (b) =>
+            b.assistantStatus === status && b.failureReason === reason
+              ? b
+              : new Business({ ...b, assistantStatus: status, failureReason: reason })
+          ).pipe(Effect.map(({ before, after }) => ({ business: after, changed: after !== before })))
+      )
 
       const markPurchaseInFlight = Effect.fn("Repository.markPurchaseInFlight")(function* (id: BusinessId) {
         const now = yield* DateTime.now
-        yield* Effect.sync(() => purchasesInFlight.set(id, now))
+        yield* SynchronizedRef.update(state, (s) => ({
+          ...s,
+          purchasesInFlight: put(s.purchasesInFlight, id, now)
+        }))
       })
 
-      const upsertCall = Effect.fn("Repository.upsertCall")(function* (call: Call) {
-        return yield* Effect.sync(() => {
-          // As the table's upsert: the new status wins; what a later event leaves out is kept.
-          const known = tables.calls.get(call.vapiCallId)
-          const merged = known
-            ? new Call({
-                ...known,
-                status: call.status,
-                endedReason: call.endedReason ?? known.endedReason,
-                from: call.from ?? known.from,
-                summary: call.summary ?? known.summary,
-                startedAt: known.startedAt ?? call.startedAt,
-                endedAt: call.endedAt ?? known.endedAt
-              })
-            : call
-          tables.calls.set(call.vapiCallId, merged)
-          return merged
+      const upsertCall = Effect.fn("Repository.upsertCall")((call: Call) =>
+        SynchronizedRef.modify(state, (s) => {
+          const merged = mergeCall(s.tables.calls.get(call.vapiCallId), call)
+          return [
+            merged,
+            withTables((t) => ({ ...t, calls: put(t.calls, call.vapiCallId, merged) }))(s)
+          ] as const
         })
-      })
+      )
 
+      // One transaction at a time; a failed one puts back the tables it started from.
       const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-        transactions.withPermits(1)(
-          Effect.suspend(() => {
-            const before = copy(tables)
-            return effect.pipe(
+        Semaphore.withPermit(
+          transactions,
+          Effect.flatMap(SynchronizedRef.get(state), ({ tables: before }) =>
+            effect.pipe(
               Effect.onExit((exit) =>
                 Exit.isSuccess(exit)
                   ? Effect.void
-                  : Effect.sync(() => {
-                      tables = before
-                    })
+                  : SynchronizedRef.update(
+                      state,
+                      withTables(() => before)
+                    )
               )
             )
-          })
+          )
         )
 
       const repository = Repository.of({
         createTrial,
         findTrial: (id: TrialId) => read((t) => t.trials.get(id) ?? null),
         findTrialByAssistant: (assistantId: AssistantId) =>
-          read((t) => [...t.trials.values()].find((trial) => trial.vapiAssistantId === assistantId) ?? null),
+          read((t) => rows(t.trials).find((trial) => trial.vapiAssistantId === assistantId) ?? null),
         convertTrial,
         findBusiness: (id: BusinessId) => read((t) => t.businesses.get(id) ?? null),
         findBusinessWithOwner: (id: BusinessId) =>
@@ -246,21 +270,30 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
             return business && owner ? { business, owner } : null
           }),
         businessesOf: (ownerId: UserId) =>
-          read((t) => [...t.businesses.values()].filter((b) => b.ownerId === ownerId).reverse()),
+          read((t) =>
+            rows(t.businesses)
+              .filter((b) => b.ownerId === ownerId)
+              .reverse()
+          ),
         findBusinessByAssistant: (assistantId: AssistantId) =>
-          read((t) => [...t.businesses.values()].find((b) => b.vapiAssistantId === assistantId) ?? null),
+          read((t) => rows(t.businesses).find((b) => b.vapiAssistantId === assistantId) ?? null),
         withBusinessLock,
         recordNumber,
         markFailed,
         markPending,
         setAssistantStatus,
         markPurchaseInFlight,
-        clearPurchaseInFlight: (id: BusinessId) => Effect.sync(() => void purchasesInFlight.delete(id)),
-        purchaseInFlightSince: (id: BusinessId) => Effect.sync(() => purchasesInFlight.get(id) ?? null),
+        clearPurchaseInFlight: (id: BusinessId) =>
+          SynchronizedRef.update(state, (s) => ({
+            ...s,
+            purchasesInFlight: without(s.purchasesInFlight, id)
+          })),
+        purchaseInFlightSince: (id: BusinessId) =>
+          Effect.map(SynchronizedRef.get(state), (s) => s.purchasesInFlight.get(id) ?? null),
         upsertCall,
         recentCalls: (callableId: string, limit: number) =>
           read((t) =>
-            [...t.calls.values()]
+            rows(t.calls)
               .filter((c) => c.callableId === callableId)
               .slice(-limit)
               .reverse()
@@ -271,7 +304,7 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
         Context.add(
           MemoryRepositoryControl,
           MemoryRepositoryControl.of({
-            businesses: read((t) => [...t.businesses.values()]),
+            businesses: read((t) => rows(t.businesses)),
             counts: read((t) => ({
               users: t.users.size,
               trials: t.trials.size,

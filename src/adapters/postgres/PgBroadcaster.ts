@@ -20,8 +20,9 @@ import { SqlClient } from "effect/sql"
 import { OwnerEvent } from "../../domain/events.ts"
 import type { BusinessId } from "../../domain/ids.ts"
 import { Broadcaster } from "../../ports/Broadcaster.ts"
+import { failureKind, retryTransient } from "./failures.ts"
 
-export const CHANNEL = "numbers_owner_events"
+const CHANNEL = "numbers_owner_events"
 
 /** Events sent in one statement at most (each payload is well under a kilobyte). */
 const MAX_BATCH = 256
@@ -67,9 +68,9 @@ export const layer = Layer.effect(
 
     const notifyAll = (payloads: ReadonlyArray<string>) =>
       sql`SELECT pg_notify(${CHANNEL}, payload) FROM jsonb_array_elements_text(${JSON.stringify(payloads)}::jsonb) AS e(payload)`.pipe(
-        Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 3 }),
+        retryTransient(sql),
         // Best effort by design: the owner's dashboard also reads the state when it subscribes.
-        Effect.catch((error) => Effect.logWarning(`owner events not sent: ${error.reason._tag}`)),
+        Effect.catch((error) => Effect.logWarning(`owner events not sent: ${failureKind(error)}`)),
         Effect.asVoid
       )
 

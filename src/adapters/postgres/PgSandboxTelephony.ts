@@ -2,7 +2,7 @@
 // so that a restarted sandbox, or several sandbox processes on one database, see what the account owns and
 // never sell a number twice. It answers as Twilio does on the cases the Telephony contract suite covers.
 import { Context, Effect, Layer, Schema } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { SqlClient } from "effect/sql"
 import type { TwilioSid } from "../../domain/ids.ts"
 import {
   InvalidAreaCode,
@@ -13,6 +13,7 @@ import {
   TelephonyRejected,
   TelephonyUnavailable
 } from "../../ports/Telephony.ts"
+import { type DbError, failureKind } from "./failures.ts"
 
 export interface SandboxTelephonyOptions {
   /** Numbers for sale per area code; codes not listed have `defaultStock`. */
@@ -28,10 +29,8 @@ const SERIALS = 9000
 const decodeOwned = Schema.decodeUnknownEffect(OwnedNumber)
 
 /** The database behind the simulation is down: to the caller, as Twilio being unreachable. */
-const unreachable = (error: SqlError.SqlError | Schema.SchemaError) =>
-  new TelephonyUnavailable({
-    message: `the sandbox Twilio's database: ${error._tag === "SqlError" ? error.reason._tag : "a row did not decode"}`
-  })
+const unreachable = (error: DbError) =>
+  new TelephonyUnavailable({ message: `the sandbox Twilio's database: ${failureKind(error)}` })
 
 export const layer = (options: SandboxTelephonyOptions = {}) =>
   Layer.effect(
@@ -41,7 +40,7 @@ export const layer = (options: SandboxTelephonyOptions = {}) =>
       const unknown = new Set(options.unknownAreaCodes ?? [])
       // The simulated Twilio is another system: what it does commits on its own, never inside a transaction
       // of ours that may roll back (the business lock's is open while a purchase is made).
-      const onItsOwn = <A>(effect: Effect.Effect<A, SqlError.SqlError | Schema.SchemaError>) =>
+      const onItsOwn = <A>(effect: Effect.Effect<A, DbError>) =>
         Effect.updateContext(effect, (context: Context.Context<never>) =>
           Context.omit(sql.transactionService)(context)
         ).pipe(Effect.mapError(unreachable))

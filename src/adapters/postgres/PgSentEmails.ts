@@ -3,6 +3,7 @@
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { SentEmails } from "../mail/SentEmails.ts"
+import { failureKind, retryTransient } from "./failures.ts"
 
 export const layer = Layer.effect(
   SentEmails,
@@ -12,13 +13,16 @@ export const layer = Layer.effect(
       wasSent: (key) =>
         sql`SELECT 1 FROM email_deliveries WHERE idempotency_key = ${key}`.pipe(
           Effect.map((rows) => rows.length > 0),
-          Effect.catch(() => Effect.succeed(false))
+          retryTransient(sql),
+          Effect.catch((error) =>
+            Effect.as(Effect.logWarning(`could not look up a sent email: ${failureKind(error)}`), false)
+          )
         ),
       markSent: (key) =>
         sql`INSERT INTO email_deliveries (idempotency_key) VALUES (${key}) ON CONFLICT DO NOTHING`.pipe(
           Effect.asVoid,
-          Effect.retry({ times: 3 }),
-          Effect.catch((error) => Effect.logWarning(`could not record a sent email: ${error.reason._tag}`))
+          retryTransient(sql),
+          Effect.catch((error) => Effect.logWarning(`could not record a sent email: ${failureKind(error)}`))
         )
     })
   })

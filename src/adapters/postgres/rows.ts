@@ -2,13 +2,16 @@
 // A row that breaks an entity's rules (ids, E.164, statuses) fails decoding: a defect, never data.
 import { DateTime, Effect, Schema } from "effect"
 import { Business, Call, Trial, User } from "../../domain/entities.ts"
+import { BusinessId } from "../../domain/ids.ts"
+
+type Row = Record<string, unknown>
 
 const Timestamp = Schema.Union([Schema.Date, Schema.String])
 const iso = (value: Date | string | null): string | null =>
   value === null ? null : DateTime.formatIso(DateTime.makeUnsafe(value))
 
 // Users and trials are selected in their entities' encoded shape already.
-export const toUser = Schema.decodeUnknownEffect(User)
+const toUser = Schema.decodeUnknownEffect(User)
 export const toTrial = Schema.decodeUnknownEffect(Trial)
 
 const BusinessRow = Schema.Struct({
@@ -19,7 +22,7 @@ const BusinessRow = Schema.Struct({
 })
 const decodeBusiness = Schema.decodeUnknownEffect(Business)
 
-export const toBusiness = (row: Record<string, unknown>) =>
+export const toBusiness = (row: Row) =>
   Effect.flatMap(Schema.decodeUnknownEffect(BusinessRow)(row), (r) =>
     decodeBusiness({
       ...row,
@@ -31,6 +34,34 @@ export const toBusiness = (row: Record<string, unknown>) =>
     })
   )
 
+/** A business row with its owner's `owner_email` and `owner_name`. */
+export const toBusinessWithOwner = (row: Row) =>
+  Effect.all({
+    business: toBusiness(row),
+    owner: toUser({ id: row.ownerId, email: row.ownerEmail, name: row.ownerName })
+  })
+
+const decodeCreated = Schema.decodeUnknownEffect(Schema.Struct({ created: Schema.Boolean }))
+const decodeExisting = Schema.decodeUnknownEffect(Schema.Struct({ existingId: BusinessId }))
+
+type ConversionRow =
+  | { readonly _tag: "Created"; readonly business: Business }
+  | { readonly _tag: "Existing"; readonly id: BusinessId }
+
+/** A conversion's row: the business it created, or the id of the one the trial was converted to before. */
+export const toConversion = Effect.fnUntraced(function* (
+  row: Row
+): Effect.fn.Return<ConversionRow, Schema.SchemaError> {
+  const { created } = yield* decodeCreated(row)
+  if (created) return { _tag: "Created", business: yield* toBusiness(row) }
+  return { _tag: "Existing", id: (yield* decodeExisting(row)).existingId }
+})
+
+const PurchaseRow = Schema.Struct({ since: Timestamp })
+
+export const toPurchaseSince = (row: Row) =>
+  Effect.map(Schema.decodeUnknownEffect(PurchaseRow)(row), (r) => DateTime.makeUnsafe(r.since))
+
 const CallRow = Schema.Struct({
   fromNumber: Schema.NullOr(Schema.String),
   startedAt: Schema.NullOr(Timestamp),
@@ -38,7 +69,15 @@ const CallRow = Schema.Struct({
 })
 const decodeCall = Schema.decodeUnknownEffect(Call)
 
-export const toCall = (row: Record<string, unknown>) =>
+export const toCall = (row: Row) =>
   Effect.flatMap(Schema.decodeUnknownEffect(CallRow)(row), (r) =>
     decodeCall({ ...row, from: r.fromNumber, startedAt: iso(r.startedAt), endedAt: iso(r.endedAt) })
   )
+
+/** A call's times as the `calls` table takes them (ISO strings). */
+export const callTimes = Schema.encodeSync(
+  Schema.Struct({
+    startedAt: Schema.NullOr(Schema.DateTimeUtcFromString),
+    endedAt: Schema.NullOr(Schema.DateTimeUtcFromString)
+  })
+)
