@@ -6,7 +6,7 @@ export default defineConfig({
   test: {
     include: [
       "test/reliability/**/*.reliability.ts",
-      "test/app/AssignNumber.property.test.ts",
+      "test/app/usecases/AssignNumber.property.test.ts",
       "test/app/http/fuzz.test.ts",
       "test/app/http/cableFuzz.test.ts"
     ],

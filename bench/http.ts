@@ -5,7 +5,7 @@
 //   write: POST /webhooks/vapi status-update (a new call recorded, the owner told)
 import { Effect, Redacted } from "effect"
 import twilio from "twilio"
-import { signToken } from "../src/app/auth.ts"
+import { signToken } from "../src/app/http/auth.ts"
 import { PUBLIC_APP_URL, startFakeTwilio } from "../test/support/fakeTwilio.ts"
 import { startFakeVapi } from "../test/support/fakeVapi.ts"
 import { freePort, spawnService, untilReady } from "../test/support/processes.ts"

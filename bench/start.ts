@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { Effect, Redacted } from "effect"
-import { signToken } from "../src/app/auth.ts"
+import { signToken } from "../src/app/http/auth.ts"
 import { freePort } from "../test/support/processes.ts"
 import { percentile, report } from "./support.ts"
 
@@ -31,7 +31,7 @@ const untilReady = async (port: number, started: number) => {
 const startService = async (dataDir: string) => {
   const port = freePort()
   const started = performance.now()
-  const child = Bun.spawn(["bun", "src/app/main.ts"], {
+  const child = Bun.spawn(["bun", "src/app/entry/main.ts"], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? "",

@@ -1,6 +1,10 @@
-// Who may see a business: its owner only (services are checked at the HTTP edge).
+// Who may see a business: its owner, or a service (the signup backend); who the caller is comes from a token
+// verified at the HTTP edge.
 import type { Business, User } from "./entities.ts"
 import type { UserId } from "./ids.ts"
 
 export const owns = (user: User | UserId, business: Business): boolean =>
   (typeof user === "string" ? user : user.id) === business.ownerId
+
+/** Who is asking: an owner (a user) or a service. */
+export type Caller = { readonly role: "owner"; readonly userId: UserId } | { readonly role: "service" }

@@ -19,7 +19,6 @@ export const E164 = Schema.String.check(
 export type E164 = typeof E164.Type
 
 export const isAreaCode = Schema.is(AreaCode)
-export const isE164 = Schema.is(E164)
 
 const northAmerican = /^\+1([2-9]\d{2})([2-9]\d{2})(\d{4})$/
 

@@ -1,8 +1,8 @@
 // Where Twilio and Vapi reach us for a business. Both URLs carry the business id (invariant I3).
 import type { BusinessId } from "./ids.ts"
 
-export const TWILIO_INBOUND_PATH = "/webhooks/twilio/inbound"
-export const VAPI_WEBHOOK_PATH = "/webhooks/vapi"
+const TWILIO_INBOUND_PATH = "/webhooks/twilio/inbound"
+const VAPI_WEBHOOK_PATH = "/webhooks/vapi"
 
 const withBusiness = (appUrl: string, path: string, businessId: BusinessId): string => {
   const url = new URL(path, appUrl.endsWith("/") ? appUrl : `${appUrl}/`)

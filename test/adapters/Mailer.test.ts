@@ -8,9 +8,9 @@ import { DateTime, Effect, Layer, Redacted, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { simpleParser } from "mailparser"
 import * as FileMailer from "../../src/adapters/mail/FileMailer.ts"
-import { SentEmails } from "../../src/adapters/mail/SentEmails.ts"
 import * as SmtpMailer from "../../src/adapters/mail/SmtpMailer.ts"
-import { numberAssignedEmail } from "../../src/app/email/numberAssignedEmail.ts"
+import * as MemorySentEmails from "../../src/adapters/memory/MemorySentEmails.ts"
+import { numberAssignedEmail } from "../../src/app/usecases/email/numberAssignedEmail.ts"
 import { Business, PhoneNumber, User } from "../../src/domain/entities.ts"
 import { AssistantId, BusinessId, TrialId } from "../../src/domain/ids.ts"
 import { Mailer } from "../../src/ports/Mailer.ts"
@@ -43,7 +43,7 @@ const message = await numberAssignedEmail({ owner, business, number, appUrl: "ht
 const FROM = "Numbers <no-reply@numbers.example.com>"
 
 const smtpLayer = (url: string) =>
-  SmtpMailer.layer({ smtpUrl: Redacted.make(url), from: FROM }).pipe(Layer.provide(SentEmails.memory))
+  SmtpMailer.layer({ smtpUrl: Redacted.make(url), from: FROM }).pipe(Layer.provide(MemorySentEmails.layer))
 
 describe("SMTP mailer", () => {
   it.effect("delivers the email once per key, with both parts, to the owner, from MAIL_FROM", () =>
@@ -130,7 +130,9 @@ describe("file mailer (no SMTP_URL)", () => {
           yield* mailer.send(message, { idempotencyKey: "number-assigned:b1" })
         ]
       }).pipe(
-        Effect.provide(FileMailer.layer({ directory, from: FROM }).pipe(Layer.provide(SentEmails.memory)))
+        Effect.provide(
+          FileMailer.layer({ directory, from: FROM }).pipe(Layer.provide(MemorySentEmails.layer))
+        )
       )
       assert.deepStrictEqual(outcomes, ["sent", "already-sent"])
       const files = readdirSync(directory)

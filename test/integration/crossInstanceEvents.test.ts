@@ -3,7 +3,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
 import { SqlClient } from "effect/sql"
-import { convertTrial } from "../../src/app/ConvertTrial.ts"
+import { convertTrial } from "../../src/app/usecases/ConvertTrial.ts"
 import { NumberFailed } from "../../src/domain/events.ts"
 import { Broadcaster } from "../../src/ports/Broadcaster.ts"
 import { Repository } from "../../src/ports/Repository.ts"

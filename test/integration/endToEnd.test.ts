@@ -1,10 +1,10 @@
-// The service as a separate process (`bun src/app/main.ts`) on Postgres, with Twilio and Vapi reached over
+// The service as a separate process (`bun src/app/entry/main.ts`) on Postgres, with Twilio and Vapi reached over
 // HTTP (local servers speaking their wire formats) and a real SMTP server: create a trial, convert it, the
 // owner's socket receives the number, the email arrives, and a signed inbound call gets Vapi's TwiML.
 import { Effect, Redacted } from "effect"
 import twilio from "twilio"
 import { afterAll, describe, expect, it } from "vitest"
-import { signToken } from "../../src/app/auth.ts"
+import { signToken } from "../../src/app/http/auth.ts"
 import { PUBLIC_APP_URL, startFakeTwilio } from "../support/fakeTwilio.ts"
 import { startFakeVapi } from "../support/fakeVapi.ts"
 import type { JsonObject } from "../support/httpApp.ts"

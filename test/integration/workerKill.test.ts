@@ -3,7 +3,7 @@
 // job over, the business has one number, bought once.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { convertTrial } from "../../src/app/ConvertTrial.ts"
+import { convertTrial } from "../../src/app/usecases/ConvertTrial.ts"
 import { Repository } from "../../src/ports/Repository.ts"
 import { startFakeTwilio } from "../support/fakeTwilio.ts"
 import { newTrial } from "../support/fixtures.ts"

@@ -4,7 +4,7 @@
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { afterEach, describe, expect, it } from "vitest"
-import { convertTrial } from "../../src/app/ConvertTrial.ts"
+import { convertTrial } from "../../src/app/usecases/ConvertTrial.ts"
 import { AssignNumberJob, JobQueue } from "../../src/ports/JobQueue.ts"
 import { Repository } from "../../src/ports/Repository.ts"
 import { type FakeTwilio, startFakeTwilio } from "../support/fakeTwilio.ts"

@@ -1,13 +1,11 @@
 // The Elysia app on in-memory layers (a ManagedRuntime), with jobs running, tokens, and a request helper.
 import { Effect, ManagedRuntime, Redacted, Scope } from "effect"
-import type { SqlClient } from "effect/sql"
 import { MemoryJobQueueControl } from "../../src/adapters/memory/MemoryJobQueue.ts"
-import { signToken } from "../../src/app/auth.ts"
 import { makeApp } from "../../src/app/http/app.ts"
-import type { Run } from "../../src/app/http/run.ts"
+import { signToken } from "../../src/app/http/auth.ts"
 import type { HttpSettings } from "../../src/app/http/services.ts"
-import { jobHandlers } from "../../src/app/jobHandlers.ts"
 import { type MemoryOptions, memoryLayer } from "../../src/app/layers/memory.ts"
+import { jobHandlers } from "../../src/app/usecases/jobHandlers.ts"
 import { JobQueue } from "../../src/ports/JobQueue.ts"
 
 /** JSON as tests read it: assertions check the shape, so the type stays loose here, and only here. */
@@ -21,12 +19,7 @@ export const SETTINGS: HttpSettings = {
   twilioAuthToken: Redacted.make("test-twilio-token")
 }
 
-export interface TestAppOptions extends MemoryOptions {
-  /** Serves /health and /ready, on this database. */
-  readonly health?: Run<SqlClient.SqlClient>
-}
-
-export const makeTestApp = async ({ health, ...options }: TestAppOptions = {}) => {
+export const makeTestApp = async (options: MemoryOptions = {}) => {
   const runtime = ManagedRuntime.make(
     memoryLayer({
       telephony: { defaultStock: 50 },
@@ -43,7 +36,7 @@ export const makeTestApp = async ({ health, ...options }: TestAppOptions = {}) =
   await runtime.runPromise(
     JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work)).pipe(Scope.provide(scope))
   )
-  const app = makeApp(runtime.runPromise, SETTINGS, health)
+  const app = makeApp(runtime.runPromise, SETTINGS)
   const sign = (claims: Parameters<typeof signToken>[1], expiresIn?: string) =>
     Effect.runPromise(signToken(SETTINGS.authSecret, claims, expiresIn))
   const service = await sign({ role: "service" })

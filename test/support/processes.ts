@@ -1,4 +1,4 @@
-// The service as separate OS processes (`bun src/app/main.ts`), for tests that race or kill workers.
+// The service as separate OS processes (`bun src/app/entry/main.ts`), for tests that race or kill workers.
 import { chmodSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -16,7 +16,7 @@ export const spawnService = (env: Readonly<Record<string, string>>): ServiceProc
   let output = ""
   const dataDir = mkdtempSync(join(tmpdir(), "numbers-proc-"))
   chmodSync(dataDir, 0o755)
-  const child = Bun.spawn(["bun", "src/app/main.ts"], {
+  const child = Bun.spawn(["bun", "src/app/entry/main.ts"], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? "",

@@ -4,7 +4,8 @@ import { join, resolve } from "node:path"
 import { Effect, Layer } from "effect"
 import nodemailer from "nodemailer"
 import { Mailer, type MailMessage, MailUnavailable } from "../../ports/Mailer.ts"
-import { messageIdFor, SentEmails } from "./SentEmails.ts"
+import { SentEmails } from "../../ports/SentEmails.ts"
+import { messageIdFor } from "./messageId.ts"
 
 export const layer = (options: { readonly directory: string; readonly from: string }) =>
   Layer.effect(

@@ -3,7 +3,8 @@
 import { Effect, Layer, Redacted, Schema } from "effect"
 import nodemailer from "nodemailer"
 import { Mailer, type MailMessage, MailRejected, MailUnavailable } from "../../ports/Mailer.ts"
-import { messageIdFor, SentEmails } from "./SentEmails.ts"
+import { SentEmails } from "../../ports/SentEmails.ts"
+import { messageIdFor } from "./messageId.ts"
 
 export interface SmtpOptions {
   readonly smtpUrl: Redacted.Redacted<string>
@@ -16,7 +17,7 @@ const SmtpFailure = Schema.Struct({
 })
 
 /** Messages say what kind of failure it was; never the server's text (it can echo addresses or credentials). */
-export const mapSmtpError = (error: unknown): MailUnavailable | MailRejected => {
+const mapSmtpError = (error: unknown): MailUnavailable | MailRejected => {
   const { code, responseCode } = Schema.is(SmtpFailure)(error)
     ? error
     : { code: undefined, responseCode: undefined }

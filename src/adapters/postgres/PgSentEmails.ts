@@ -2,7 +2,7 @@
 // a rare second email beats a lost one.
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
-import { SentEmails } from "../mail/SentEmails.ts"
+import { SentEmails } from "../../ports/SentEmails.ts"
 import { failureKind, retryTransient } from "./failures.ts"
 
 export const layer = Layer.effect(

@@ -1,15 +1,15 @@
 // `bun run demo`: the assignment program alone, in one process on in-memory adapters (simulated Twilio and
 // Vapi), printing what happens: a quick look at the fallback chain without a database.
 import { Effect, Layer, Logger, Redacted } from "effect"
-import { MemoryJobQueueControl } from "../adapters/memory/MemoryJobQueue.ts"
-import type { AssistantId } from "../domain/ids.ts"
-import { formatNational } from "../domain/phone.ts"
-import { JobQueue } from "../ports/JobQueue.ts"
-import { Repository } from "../ports/Repository.ts"
-import { convertTrial } from "./ConvertTrial.ts"
-import { jobHandlers } from "./jobHandlers.ts"
-import { memoryLayer } from "./layers/memory.ts"
-import { sandboxTelephony } from "./layers/sandbox.ts"
+import { MemoryJobQueueControl } from "../../adapters/memory/MemoryJobQueue.ts"
+import type { AssistantId } from "../../domain/ids.ts"
+import { formatNational } from "../../domain/phone.ts"
+import { JobQueue } from "../../ports/JobQueue.ts"
+import { Repository } from "../../ports/Repository.ts"
+import { memoryLayer } from "../layers/memory.ts"
+import { sandboxTelephony } from "../layers/sandbox.ts"
+import { convertTrial } from "../usecases/ConvertTrial.ts"
+import { jobHandlers } from "../usecases/jobHandlers.ts"
 
 const trials = [
   { businessName: "Golden Gate Dental", requestedAreaCode: "212" },

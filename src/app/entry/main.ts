@@ -1,9 +1,9 @@
 // `bun start`: the service. ROLE=all (default) serves HTTP and runs the worker in one process; ROLE=web and
 // ROLE=worker split them across machines that share one Postgres.
 import { Cause, Effect, Exit, Fiber, Layer, Logger } from "effect"
-import { AppConfig, loadAppConfig } from "./AppConfig.ts"
-import { httpLayer } from "./http/server.ts"
-import { serviceLayer } from "./layers/service.ts"
+import { httpLayer } from "../http/server.ts"
+import { AppConfig, loadAppConfig } from "../layers/AppConfig.ts"
+import { serviceLayer } from "../layers/service.ts"
 import { sandboxWelcomeLayer } from "./sandboxWelcome.ts"
 import { workerLayer } from "./worker.ts"
 

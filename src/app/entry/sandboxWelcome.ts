@@ -1,10 +1,10 @@
 // In sandbox, `bun start` prepares one trial to convert and prints how to watch it happen: the dashboard link
 // with a ready owner token, and the command that converts the trial with a service token.
 import { Effect, Layer } from "effect"
-import type { AssistantId } from "../domain/ids.ts"
-import { Repository } from "../ports/Repository.ts"
-import { AppConfig } from "./AppConfig.ts"
-import { signToken } from "./auth.ts"
+import type { AssistantId } from "../../domain/ids.ts"
+import { Repository } from "../../ports/Repository.ts"
+import { signToken } from "../http/auth.ts"
+import { AppConfig } from "../layers/AppConfig.ts"
 
 export const sandboxWelcomeLayer = Layer.effectDiscard(
   Effect.gen(function* () {

@@ -1,6 +1,6 @@
 // `bun run token --owner <userId>` or `bun run token --service`: prints a token signed with AUTH_SECRET.
 import { Effect, Redacted } from "effect"
-import { signToken } from "./auth.ts"
+import { signToken } from "../http/auth.ts"
 
 const [flag, userId] = process.argv.slice(2)
 const secret = process.env.AUTH_SECRET

@@ -1,8 +1,8 @@
 // The worker: runs the durable jobs in this process until it stops. Stopping (SIGTERM) stops fetching;
 // jobs in flight finish, or their heartbeat lapses and another worker takes them.
 import { Effect, Layer } from "effect"
-import { JobQueue } from "../ports/JobQueue.ts"
-import { jobHandlers } from "./jobHandlers.ts"
+import { JobQueue } from "../../ports/JobQueue.ts"
+import { jobHandlers } from "../usecases/jobHandlers.ts"
 
 export const workerLayer = Layer.effectDiscard(
   Effect.gen(function* () {

@@ -5,8 +5,14 @@ import { Business, type Call, CallStatus, Trial } from "../../domain/entities.ts
 import { BusinessNotFound, TrialNotFound } from "../../domain/errors.ts"
 import { BusinessId, TrialId, VapiCallId } from "../../domain/ids.ts"
 import { Repository } from "../../ports/Repository.ts"
-import { businessFor, createTrial, NewTrialInput, recentCallsOf, retryAssignment } from "../Businesses.ts"
-import { convertTrial } from "../ConvertTrial.ts"
+import {
+  businessFor,
+  createTrial,
+  NewTrialInput,
+  recentCallsOf,
+  retryAssignment
+} from "../usecases/Businesses.ts"
+import { convertTrial } from "../usecases/ConvertTrial.ts"
 import { anyToken, json, pathIds, route, serviceToken } from "./route.ts"
 
 /** A call as its business's owner sees it (docs/ARCHITECTURE.md, "Interface"). */

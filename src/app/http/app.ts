@@ -1,6 +1,5 @@
 // The Elysia app: one instance per area, composed. Built from a `run` function, so tests build it on
 // in-memory layers (a ManagedRuntime) and the service on the real ones.
-import type { SqlClient } from "effect/sql"
 import { Elysia } from "elysia"
 import { apiRoutes } from "./api.ts"
 import { CABLE_SOCKETS, cableRoutes } from "./cable.ts"
@@ -16,7 +15,7 @@ import { webhookRoutes } from "./webhooks.ts"
 
 const document = openApiDocument([...apiRoutes, ...webhookRoutes, ...healthRoutes])
 
-export const makeApp = (run: Run<HttpServices>, settings: HttpSettings, health?: Run<SqlClient.SqlClient>) =>
+export const makeApp = (run: Run<HttpServices>, settings: HttpSettings) =>
   // Bun's socket settings are the server's, not a route's: they are given here, where the server is made.
   new Elysia({ websocket: CABLE_SOCKETS })
     .onRequest(({ request }) => {
@@ -31,12 +30,10 @@ export const makeApp = (run: Run<HttpServices>, settings: HttpSettings, health?:
           ? errorBody(400, "invalid_request", "the request is malformed")
           : internalError()
     )
-    .use(health ? mount("health", health, settings, healthRoutes) : new Elysia())
+    .use(mount("health", run, settings, healthRoutes))
     .use(mount("api", run, settings, apiRoutes))
     .use(mount("webhooks", run, settings, webhookRoutes))
     .use(cableRoutes(run, settings))
     .use(dashboardRoutes())
     .use(openApiRoutes(document))
     .use(docsRoutes())
-
-export type App = ReturnType<typeof makeApp>

@@ -2,9 +2,8 @@
 // `sub` = user id and `role: "owner"`; service tokens `role: "service"`.
 import { Effect, Redacted, Schema } from "effect"
 import { jwtVerify, SignJWT } from "jose"
-import { UserId } from "../domain/ids.ts"
-
-export type Caller = { readonly role: "owner"; readonly userId: UserId } | { readonly role: "service" }
+import { UserId } from "../../domain/ids.ts"
+import type { Caller } from "../../domain/ownership.ts"
 
 /** Missing, malformed, expired or badly signed: 401. */
 export class Unauthenticated extends Schema.TaggedError<Unauthenticated>()("Unauthenticated", {

@@ -1,17 +1,7 @@
 // Liveness and readiness. Ready means the database answers and every migration is applied.
 import { Effect, Schema } from "effect"
-import { SqlClient } from "effect/sql"
-import { migrationsApplied } from "../../adapters/postgres/migrations.ts"
+import { Readiness } from "../../ports/Readiness.ts"
 import { open, route } from "./route.ts"
-
-export const readiness = Effect.gen(function* () {
-  const sql = yield* SqlClient.SqlClient
-  yield* sql`SELECT 1`
-  return yield* migrationsApplied
-}).pipe(
-  Effect.timeout("2 seconds"),
-  Effect.catch(() => Effect.succeed(false))
-)
 
 export const healthRoutes = [
   route({
@@ -31,6 +21,10 @@ export const healthRoutes = [
       schema: Schema.Struct({ ready: Schema.Boolean }),
       status: { of: ({ ready }) => (ready ? 200 : 503), among: [200, 503] }
     },
-    run: () => Effect.map(readiness, (ready) => ({ ready }))
+    run: () =>
+      Effect.map(
+        Readiness.use((r) => r.check),
+        (ready) => ({ ready })
+      )
   })
 ]

@@ -4,7 +4,7 @@ import { Effect, Schema } from "effect"
 import { AlreadyAssigned, BusinessNotFound, TrialNotFound } from "../../domain/errors.ts"
 import { JobQueueUnavailable } from "../../ports/JobQueue.ts"
 import { RepositoryUnavailable } from "../../ports/Repository.ts"
-import { Forbidden, Unauthenticated } from "../auth.ts"
+import { Forbidden, Unauthenticated } from "./auth.ts"
 
 export const MAX_BODY_BYTES = 64 * 1024
 

@@ -4,7 +4,8 @@
 // document is generated from the same declarations (openapi.ts), so the two cannot drift.
 import { Cause, Effect, Exit, Schema } from "effect"
 import { Elysia } from "elysia"
-import { bearer, type Caller, requireService, verifyToken } from "../auth.ts"
+import type { Caller } from "../../domain/ownership.ts"
+import { bearer, requireService, verifyToken } from "./auth.ts"
 import {
   describeSchemaError,
   type ErrorOf,

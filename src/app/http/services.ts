@@ -3,9 +3,10 @@ import type { Redacted } from "effect"
 import type { Assistant } from "../../ports/Assistant.ts"
 import type { Broadcaster } from "../../ports/Broadcaster.ts"
 import type { JobQueue } from "../../ports/JobQueue.ts"
+import type { Readiness } from "../../ports/Readiness.ts"
 import type { Repository } from "../../ports/Repository.ts"
 
-export type HttpServices = Repository | JobQueue | Assistant | Broadcaster
+export type HttpServices = Repository | JobQueue | Assistant | Broadcaster | Readiness
 
 export interface HttpSettings {
   readonly appUrl: string

@@ -6,13 +6,13 @@ import { Effect, Redacted, Schema } from "effect"
 // The signature check alone: the full SDK (and its load time) is only needed to call Twilio.
 import { validateRequest } from "twilio/lib/webhooks/webhooks.js"
 import { AssistantId, BusinessId } from "../../domain/ids.ts"
-import { APOLOGY_TWIML, inboundCall } from "../InboundCall.ts"
-import { handleServerMessage, ServerMessage } from "../VapiEvents.ts"
+import { APOLOGY_TWIML, inboundCall } from "../usecases/InboundCall.ts"
+import { handleServerMessage, ServerMessage } from "../usecases/VapiEvents.ts"
 import { BadSecret, BadSignature } from "./respond.ts"
 import { type Auth, form, json, route } from "./route.ts"
 
 /** The URL Twilio signed: our public base URL, then the path and query as requested. */
-export const signedUrl = (appUrl: string, request: Request) => {
+const signedUrl = (appUrl: string, request: Request) => {
   const url = new URL(request.url)
   return `${appUrl.replace(/\/+$/, "")}${url.pathname}${url.search}`
 }

@@ -1,8 +1,8 @@
 // The service's configuration, read once from the environment (every variable, with its default, is in
 // env.example). Secrets are Redacted. A bad value stops startup with one line naming the variable.
 import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
-import { areaCodeChain, DEFAULT_FALLBACK_AREA_CODES } from "../domain/areaCodeChain.ts"
-import { publicHttpsUrlProblem } from "../domain/publicUrl.ts"
+import { areaCodeChain, DEFAULT_FALLBACK_AREA_CODES } from "../../domain/areaCodeChain.ts"
+import { publicHttpsUrlProblem } from "../../domain/publicUrl.ts"
 
 export type Role = "all" | "web" | "worker"
 

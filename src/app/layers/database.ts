@@ -4,10 +4,10 @@ import { Effect, Layer, Option, Redacted } from "effect"
 import * as Database from "../../adapters/postgres/Database.ts"
 import { DatabaseUrl } from "../../adapters/postgres/Database.ts"
 import { startEmbeddedPostgres } from "../../adapters/postgres/EmbeddedPostgres.ts"
-import { AppConfig } from "../AppConfig.ts"
+import { AppConfig } from "./AppConfig.ts"
 
 /** Started with the service and stopped last (layers release in reverse order of acquisition). */
-export const embeddedDatabaseUrl = (dataDir: string) =>
+const embeddedDatabaseUrl = (dataDir: string) =>
   Layer.effect(
     DatabaseUrl,
     Effect.acquireRelease(
@@ -22,7 +22,7 @@ export const embeddedDatabaseUrl = (dataDir: string) =>
     ).pipe(Effect.map((server) => Redacted.make(server.url)))
   )
 
-export const databaseUrlLayer = Layer.unwrap(
+const databaseUrlLayer = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* AppConfig
     return Option.match(config.databaseUrl, {

@@ -5,9 +5,10 @@ import * as MemoryBroadcaster from "../../adapters/memory/MemoryBroadcaster.ts"
 import * as MemoryErrorReporter from "../../adapters/memory/MemoryErrorReporter.ts"
 import * as MemoryJobQueue from "../../adapters/memory/MemoryJobQueue.ts"
 import * as MemoryMailer from "../../adapters/memory/MemoryMailer.ts"
+import * as MemoryReadiness from "../../adapters/memory/MemoryReadiness.ts"
 import * as MemoryRepository from "../../adapters/memory/MemoryRepository.ts"
 import * as MemoryTelephony from "../../adapters/memory/MemoryTelephony.ts"
-import { Settings, type SettingsShape } from "../Settings.ts"
+import { Settings, type SettingsShape } from "../usecases/Settings.ts"
 
 export interface MemoryOptions {
   readonly telephony?: MemoryTelephony.MemoryTelephonyOptions
@@ -25,5 +26,6 @@ export const memoryLayer = (options: MemoryOptions = {}) =>
     MemoryBroadcaster.layer,
     MemoryErrorReporter.layer,
     MemoryJobQueue.layer(options.jobs),
+    MemoryReadiness.layer,
     Settings.layer(options.settings)
   )

@@ -9,13 +9,14 @@ import * as SmtpMailer from "../../adapters/mail/SmtpMailer.ts"
 import * as MemoryAssistant from "../../adapters/memory/MemoryAssistant.ts"
 import * as PgBossJobQueue from "../../adapters/postgres/PgBossJobQueue.ts"
 import * as PgBroadcaster from "../../adapters/postgres/PgBroadcaster.ts"
+import * as PgReadiness from "../../adapters/postgres/PgReadiness.ts"
 import * as PgSandboxTelephony from "../../adapters/postgres/PgSandboxTelephony.ts"
 import * as PgSentEmails from "../../adapters/postgres/PgSentEmails.ts"
 import * as PostgresRepository from "../../adapters/postgres/PostgresRepository.ts"
 import * as TwilioTelephony from "../../adapters/twilio/TwilioTelephony.ts"
 import * as VapiAssistant from "../../adapters/vapi/VapiAssistant.ts"
-import { AppConfig } from "../AppConfig.ts"
-import { Settings } from "../Settings.ts"
+import { Settings } from "../usecases/Settings.ts"
+import { AppConfig } from "./AppConfig.ts"
 import { databaseLayer } from "./database.ts"
 import { sandboxTelephony } from "./sandbox.ts"
 
@@ -69,7 +70,8 @@ const coreLayer = Layer.unwrap(
     return Layer.mergeAll(
       PostgresRepository.layer,
       PgBossJobQueue.layer({ concurrency: config.workerConcurrency, ...config.jobTuning }),
-      PgBroadcaster.layer
+      PgBroadcaster.layer,
+      PgReadiness.layer
     )
   })
 ).pipe(Layer.provideMerge(databaseLayer))

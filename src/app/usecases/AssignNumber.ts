@@ -1,25 +1,25 @@
 // Use case: give a converted business its own phone number, exactly once, whatever fails.
 // A pure program over the ports; every step is safe to run again (jobs are delivered at least once).
 import { Cause, DateTime, Duration, Effect, Option, Predicate, Schedule, Schema } from "effect"
-import { areaCodeChain } from "../domain/areaCodeChain.ts"
-import { type Business, PhoneNumber } from "../domain/entities.ts"
-import type { FailureReason } from "../domain/errors.ts"
-import { AssistantFailed, NumberAssigned, NumberFailed } from "../domain/events.ts"
-import type { BusinessId } from "../domain/ids.ts"
-import { type AreaCode, areaCodeOf } from "../domain/phone.ts"
-import { friendlyNameFor, twilioVoiceUrl, vapiServerUrl } from "../domain/webhooks.ts"
-import { Assistant, type AssistantNotFound, type AssistantRejected } from "../ports/Assistant.ts"
-import { Broadcaster } from "../ports/Broadcaster.ts"
-import { ErrorReporter } from "../ports/ErrorReporter.ts"
-import { JobQueue, SendNumberAssignedEmailJob } from "../ports/JobQueue.ts"
-import { Repository, type RepositoryUnavailable } from "../ports/Repository.ts"
+import { areaCodeChain } from "../../domain/areaCodeChain.ts"
+import { type Business, PhoneNumber } from "../../domain/entities.ts"
+import type { FailureReason } from "../../domain/errors.ts"
+import { AssistantFailed, NumberAssigned, NumberFailed } from "../../domain/events.ts"
+import type { BusinessId } from "../../domain/ids.ts"
+import { type AreaCode, areaCodeOf } from "../../domain/phone.ts"
+import { friendlyNameFor, twilioVoiceUrl, vapiServerUrl } from "../../domain/webhooks.ts"
+import { Assistant, type AssistantNotFound, type AssistantRejected } from "../../ports/Assistant.ts"
+import { Broadcaster } from "../../ports/Broadcaster.ts"
+import { ErrorReporter } from "../../ports/ErrorReporter.ts"
+import { JobQueue, SendNumberAssignedEmailJob } from "../../ports/JobQueue.ts"
+import { Repository, type RepositoryUnavailable } from "../../ports/Repository.ts"
 import {
   type OwnedNumber,
   Telephony,
   type TelephonyRateLimited,
   type TelephonyRejected,
   type TelephonyUnavailable
-} from "../ports/Telephony.ts"
+} from "../../ports/Telephony.ts"
 import { briefRetry } from "./retrySchedules.ts"
 import { Settings } from "./Settings.ts"
 
@@ -47,7 +47,7 @@ const assigned = (business: Business, number: PhoneNumber): AssignmentOutcome =>
   number
 })
 
-export const emailKey = (businessId: BusinessId): string => `number-assigned-email:${businessId}`
+const emailKey = (businessId: BusinessId): string => `number-assigned-email:${businessId}`
 
 /**
  * Buys in one area code. A 429 was never processed, so it is retried here, briefly. A 5xx or timeout is

@@ -1,13 +1,12 @@
 // Use cases behind the API: create a trial, read an owner's businesses, and try a failed assignment again.
 import { Effect, Schema } from "effect"
-import { Email } from "../domain/entities.ts"
-import { AlreadyAssigned, BusinessNotFound } from "../domain/errors.ts"
-import { AssistantId, type BusinessId } from "../domain/ids.ts"
-import { owns } from "../domain/ownership.ts"
-import { AreaCode } from "../domain/phone.ts"
-import { AssignNumberJob, JobQueue } from "../ports/JobQueue.ts"
-import { Repository } from "../ports/Repository.ts"
-import type { Caller } from "./auth.ts"
+import { Email } from "../../domain/entities.ts"
+import { AlreadyAssigned, BusinessNotFound } from "../../domain/errors.ts"
+import { AssistantId, type BusinessId } from "../../domain/ids.ts"
+import { type Caller, owns } from "../../domain/ownership.ts"
+import { AreaCode } from "../../domain/phone.ts"
+import { AssignNumberJob, JobQueue } from "../../ports/JobQueue.ts"
+import { Repository } from "../../ports/Repository.ts"
 
 const Text = (max: number) => Schema.String.check(Schema.isNonEmpty(), Schema.isMaxLength(max))
 

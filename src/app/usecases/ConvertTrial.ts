@@ -1,9 +1,9 @@
 // Use case: a trial becomes a business, once, and its number assignment is queued in the same transaction.
 import { Effect } from "effect"
-import type { Business } from "../domain/entities.ts"
-import type { TrialId } from "../domain/ids.ts"
-import { AssignNumberJob, JobQueue } from "../ports/JobQueue.ts"
-import { Repository } from "../ports/Repository.ts"
+import type { Business } from "../../domain/entities.ts"
+import type { TrialId } from "../../domain/ids.ts"
+import { AssignNumberJob, JobQueue } from "../../ports/JobQueue.ts"
+import { Repository } from "../../ports/Repository.ts"
 
 /**
  * Converts the trial and queues `assign-number` keyed by the business id. Repeat calls answer the

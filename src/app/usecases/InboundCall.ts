@@ -1,9 +1,9 @@
 // Use case: a call reaches a business's Twilio number. Answer TwiML that hands it to the business's Vapi
 // assistant; whatever is missing or failing, the caller hears a short apology, never silence or an error.
 import { Effect } from "effect"
-import type { BusinessId } from "../domain/ids.ts"
-import { Assistant } from "../ports/Assistant.ts"
-import { Repository } from "../ports/Repository.ts"
+import type { BusinessId } from "../../domain/ids.ts"
+import { Assistant } from "../../ports/Assistant.ts"
+import { Repository } from "../../ports/Repository.ts"
 
 export interface IncomingCall {
   readonly businessId: BusinessId

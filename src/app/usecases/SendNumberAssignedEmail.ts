@@ -1,9 +1,9 @@
 // Use case: the owner's "Number assigned" email (the outbox job queued when the number was recorded).
 import { Cause, Effect } from "effect"
-import type { BusinessId } from "../domain/ids.ts"
-import { ErrorReporter } from "../ports/ErrorReporter.ts"
-import { Mailer } from "../ports/Mailer.ts"
-import { Repository } from "../ports/Repository.ts"
+import type { BusinessId } from "../../domain/ids.ts"
+import { ErrorReporter } from "../../ports/ErrorReporter.ts"
+import { Mailer } from "../../ports/Mailer.ts"
+import { Repository } from "../../ports/Repository.ts"
 import { numberAssignedEmail } from "./email/numberAssignedEmail.ts"
 import { Settings } from "./Settings.ts"
 

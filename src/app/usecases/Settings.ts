@@ -1,6 +1,6 @@
 // What the use cases need to know about this deployment (read from the environment by AppConfig).
 import { Context, Duration, Layer, Redacted } from "effect"
-import { DEFAULT_FALLBACK_AREA_CODES } from "../domain/areaCodeChain.ts"
+import { DEFAULT_FALLBACK_AREA_CODES } from "../../domain/areaCodeChain.ts"
 
 export interface SettingsShape {
   /** Public base URL: webhook URLs and the dashboard link are built from it. */

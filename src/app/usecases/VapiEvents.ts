@@ -2,11 +2,11 @@
 // business whose assistant it is, else the trial with that assistant), calls are recorded, the owner's
 // dashboard told, and an `assistant-request` answered with the callable's assistant.
 import { DateTime, Effect, Option, Schema } from "effect"
-import { Call, CallStatus } from "../domain/entities.ts"
-import { CallUpdated } from "../domain/events.ts"
-import { AssistantId, type BusinessId, decodeIdOrNull, VapiCallId } from "../domain/ids.ts"
-import { Broadcaster } from "../ports/Broadcaster.ts"
-import { Repository } from "../ports/Repository.ts"
+import { Call, CallStatus } from "../../domain/entities.ts"
+import { CallUpdated } from "../../domain/events.ts"
+import { AssistantId, type BusinessId, decodeIdOrNull, VapiCallId } from "../../domain/ids.ts"
+import { Broadcaster } from "../../ports/Broadcaster.ts"
+import { Repository } from "../../ports/Repository.ts"
 
 const Customer = Schema.Struct({ number: Schema.optional(Schema.NullOr(Schema.String)) })
 

@@ -1,8 +1,8 @@
 // Brief retries of transient provider errors inside the business lock, honouring a 429's Retry-After.
 import { Duration, Effect, Schedule } from "effect"
-import type { AssistantError, AssistantUnavailable } from "../ports/Assistant.ts"
-import type { RepositoryUnavailable } from "../ports/Repository.ts"
-import type { TelephonyError, TelephonyRateLimited, TelephonyUnavailable } from "../ports/Telephony.ts"
+import type { AssistantError, AssistantUnavailable } from "../../ports/Assistant.ts"
+import type { RepositoryUnavailable } from "../../ports/Repository.ts"
+import type { TelephonyError, TelephonyRateLimited, TelephonyUnavailable } from "../../ports/Telephony.ts"
 
 /** What a provider call in the assignment can fail with: the ports' error unions. */
 export type ProviderError = TelephonyError | AssistantError | RepositoryUnavailable

@@ -1,7 +1,7 @@
 // Token verification, including the cache of tokens already verified: it must never outlive a token.
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted, Result } from "effect"
-import { signToken, verifyToken } from "../../src/app/auth.ts"
+import { signToken, verifyToken } from "../../../src/app/http/auth.ts"
 
 const secret = Redacted.make("auth-test-secret")
 const USER = "00000000-0000-4000-8000-00000000a001"

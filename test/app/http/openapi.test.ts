@@ -1,15 +1,13 @@
 // The OpenAPI document held against the service's real answers: every documented route, and every status it
 // documents (successes and errors), answered for real and checked against the schema the document gives it.
 // Then /docs: the document as a page, built from our own copy of Swagger UI.
-import { ManagedRuntime, Redacted } from "effect"
+import { Redacted } from "effect"
 import twilio from "twilio"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { APOLOGY_TWIML } from "../../../src/app/InboundCall.ts"
-import { testDatabase } from "../../support/database.ts"
+import { APOLOGY_TWIML } from "../../../src/app/usecases/InboundCall.ts"
 import { type JsonObject, makeTestApp, SETTINGS, trialBody } from "../../support/httpApp.ts"
 import { type Answer, answerProblems, type OpenApi, operationOf } from "../../support/openapi.ts"
 
-const database = ManagedRuntime.make(testDatabase())
 let t: Awaited<ReturnType<typeof makeTestApp>>
 const answers: Array<Answer> = []
 
@@ -17,13 +15,11 @@ beforeAll(async () => {
   // 415 has numbers and 212 none, with no fallback: a trial asking for 212 ends `failed`.
   t = await makeTestApp({
     telephony: { inventory: { "212": 0 }, defaultStock: 5 },
-    settings: { fallbackAreaCodes: [], stockChurnRetries: 0 },
-    health: database.runPromise
+    settings: { fallbackAreaCodes: [], stockChurnRetries: 0 }
   })
 }, 60_000)
 afterAll(async () => {
   await t.close()
-  await database.dispose()
 })
 
 /** A request through the app, its answer kept for the check against the document. */

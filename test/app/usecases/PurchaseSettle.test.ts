@@ -5,12 +5,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Redacted } from "effect"
 import { TestClock } from "effect/testing"
-import { MemoryTelephonyControl } from "../../src/adapters/memory/MemoryTelephony.ts"
-import { assignNumber } from "../../src/app/AssignNumber.ts"
-import { type MemoryOptions, memoryLayer } from "../../src/app/layers/memory.ts"
-import type { BusinessId } from "../../src/domain/ids.ts"
-import { Repository } from "../../src/ports/Repository.ts"
-import { givenBusiness } from "../support/fixtures.ts"
+import { MemoryTelephonyControl } from "../../../src/adapters/memory/MemoryTelephony.ts"
+import { type MemoryOptions, memoryLayer } from "../../../src/app/layers/memory.ts"
+import { assignNumber } from "../../../src/app/usecases/AssignNumber.ts"
+import type { BusinessId } from "../../../src/domain/ids.ts"
+import { Repository } from "../../../src/ports/Repository.ts"
+import { givenBusiness } from "../../support/fixtures.ts"
 
 const SETTLE = Duration.seconds(120)
 

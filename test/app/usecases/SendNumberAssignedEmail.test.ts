@@ -2,11 +2,11 @@
 // number in both parts; a mail outage fails the send for the job queue to retry.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
-import { MemoryMailerControl } from "../../src/adapters/memory/MemoryMailer.ts"
-import { assignNumber } from "../../src/app/AssignNumber.ts"
-import { memoryLayer } from "../../src/app/layers/memory.ts"
-import { sendNumberAssignedEmail } from "../../src/app/SendNumberAssignedEmail.ts"
-import { givenBusiness } from "../support/fixtures.ts"
+import { MemoryMailerControl } from "../../../src/adapters/memory/MemoryMailer.ts"
+import { memoryLayer } from "../../../src/app/layers/memory.ts"
+import { assignNumber } from "../../../src/app/usecases/AssignNumber.ts"
+import { sendNumberAssignedEmail } from "../../../src/app/usecases/SendNumberAssignedEmail.ts"
+import { givenBusiness } from "../../support/fixtures.ts"
 
 const SECRET = "test-vapi-secret"
 const withMemory = () =>

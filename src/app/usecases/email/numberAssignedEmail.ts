@@ -1,8 +1,8 @@
 // The "Number assigned" email: one message, an HTML and a plain-text part saying the same thing. The HTML is
 // rendered from MJML (responsive tables that hold up in Outlook and Gmail); docs/DECISIONS.md, "Email".
-import type { Business, PhoneNumber, User } from "../../domain/entities.ts"
-import { formatNational } from "../../domain/phone.ts"
-import type { MailMessage } from "../../ports/Mailer.ts"
+import type { Business, PhoneNumber, User } from "../../../domain/entities.ts"
+import { formatNational } from "../../../domain/phone.ts"
+import type { MailMessage } from "../../../ports/Mailer.ts"
 
 /** Every interpolated value goes through this, in text and in attributes alike (MJML keeps entities as written). */
 const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)

@@ -5,13 +5,13 @@ import { resolve } from "node:path"
 import { DateTime, Schema } from "effect"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { numberAssignedEmail } from "../../../src/app/email/numberAssignedEmail.ts"
-import { Business, PhoneNumber, User } from "../../../src/domain/entities.ts"
-import { AssistantId, BusinessId, TrialId } from "../../../src/domain/ids.ts"
-import type { MailMessage } from "../../../src/ports/Mailer.ts"
+import { numberAssignedEmail } from "../../../../src/app/usecases/email/numberAssignedEmail.ts"
+import { Business, PhoneNumber, User } from "../../../../src/domain/entities.ts"
+import { AssistantId, BusinessId, TrialId } from "../../../../src/domain/ids.ts"
+import type { MailMessage } from "../../../../src/ports/Mailer.ts"
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
-const OUT = resolve(import.meta.dirname, "../../../test-output")
+const OUT = resolve(import.meta.dirname, "../../../../test-output")
 const APP_URL = "https://numbers.example.com"
 const DASHBOARD = "https://numbers.example.com/"
 
