@@ -54,8 +54,18 @@ export class Business extends Schema.Class<Business>("numbers/Business")({
   phoneNumber: Schema.NullOr(PhoneNumber),
   assistantStatus: AssistantStatus,
   failureReason: Schema.NullOr(Schema.String),
-  createdAt: Schema.DateTimeUtcFromString
+  createdAt: Schema.DateTimeUtcFromString,
+  /** When anything about it last changed (its statuses, its number): a pending one has been pending since. */
+  updatedAt: Schema.DateTimeUtcFromString
 }) {}
+
+/** How many businesses have each number status. */
+export const NumberStatusCounts = Schema.Struct({
+  pending: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  assigned: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  failed: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+}).annotate({ identifier: "NumberStatusCounts" })
+export type NumberStatusCounts = typeof NumberStatusCounts.Type
 
 /** Who a Vapi call belongs to: the business first, else the trial that shares its assistant. */
 export const CallableKind = Schema.Literals(["business", "trial"])

@@ -1,6 +1,15 @@
 // Port: the service's records (Postgres in production).
 import { Context, type DateTime, type Effect, Schema } from "effect"
-import type { AssistantStatus, Business, Call, PhoneNumber, Trial, User } from "../domain/entities.ts"
+import type {
+  AssistantStatus,
+  Business,
+  Call,
+  NumberStatus,
+  NumberStatusCounts,
+  PhoneNumber,
+  Trial,
+  User
+} from "../domain/entities.ts"
 import type { BusinessNotFound, FailureReason, TrialNotFound } from "../domain/errors.ts"
 import type { AssistantId, BusinessId, TrialId, UserId } from "../domain/ids.ts"
 
@@ -10,6 +19,39 @@ export interface NewTrial {
   readonly businessName: string
   readonly vapiAssistantId: AssistantId
   readonly requestedAreaCode: string | null
+}
+
+/**
+ * Where a page of businesses ended: its last business's creation time and id. Businesses are listed newest
+ * first, ties broken by id (descending); the next page holds those strictly after this pair in that order, so
+ * pages neither skip nor repeat a business, whatever was created meanwhile or shares a creation time.
+ */
+export interface BusinessCursor {
+  readonly createdAt: DateTime.Utc
+  readonly id: BusinessId
+}
+
+/** Which businesses to list, and how many at most. */
+export interface BusinessListing {
+  /** Only this owner's. */
+  readonly ownerId?: UserId | undefined
+  readonly numberStatus?: NumberStatus | undefined
+  readonly assistantStatus?: AssistantStatus | undefined
+  readonly limit: number
+  /** After this one (the previous page's `nextCursor`); from the newest when absent. */
+  readonly cursor?: BusinessCursor | null | undefined
+}
+
+export interface BusinessPage {
+  /** At most `limit`, newest first. */
+  readonly businesses: ReadonlyArray<Business>
+  /** Where the next page starts; null when this one is the last. */
+  readonly nextCursor: BusinessCursor | null
+  /**
+   * How many businesses have each number status among all those the owner and assistant-status filters select
+   * (the number-status filter and the cursor aside): the tabs a listing is read through.
+   */
+  readonly counts: NumberStatusCounts
 }
 
 export interface Conversion {
@@ -47,6 +89,8 @@ export interface RepositoryShape {
   ) => Effect.Effect<{ readonly business: Business; readonly owner: User } | null, RepositoryUnavailable>
   /** The owner's businesses, newest first. */
   readonly businessesOf: (ownerId: UserId) => Effect.Effect<ReadonlyArray<Business>, RepositoryUnavailable>
+  /** A page of businesses, newest first (see BusinessCursor), and their counts by number status. */
+  readonly listBusinesses: (listing: BusinessListing) => Effect.Effect<BusinessPage, RepositoryUnavailable>
   readonly findBusinessByAssistant: (
     assistantId: AssistantId
   ) => Effect.Effect<Business | null, RepositoryUnavailable>

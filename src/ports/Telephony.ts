@@ -1,5 +1,5 @@
 // Port: buying and managing phone numbers (Twilio in production).
-import { Context, type Effect, Schema } from "effect"
+import { Context, Effect, Exit, Option, Schema } from "effect"
 import { TwilioSid } from "../domain/ids.ts"
 import { type AreaCode, E164 } from "../domain/phone.ts"
 
@@ -51,6 +51,40 @@ export type TelephonyError =
   | TelephonyRateLimited
   | TelephonyUnavailable
   | TelephonyRejected
+
+/** What a purchase came to, as its span says (`telephony.outcome`). */
+export type PurchaseOutcome = "purchased" | "empty" | "invalid" | "rate_limited" | "unavailable" | "rejected"
+
+const purchaseOutcomes: { readonly [Tag in TelephonyError["_tag"]]: PurchaseOutcome } = {
+  NoNumbersInAreaCode: "empty",
+  InvalidAreaCode: "invalid",
+  TelephonyRateLimited: "rate_limited",
+  TelephonyUnavailable: "unavailable",
+  TelephonyRejected: "rejected"
+}
+
+/**
+ * For an adapter's `Telephony.purchase` span (as the pipeable of its `Effect.fn`): the area code asked for and
+ * the outcome, so a trace shows the walk down the area-code chain.
+ */
+export const tracePurchase = <A, R>(
+  purchase: Effect.Effect<A, TelephonyError, R>,
+  request: PurchaseRequest
+): Effect.Effect<A, TelephonyError, R> =>
+  Effect.annotateCurrentSpan("telephony.area_code", request.areaCode).pipe(
+    Effect.andThen(purchase),
+    Effect.onExit((exit) =>
+      Effect.annotateCurrentSpan(
+        "telephony.outcome",
+        Exit.isSuccess(exit)
+          ? "purchased"
+          : Option.match(Exit.findErrorOption(exit), {
+              onNone: () => "unavailable",
+              onSome: (error) => purchaseOutcomes[error._tag]
+            })
+      )
+    )
+  )
 
 export interface TelephonyShape {
   /** The number we own with this FriendlyName, if any (how an interrupted purchase is found again). */

@@ -4,41 +4,18 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { DateTime, Effect, Layer, Redacted, Schema } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { simpleParser } from "mailparser"
 import * as FileMailer from "../../src/adapters/mail/FileMailer.ts"
 import * as SmtpMailer from "../../src/adapters/mail/SmtpMailer.ts"
 import * as MemorySentEmails from "../../src/adapters/memory/MemorySentEmails.ts"
 import { numberAssignedEmail } from "../../src/app/usecases/email/numberAssignedEmail.ts"
-import { Business, PhoneNumber, User } from "../../src/domain/entities.ts"
-import { AssistantId, BusinessId, TrialId } from "../../src/domain/ids.ts"
 import { Mailer } from "../../src/ports/Mailer.ts"
+import { assignedBusinessValues } from "../support/fixtures.ts"
 import { startSmtp } from "../support/smtp.ts"
 
-const owner = Schema.decodeSync(User)({
-  id: "00000000-0000-4000-8000-0000000000a1",
-  email: "joe@example.com",
-  name: "Joe"
-})
-const number = Schema.decodeSync(PhoneNumber)({
-  e164: "+14155550123",
-  areaCode: "415",
-  twilioSid: `PN${"0".repeat(32)}`
-})
-const business = new Business({
-  id: Schema.decodeSync(BusinessId)("00000000-0000-4000-8000-0000000000b1"),
-  ownerId: owner.id,
-  name: "Joe's Plumbing",
-  vapiAssistantId: Schema.decodeSync(AssistantId)("a1"),
-  requestedAreaCode: "415",
-  trialId: Schema.decodeSync(TrialId)("00000000-0000-4000-8000-0000000000c1"),
-  numberStatus: "assigned",
-  phoneNumber: number,
-  assistantStatus: "connected",
-  failureReason: null,
-  createdAt: DateTime.makeUnsafe("2026-11-01T00:00:00Z")
-})
+const { owner, business, number } = assignedBusinessValues("Joe's Plumbing")
 const message = await numberAssignedEmail({ owner, business, number, appUrl: "https://numbers.example.com" })
 const FROM = "Numbers <no-reply@numbers.example.com>"
 

@@ -2,12 +2,14 @@ import { assert, layer } from "@effect/vitest"
 import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
+import { PgBoss } from "pg-boss"
 import * as MemoryAssistant from "../../src/adapters/memory/MemoryAssistant.ts"
 import * as MemoryBroadcaster from "../../src/adapters/memory/MemoryBroadcaster.ts"
 import * as MemoryErrorReporter from "../../src/adapters/memory/MemoryErrorReporter.ts"
 import * as MemoryMailer from "../../src/adapters/memory/MemoryMailer.ts"
 import { MemoryMailerControl } from "../../src/adapters/memory/MemoryMailer.ts"
 import * as MemoryTelephony from "../../src/adapters/memory/MemoryTelephony.ts"
+import { DatabaseUrl } from "../../src/adapters/postgres/Database.ts"
 import * as PgBossJobQueue from "../../src/adapters/postgres/PgBossJobQueue.ts"
 import * as PostgresRepository from "../../src/adapters/postgres/PostgresRepository.ts"
 import { convertTrial } from "../../src/app/usecases/ConvertTrial.ts"
@@ -123,6 +125,43 @@ layer(stack, { timeout: "120 seconds" })("JobQueue on pg-boss", (it) => {
       assert.strictEqual(sent.length, 30)
       assert.strictEqual(new Set(sent.map((m) => m.idempotencyKey)).size, 30)
     })
+  )
+
+  live(
+    "a job carries its producer's W3C traceparent; one queued without it (an older version's) still runs",
+    () =>
+      Effect.gen(function* () {
+        const repo = yield* Repository
+        const sql = yield* SqlClient.SqlClient
+        const traced = yield* repo.createTrial(newTrial()).pipe(
+          Effect.flatMap((t) => convertTrial(t.id)),
+          Effect.flatMap((business) => Effect.map(Effect.currentSpan, (span) => ({ business, span }))),
+          Effect.withSpan("conversion")
+        )
+        const [row] = yield* sql<{ readonly data: { readonly _trace?: { readonly traceparent?: string } } }>`
+        SELECT data FROM pgboss.job WHERE data->>'businessId' = ${traced.business.id}`
+        assert.match(
+          row?.data._trace?.traceparent ?? "",
+          new RegExp(`^00-${traced.span.traceId}-[0-9a-f]{16}-01$`)
+        )
+
+        // Workers, and a job queued as the previous version queued them: the job's fields alone.
+        yield* JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work))
+        const { business } = yield* repo
+          .createTrial(newTrial())
+          .pipe(Effect.flatMap((t) => repo.convertTrial(t.id)))
+        const url = Redacted.value(yield* DatabaseUrl)
+        yield* Effect.promise(async () => {
+          const boss = new PgBoss({ connectionString: url, supervise: false, schedule: false })
+          await boss.start()
+          await boss.send("assign-number", { businessId: business.id }, { singletonKey: business.id })
+          await boss.stop({ graceful: false, close: true })
+        })
+        yield* waitFor(
+          Effect.map(repo.findBusiness(business.id), (b) => (b?.numberStatus === "assigned" ? b : undefined)),
+          "the older job's business assigned"
+        )
+      })
   )
 })
 

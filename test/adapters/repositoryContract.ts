@@ -3,8 +3,13 @@ import { assert, layer } from "@effect/vitest"
 import { DateTime, Effect, Fiber, type Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Call, PhoneNumber } from "../../src/domain/entities.ts"
-import type { AssistantId, BusinessId, TrialId } from "../../src/domain/ids.ts"
-import { Repository } from "../../src/ports/Repository.ts"
+import type { AssistantId, BusinessId, TrialId, UserId } from "../../src/domain/ids.ts"
+import {
+  type BusinessCursor,
+  type BusinessListing,
+  type BusinessPage,
+  Repository
+} from "../../src/ports/Repository.ts"
 import { givenBusiness, newTrial } from "../support/fixtures.ts"
 
 let serial = 0
@@ -29,6 +34,41 @@ const callOf = (fields: Partial<ConstructorParameters<typeof Call>[0]> & { calla
     endedAt: null,
     ...fields
   })
+
+/** Businesses of one new owner, converted in one transaction: Postgres gives them its one `now()`. */
+const businessesTogether = (ownerEmail: string, count: number) =>
+  Effect.gen(function* () {
+    const repo = yield* Repository
+    return yield* repo.transaction(
+      Effect.forEach(Array.from({ length: count }), () =>
+        Effect.flatMap(repo.createTrial(newTrial({ ownerEmail })), (trial) =>
+          Effect.map(repo.convertTrial(trial.id), ({ business }) => business)
+        )
+      )
+    )
+  })
+
+/** Every page of a listing from its cursor on, following nextCursor to the end. */
+const allPages = (listing: BusinessListing) =>
+  Effect.gen(function* () {
+    const repo = yield* Repository
+    const pages: Array<BusinessPage> = []
+    let cursor: BusinessCursor | null = listing.cursor ?? null
+    do {
+      const page: BusinessPage = yield* repo.listBusinesses({ ...listing, cursor })
+      pages.push(page)
+      cursor = page.nextCursor
+    } while (cursor !== null && pages.length < 100)
+    return pages
+  })
+
+/** Newest first, then by id (descending). */
+const newestFirst = (
+  a: { createdAt: DateTime.Utc; id: string },
+  b: { createdAt: DateTime.Utc; id: string }
+) =>
+  DateTime.toEpochMillis(b.createdAt) - DateTime.toEpochMillis(a.createdAt) ||
+  (a.id < b.id ? 1 : a.id > b.id ? -1 : 0)
 
 export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Repository, E>) =>
   layer(adapter, { timeout: "60 seconds" })(`Repository contract: ${name}`, (it) => {
@@ -286,6 +326,162 @@ export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Reposit
         assert.deepStrictEqual(
           recent.map((c) => c.vapiCallId),
           [second.vapiCallId, first.vapiCallId]
+        )
+      })
+    )
+
+    // The test clock stands still: the in-memory businesses share a creation time as Postgres's one transaction's do.
+    it.effect(
+      "lists an owner's businesses newest first, a page at a time, with no gap or repeat across equal creation times",
+      () =>
+        Effect.gen(function* () {
+          const repo = yield* Repository
+          const email = `pages-${crypto.randomUUID()}@example.com`
+          const older = yield* businessesTogether(email, 3)
+          yield* TestClock.adjust("1 second")
+          yield* TestClock.withLive(Effect.sleep("20 millis"))
+          const newer = yield* businessesTogether(email, 4)
+          const ownerId = older[0]?.ownerId as UserId
+          for (const group of [older, newer]) {
+            assert.strictEqual(new Set(group.map((b) => DateTime.formatIso(b.createdAt))).size, 1)
+          }
+          const expected = [...newer.sort(newestFirst), ...older.sort(newestFirst)].map((b) => b.id)
+
+          const pages = yield* allPages({ ownerId, limit: 2 })
+          assert.deepStrictEqual(
+            pages.map((page) => page.businesses.length),
+            [2, 2, 2, 1]
+          )
+          assert.deepStrictEqual(
+            pages.flatMap((page) => page.businesses.map((b) => b.id)),
+            expected
+          )
+          assert.isNull(pages.at(-1)?.nextCursor)
+          // A page ending right where the list does has no next page.
+          const whole = yield* repo.listBusinesses({ ownerId, limit: 7 })
+          assert.deepStrictEqual([whole.businesses.length, whole.nextCursor], [7, null])
+          assert.deepStrictEqual(
+            whole.businesses.map((b) => b.id),
+            expected
+          )
+          // Every page counts all of the owner's businesses, wherever it starts.
+          for (const page of pages)
+            assert.deepStrictEqual(page.counts, { pending: 7, assigned: 0, failed: 0 })
+
+          // A business created after the first page was read does not shift the pages that follow it.
+          const first = pages[0]
+          yield* TestClock.adjust("1 second")
+          yield* TestClock.withLive(Effect.sleep("20 millis"))
+          yield* businessesTogether(email, 1)
+          const rest = yield* allPages({ ownerId, limit: 2, cursor: first?.nextCursor ?? null })
+          assert.deepStrictEqual(
+            rest.flatMap((page) => page.businesses.map((b) => b.id)),
+            expected.slice(2)
+          )
+          assert.deepStrictEqual(
+            yield* repo.listBusinesses({
+              ownerId: "00000000-0000-4000-8000-000000000000" as UserId,
+              limit: 5
+            }),
+            { businesses: [], nextCursor: null, counts: { pending: 0, assigned: 0, failed: 0 } }
+          )
+        })
+    )
+
+    live("filters by number and assistant status, and counts by number status over the other filters", () =>
+      Effect.gen(function* () {
+        const repo = yield* Repository
+        const email = `filters-${crypto.randomUUID()}@example.com`
+        // A few milliseconds apart: each its own creation time (they are kept to the millisecond).
+        const [pending, connected, assistantDown, failed] = yield* Effect.forEach([1, 2, 3, 4], () =>
+          givenBusiness({ ownerEmail: email }).pipe(Effect.tap(() => Effect.sleep("5 millis")))
+        )
+        if (!pending || !connected || !assistantDown || !failed) return assert.fail("four businesses")
+        for (const b of [connected, assistantDown]) {
+          yield* repo.withBusinessLock(b.id, () => repo.recordNumber(b.id, numberFor()))
+        }
+        yield* repo.setAssistantStatus(connected.id, "connected", null)
+        yield* repo.setAssistantStatus(assistantDown.id, "failed", "assistant_not_found")
+        yield* repo.withBusinessLock(failed.id, () => repo.markFailed(failed.id, "no_numbers_available"))
+        const ownerId = pending.ownerId
+        const ids = (listing: Omit<BusinessListing, "limit">) =>
+          Effect.map(repo.listBusinesses({ ...listing, limit: 100 }), (page) => ({
+            ids: page.businesses.map((b) => b.id),
+            counts: page.counts
+          }))
+
+        assert.deepStrictEqual(yield* ids({ ownerId }), {
+          ids: [failed.id, assistantDown.id, connected.id, pending.id],
+          counts: { pending: 1, assigned: 2, failed: 1 }
+        })
+        // The number-status filter narrows the page, not the counts.
+        assert.deepStrictEqual(yield* ids({ ownerId, numberStatus: "failed" }), {
+          ids: [failed.id],
+          counts: { pending: 1, assigned: 2, failed: 1 }
+        })
+        // The assistant-status filter narrows both.
+        assert.deepStrictEqual(yield* ids({ ownerId, assistantStatus: "failed" }), {
+          ids: [assistantDown.id],
+          counts: { pending: 0, assigned: 1, failed: 0 }
+        })
+        assert.deepStrictEqual(
+          yield* ids({ ownerId, numberStatus: "assigned", assistantStatus: "pending" }),
+          {
+            ids: [],
+            counts: { pending: 1, assigned: 0, failed: 1 }
+          }
+        )
+        const [failedRow] = (yield* repo.listBusinesses({ ownerId, numberStatus: "failed", limit: 1 }))
+          .businesses
+        assert.deepStrictEqual(failedRow, yield* repo.findBusiness(failed.id))
+        assert.strictEqual(failedRow?.failureReason, "no_numbers_available")
+        // Without an owner: every owner's, these among them, counted with the rest.
+        const everyone = yield* repo.listBusinesses({ numberStatus: "failed", limit: 100 })
+        assert.include(
+          everyone.businesses.map((b) => b.id),
+          failed.id
+        )
+        assert.isTrue(everyone.businesses.every((b) => b.numberStatus === "failed"))
+        assert.isAtLeast(everyone.counts.failed, 1)
+        assert.isAtLeast(everyone.counts.assigned, 2)
+      })
+    )
+
+    live("updatedAt starts at createdAt and moves with every change, but not with a change to nothing", () =>
+      Effect.gen(function* () {
+        const repo = yield* Repository
+        const business = yield* givenBusiness()
+        assert.deepStrictEqual(business.updatedAt, business.createdAt)
+        const later = (a: DateTime.Utc, b: DateTime.Utc) =>
+          assert.isAbove(DateTime.toEpochMillis(b), DateTime.toEpochMillis(a))
+        yield* Effect.sleep("20 millis")
+        const pendingAgain = yield* repo.markPending(business.id)
+        assert.deepStrictEqual(pendingAgain.updatedAt, business.updatedAt)
+        const failed = yield* repo.withBusinessLock(business.id, () =>
+          repo.markFailed(business.id, "no_numbers_available")
+        )
+        later(business.updatedAt, failed.updatedAt)
+        assert.deepStrictEqual(failed.createdAt, business.createdAt)
+        yield* Effect.sleep("20 millis")
+        const pending = yield* repo.markPending(business.id)
+        later(failed.updatedAt, pending.updatedAt)
+        yield* Effect.sleep("20 millis")
+        const assigned = yield* repo.withBusinessLock(business.id, () =>
+          repo.recordNumber(business.id, numberFor())
+        )
+        later(pending.updatedAt, assigned.updatedAt)
+        yield* Effect.sleep("20 millis")
+        const connected = yield* repo.setAssistantStatus(business.id, "connected", null)
+        later(assigned.updatedAt, connected.business.updatedAt)
+        yield* Effect.sleep("20 millis")
+        const again = yield* repo.setAssistantStatus(business.id, "connected", null)
+        assert.deepStrictEqual(
+          [again.changed, again.business.updatedAt],
+          [false, connected.business.updatedAt]
+        )
+        assert.deepStrictEqual(
+          (yield* repo.findBusiness(business.id))?.updatedAt,
+          connected.business.updatedAt
         )
       })
     )

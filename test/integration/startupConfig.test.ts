@@ -62,7 +62,17 @@ describe("startup configuration", () => {
     [{ SMTP_URL: `smtp://user:${SMTP_SECRET}@mail.example.com:port` }, "SMTP_URL is invalid"],
     [{ SMTP_URL: `https://user:${SMTP_SECRET}@mail.example.com` }, "SMTP_URL is invalid"],
     [{ SMTP_URL: `user:${SMTP_SECRET}@mail.example.com:587` }, "SMTP_URL is invalid"],
-    [{ SMTP_URL: `smtp://us%zz:${SMTP_SECRET}@mail.example.com` }, "SMTP_URL is invalid"]
+    [{ SMTP_URL: `smtp://us%zz:${SMTP_SECRET}@mail.example.com` }, "SMTP_URL is invalid"],
+    [
+      { LOG_LEVEL: "loud" },
+      "LOG_LEVEL is invalid: expected one of trace, debug, info, warn, error, fatal, none"
+    ],
+    [{ LOG_FORMAT: "xml" }, "LOG_FORMAT is invalid: expected json or pretty"],
+    [
+      { OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" },
+      "OTEL_EXPORTER_OTLP_PROTOCOL is invalid: expected http/protobuf or http/json (grpc is not supported)"
+    ],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT is invalid"]
   ])("%j stops with: %s", { timeout: 30_000 }, async (env, line) => {
     const service = spawnService({ DATABASE_URL: "postgres://127.0.0.1:1/none", ...env })
     expect(await service.exited).toBe(1)

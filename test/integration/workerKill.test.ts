@@ -4,21 +4,27 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { convertTrial } from "../../src/app/usecases/ConvertTrial.ts"
+import type { BusinessId } from "../../src/domain/ids.ts"
 import { Repository } from "../../src/ports/Repository.ts"
 import { startFakeTwilio } from "../support/fakeTwilio.ts"
 import { newTrial } from "../support/fixtures.ts"
 import { eventually, spawnService } from "../support/processes.ts"
 import { databaseUrlOf, workerEnv, workerHarness } from "../support/processStack.ts"
 
+/** Converts trials and reads their numbers through the test process's own stack. */
+const businessesOn = (runtime: ReturnType<typeof workerHarness>["runtime"]) => ({
+  convert: () =>
+    runtime.runPromise(
+      Repository.use((r) => r.createTrial(newTrial())).pipe(Effect.flatMap((trial) => convertTrial(trial.id)))
+    ),
+  assignedNumber: (id: BusinessId) =>
+    runtime.runPromise(Repository.use((r) => r.findBusiness(id))).then((b) => b?.phoneNumber ?? null)
+})
+
 describe("a worker killed mid-assignment", () => {
   const { twilio, runtime, workers } = workerHarness(startFakeTwilio({ defaultStock: 10 }))
 
-  const convert = () =>
-    runtime.runPromise(
-      Repository.use((r) => r.createTrial(newTrial())).pipe(Effect.flatMap((trial) => convertTrial(trial.id)))
-    )
-  const assignedNumber = (id: string) =>
-    runtime.runPromise(Repository.use((r) => r.findBusiness(id as never))).then((b) => b?.phoneNumber ?? null)
+  const { convert, assignedNumber } = businessesOn(runtime)
 
   it("is replaced, and the business ends with exactly one purchase", { timeout: 400_000 }, async () => {
     const databaseUrl = await databaseUrlOf(runtime)
@@ -59,12 +65,7 @@ describe("a worker killed mid-assignment", () => {
 
 describe("a worker killed while its purchase is out", () => {
   const { twilio, runtime, workers } = workerHarness(startFakeTwilio({ defaultStock: 10 }))
-  const convert = () =>
-    runtime.runPromise(
-      Repository.use((r) => r.createTrial(newTrial())).pipe(Effect.flatMap((trial) => convertTrial(trial.id)))
-    )
-  const assignedNumber = (id: string) =>
-    runtime.runPromise(Repository.use((r) => r.findBusiness(id as never))).then((b) => b?.phoneNumber ?? null)
+  const { convert, assignedNumber } = businessesOn(runtime)
 
   it("which Twilio completes only after the job was taken over: the successor waits for it, buys nothing", {
     timeout: 300_000

@@ -148,84 +148,89 @@ export const startFakeTwilio = (
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
-    async fetch(request) {
-      const url = new URL(request.url)
-      const form = Object.fromEntries(
-        new URLSearchParams(request.method === "GET" ? "" : await request.text())
-      )
-      requests.push({ method: request.method, path: url.pathname, form })
-      if (request.headers.get("authorization") !== `Basic ${btoa(`${accountSid}:${authToken}`)}`) {
-        return twilioError(401, 20003, "Authenticate")
-      }
-      const chaotic: ReadonlyArray<TwilioFault> = ["429", "500", "ambiguous", "reset", "slow"]
-      const fault =
-        faults.shift() ??
-        (options.chaos && Math.random() < options.chaos
-          ? chaotic[Math.floor(Math.random() * chaotic.length)]
-          : undefined)
-      // The connection breaks before an answer: the client sees a reset, not a status. (Erroring the body
-      // without an Error object resets the socket just the same, without Bun printing a stack per reset.)
-      if (fault === "reset") return new Response(new ReadableStream({ start: (c) => c.error(undefined) }))
-      if (fault === "429") {
-        return new Response(JSON.stringify({ code: 20429, message: "Too Many Requests", status: 429 }), {
-          status: 429,
-          headers: { "retry-after": "1", "content-type": "application/json" }
-        })
-      }
-      if (fault === "500") return twilioError(500, 20500, "Internal Server Error")
-      if (fault === "401") return twilioError(401, 20003, "Authenticate")
-      if (fault === "slow") await Bun.sleep(options.slowMillis ?? 15_000)
-
-      if (request.method === "POST" && url.pathname === `${base}.json`) {
-        if (options.purchaseMillis) await Bun.sleep(options.purchaseMillis)
-        const purchaseHold = purchaseHolds.shift()
-        if (fault === "hold-before" || purchaseHold === "before") return hold()
-        if (purchaseHold === "late") {
-          latePurchases.push(form)
-          return hold()
-        }
-        const bought = buy(form)
-        if (bought instanceof Response) return bought
-        const number = bought
-        // Bought, but the answer is lost: what a 5xx after the purchase looks like to the client.
-        if (fault === "ambiguous") return twilioError(503, 20503, "Service Unavailable")
-        if (fault === "hold-after" || purchaseHold === "after") return hold()
-        return Response.json(number, { status: 201 })
-      }
-      if (request.method === "GET" && url.pathname === `${base}.json`) {
-        const friendlyName = url.searchParams.get("FriendlyName")
-        const pageSize = Number(url.searchParams.get("PageSize") ?? 50)
-        const list = [...owned.values()].filter(
-          (n) => friendlyName === null || n.friendly_name === friendlyName
-        )
-        return Response.json({
-          incoming_phone_numbers: list.slice(0, pageSize),
-          page: 0,
-          page_size: pageSize,
-          start: 0,
-          end: Math.max(0, Math.min(list.length, pageSize) - 1),
-          first_page_uri: `${base}.json?PageSize=${pageSize}&Page=0`,
-          next_page_uri: null,
-          previous_page_uri: null,
-          uri: `${url.pathname}${url.search}`
-        })
-      }
-      const sid = url.pathname.startsWith(`${base}/`)
-        ? url.pathname.slice(base.length + 1).replace(/\.json$/, "")
-        : ""
-      const number = owned.get(sid)
-      if (!number) return twilioError(404, 20404, `The requested resource ${url.pathname} was not found`)
-      if (request.method === "POST") {
-        if (form.VoiceUrl !== undefined) number.voice_url = form.VoiceUrl
-        return Response.json(number)
-      }
-      if (request.method === "DELETE") {
-        owned.delete(sid)
-        return new Response(null, { status: 204 })
-      }
-      return Response.json(number)
+    // Every answer names its request, as Twilio's do (the adapter records it on its span and log line).
+    fetch: async (request) => {
+      const response = await answer(request)
+      response.headers.set("Twilio-Request-Id", `RQ${crypto.randomUUID().replaceAll("-", "")}`)
+      return response
     }
   })
+
+  async function answer(request: Request): Promise<Response> {
+    const url = new URL(request.url)
+    const form = Object.fromEntries(new URLSearchParams(request.method === "GET" ? "" : await request.text()))
+    requests.push({ method: request.method, path: url.pathname, form })
+    if (request.headers.get("authorization") !== `Basic ${btoa(`${accountSid}:${authToken}`)}`) {
+      return twilioError(401, 20003, "Authenticate")
+    }
+    const chaotic: ReadonlyArray<TwilioFault> = ["429", "500", "ambiguous", "reset", "slow"]
+    const fault =
+      faults.shift() ??
+      (options.chaos && Math.random() < options.chaos
+        ? chaotic[Math.floor(Math.random() * chaotic.length)]
+        : undefined)
+    // The connection breaks before an answer: the client sees a reset, not a status. (Erroring the body
+    // without an Error object resets the socket just the same, without Bun printing a stack per reset.)
+    if (fault === "reset") return new Response(new ReadableStream({ start: (c) => c.error(undefined) }))
+    if (fault === "429") {
+      return new Response(JSON.stringify({ code: 20429, message: "Too Many Requests", status: 429 }), {
+        status: 429,
+        headers: { "retry-after": "1", "content-type": "application/json" }
+      })
+    }
+    if (fault === "500") return twilioError(500, 20500, "Internal Server Error")
+    if (fault === "401") return twilioError(401, 20003, "Authenticate")
+    if (fault === "slow") await Bun.sleep(options.slowMillis ?? 15_000)
+
+    if (request.method === "POST" && url.pathname === `${base}.json`) {
+      if (options.purchaseMillis) await Bun.sleep(options.purchaseMillis)
+      const purchaseHold = purchaseHolds.shift()
+      if (fault === "hold-before" || purchaseHold === "before") return hold()
+      if (purchaseHold === "late") {
+        latePurchases.push(form)
+        return hold()
+      }
+      const bought = buy(form)
+      if (bought instanceof Response) return bought
+      const number = bought
+      // Bought, but the answer is lost: what a 5xx after the purchase looks like to the client.
+      if (fault === "ambiguous") return twilioError(503, 20503, "Service Unavailable")
+      if (fault === "hold-after" || purchaseHold === "after") return hold()
+      return Response.json(number, { status: 201 })
+    }
+    if (request.method === "GET" && url.pathname === `${base}.json`) {
+      const friendlyName = url.searchParams.get("FriendlyName")
+      const pageSize = Number(url.searchParams.get("PageSize") ?? 50)
+      const list = [...owned.values()].filter(
+        (n) => friendlyName === null || n.friendly_name === friendlyName
+      )
+      return Response.json({
+        incoming_phone_numbers: list.slice(0, pageSize),
+        page: 0,
+        page_size: pageSize,
+        start: 0,
+        end: Math.max(0, Math.min(list.length, pageSize) - 1),
+        first_page_uri: `${base}.json?PageSize=${pageSize}&Page=0`,
+        next_page_uri: null,
+        previous_page_uri: null,
+        uri: `${url.pathname}${url.search}`
+      })
+    }
+    const sid = url.pathname.startsWith(`${base}/`)
+      ? url.pathname.slice(base.length + 1).replace(/\.json$/, "")
+      : ""
+    const number = owned.get(sid)
+    if (!number) return twilioError(404, 20404, `The requested resource ${url.pathname} was not found`)
+    if (request.method === "POST") {
+      if (form.VoiceUrl !== undefined) number.voice_url = form.VoiceUrl
+      return Response.json(number)
+    }
+    if (request.method === "DELETE") {
+      owned.delete(sid)
+      return new Response(null, { status: 204 })
+    }
+    return Response.json(number)
+  }
 
   const url = `http://127.0.0.1:${server.port}`
   return {

@@ -1,6 +1,7 @@
 // Small factories for tests: a trial, and a business converted from it.
-import { Effect } from "effect"
-import type { AssistantId } from "../../src/domain/ids.ts"
+import { DateTime, Effect, Schema } from "effect"
+import { Business, PhoneNumber, User } from "../../src/domain/entities.ts"
+import { AssistantId, BusinessId, TrialId } from "../../src/domain/ids.ts"
 import { type NewTrial, Repository } from "../../src/ports/Repository.ts"
 
 let serial = 0
@@ -11,7 +12,7 @@ export const newTrial = (overrides: Partial<NewTrial> = {}): NewTrial => {
     ownerEmail: `owner${serial}@example.com`,
     ownerName: `Owner ${serial}`,
     businessName: `Business ${serial}`,
-    vapiAssistantId: `asst-${serial}` as AssistantId,
+    vapiAssistantId: AssistantId.make(`asst-${serial}`),
     requestedAreaCode: null,
     ...overrides
   }
@@ -25,3 +26,32 @@ export const givenBusiness = (overrides: Partial<NewTrial> = {}) =>
     const { business } = yield* repo.convertTrial(trial.id)
     return business
   })
+
+/** An owner and their assigned business with its number, as values (no repository): for rendering tests. */
+export const assignedBusinessValues = (businessName: string, ownerName = "Joe") => {
+  const owner = Schema.decodeSync(User)({
+    id: "00000000-0000-4000-8000-0000000000a1",
+    email: "joe@example.com",
+    name: ownerName
+  })
+  const number = Schema.decodeSync(PhoneNumber)({
+    e164: "+14155550123",
+    areaCode: "415",
+    twilioSid: `PN${"0".repeat(32)}`
+  })
+  const business = new Business({
+    id: Schema.decodeSync(BusinessId)("00000000-0000-4000-8000-0000000000b1"),
+    ownerId: owner.id,
+    name: businessName,
+    vapiAssistantId: Schema.decodeSync(AssistantId)("a1"),
+    requestedAreaCode: "415",
+    trialId: Schema.decodeSync(TrialId)("00000000-0000-4000-8000-0000000000c1"),
+    numberStatus: "assigned",
+    phoneNumber: number,
+    assistantStatus: "connected",
+    failureReason: null,
+    createdAt: DateTime.makeUnsafe("2026-11-01T00:00:00Z"),
+    updatedAt: DateTime.makeUnsafe("2026-11-01T00:00:00Z")
+  })
+  return { owner, business, number }
+}

@@ -8,12 +8,16 @@ const root = resolve(import.meta.dirname, "../..")
 export interface ServiceProcess {
   readonly pid: number
   readonly exited: Promise<number>
+  /** stdout and stderr, interleaved as they came. */
   readonly output: () => string
+  /** stdout alone (log lines). */
+  readonly stdout: () => string
   readonly kill: (signal: "SIGTERM" | "SIGKILL") => Promise<number>
 }
 
 export const spawnService = (env: Readonly<Record<string, string>>): ServiceProcess => {
   let output = ""
+  let stdout = ""
   const dataDir = mkdtempSync(join(tmpdir(), "numbers-proc-"))
   chmodSync(dataDir, 0o755)
   const child = Bun.spawn(["bun", "src/app/entry/main.ts"], {
@@ -23,6 +27,8 @@ export const spawnService = (env: Readonly<Record<string, string>>): ServiceProc
       HOME: process.env.HOME ?? "/tmp",
       DATA_DIR: dataDir,
       NODE_ENV: "production",
+      // Every role listens on PORT (a worker for /health, /ready and /metrics): a port of its own unless given.
+      PORT: String(freePort()),
       ...env
     },
     stdout: "pipe",
@@ -31,13 +37,18 @@ export const spawnService = (env: Readonly<Record<string, string>>): ServiceProc
   for (const stream of [child.stdout, child.stderr]) {
     void (async () => {
       const decoder = new TextDecoder()
-      for await (const chunk of stream) output += decoder.decode(chunk)
+      for await (const chunk of stream) {
+        const text = decoder.decode(chunk, { stream: true })
+        output += text
+        if (stream === child.stdout) stdout += text
+      }
     })()
   }
   return {
     pid: child.pid,
     exited: child.exited,
     output: () => output,
+    stdout: () => stdout,
     kill: (signal) => {
       child.kill(signal)
       return child.exited

@@ -1,8 +1,11 @@
 // Mailer over SMTP (nodemailer, pooled; TLS as SMTP_URL says: smtps:// or STARTTLS offered by the server).
-// Connection trouble and 4xx replies are retryable; 5xx replies and bad credentials are not.
-import { Effect, Layer, Redacted, Schema } from "effect"
+// Connection trouble and 4xx replies are retryable; 5xx replies and bad credentials are not. Each message sent
+// is a client span (the server's host and port, its reply code; never SMTP_URL, which holds the password), a
+// log line and a count in numbers_provider_requests_total.
+import { Duration, Effect, Exit, Layer, Option, Redacted, Schema } from "effect"
 import nodemailer from "nodemailer"
 import { Mailer, type MailMessage, MailRejected, MailUnavailable } from "../../ports/Mailer.ts"
+import { type ProviderOutcome, recordProviderRequest } from "../../ports/metrics.ts"
 import { SentEmails } from "../../ports/SentEmails.ts"
 import { messageIdFor } from "./messageId.ts"
 
@@ -30,6 +33,24 @@ const mapSmtpError = (error: unknown): MailUnavailable | MailRejected => {
   })
 }
 
+/** How a send ended, for numbers_provider_requests_total: refusals are ours to fix, 4xx the server's. */
+const outcomeOf = (exit: Exit.Exit<unknown, unknown>): ProviderOutcome => {
+  if (Exit.isSuccess(exit)) return "ok"
+  const failure = Option.getOrUndefined(Exit.findErrorOption(exit))
+  const { code, responseCode } = Schema.is(SmtpFailure)(failure)
+    ? failure
+    : { code: undefined, responseCode: undefined }
+  if (code === "EAUTH" || (responseCode !== undefined && responseCode >= 500)) return "client_error"
+  if (responseCode !== undefined && responseCode >= 400) return "server_error"
+  return code === "ETIMEDOUT" ? "timeout" : "network_error"
+}
+
+/** The reply code at the head of the server's answer (`250 OK: queued as ...`). */
+const replyCodeOf = (response: unknown) => {
+  const code = typeof response === "string" ? Number(response.slice(0, 3)) : Number.NaN
+  return Number.isInteger(code) ? code : undefined
+}
+
 /** smtp://user:pass@host:587 (STARTTLS when the server offers it) or smtps://...:465 (TLS from the start). */
 const transportOptions = (smtpUrl: Redacted.Redacted<string>) => {
   const url = new URL(Redacted.value(smtpUrl))
@@ -55,8 +76,10 @@ export const layer = (options: SmtpOptions) =>
     Mailer,
     Effect.gen(function* () {
       const sent = yield* SentEmails
+      // Holds the password too: only its host and port go anywhere (the span).
+      const settings = transportOptions(options.smtpUrl)
       const transport = yield* Effect.acquireRelease(
-        Effect.sync(() => nodemailer.createTransport(transportOptions(options.smtpUrl))),
+        Effect.sync(() => nodemailer.createTransport(settings)),
         (transport) => Effect.sync(() => transport.close())
       )
 
@@ -65,6 +88,8 @@ export const layer = (options: SmtpOptions) =>
         { idempotencyKey }: { readonly idempotencyKey: string }
       ) {
         if (yield* sent.wasSent(idempotencyKey)) return "already-sent" as const
+        const messageId = messageIdFor(idempotencyKey)
+        const started = performance.now()
         yield* Effect.tryPromise({
           try: () =>
             transport.sendMail({
@@ -76,10 +101,41 @@ export const layer = (options: SmtpOptions) =>
               headers: { "X-Idempotency-Key": idempotencyKey },
               // The same message on every attempt: a resend after a crash is recognisable (and collapsed by
               // mailboxes that deduplicate by Message-ID).
-              messageId: messageIdFor(idempotencyKey)
+              messageId
             }),
-          catch: mapSmtpError
-        })
+          catch: (error) => error
+        }).pipe(
+          Effect.tap((info) => {
+            const replyCode = replyCodeOf(info.response)
+            const took = Math.round(performance.now() - started)
+            return Effect.annotateCurrentSpan(
+              replyCode === undefined ? {} : { "smtp.reply_code": replyCode }
+            ).pipe(
+              Effect.andThen(
+                Effect.logInfo(`smtp: sent ${messageId} in ${took} ms (${replyCode ?? "no reply code"})`)
+              ),
+              Effect.annotateLogs({ provider: "smtp", smtp_message_id: messageId })
+            )
+          }),
+          Effect.onExit((exit) =>
+            recordProviderRequest(
+              "smtp",
+              "send",
+              outcomeOf(exit),
+              Duration.millis(performance.now() - started)
+            )
+          ),
+          // Inside the span: it ends with the port's error, whose message never holds the server's text.
+          Effect.mapError(mapSmtpError),
+          Effect.withSpan("smtp send", {
+            kind: "client",
+            attributes: {
+              "server.address": settings.host,
+              "server.port": settings.port,
+              "smtp.message_id": messageId
+            }
+          })
+        )
         yield* sent.markSent(idempotencyKey)
         return "sent" as const
       })

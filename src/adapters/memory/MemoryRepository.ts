@@ -5,8 +5,16 @@
 import { Context, DateTime, Effect, Exit, Layer, Semaphore, SynchronizedRef } from "effect"
 import { type AssistantStatus, Business, Call, type PhoneNumber, Trial, User } from "../../domain/entities.ts"
 import { BusinessNotFound, type FailureReason, TrialNotFound } from "../../domain/errors.ts"
-import type { AssistantId, BusinessId, TrialId, UserId } from "../../domain/ids.ts"
-import { type Conversion, type NewTrial, Repository, RepositoryConflict } from "../../ports/Repository.ts"
+import { type AssistantId, BusinessId, TrialId, UserId } from "../../domain/ids.ts"
+import {
+  type BusinessCursor,
+  type BusinessListing,
+  type BusinessPage,
+  type Conversion,
+  type NewTrial,
+  Repository,
+  RepositoryConflict
+} from "../../ports/Repository.ts"
 
 interface Tables {
   readonly users: ReadonlyMap<string, User>
@@ -63,6 +71,39 @@ const mergeCall = (known: Call | undefined, call: Call): Call =>
       })
     : call
 
+const sameFields = (a: Business, b: Business) =>
+  (Object.keys(a) as Array<keyof Business>).every((key) => a[key] === b[key])
+
+/** Newest first, ties by id (descending): the order the listing pages through, as the table's index has it. */
+const newestFirst = (a: BusinessCursor, b: BusinessCursor) =>
+  DateTime.toEpochMillis(b.createdAt) - DateTime.toEpochMillis(a.createdAt) ||
+  (a.id < b.id ? 1 : a.id > b.id ? -1 : 0)
+
+const listingOf = (t: Tables, listing: BusinessListing): BusinessPage => {
+  const { ownerId, numberStatus, assistantStatus, limit, cursor } = listing
+  const selected = rows(t.businesses).filter(
+    (b) =>
+      (ownerId === undefined || b.ownerId === ownerId) &&
+      (assistantStatus === undefined || b.assistantStatus === assistantStatus)
+  )
+  const counts = { pending: 0, assigned: 0, failed: 0 }
+  for (const b of selected) counts[b.numberStatus]++
+  const after = selected
+    .filter(
+      (b) =>
+        (numberStatus === undefined || b.numberStatus === numberStatus) &&
+        (!cursor || newestFirst(cursor, b) < 0)
+    )
+    .sort(newestFirst)
+  const businesses = after.slice(0, limit)
+  const last = businesses.at(-1)
+  return {
+    businesses,
+    nextCursor: after.length > limit && last ? { createdAt: last.createdAt, id: last.id } : null,
+    counts
+  }
+}
+
 /** The business that already has the number, or this business when it has one: either breaks a unique rule. */
 const clashWith = (t: Tables, id: BusinessId, number: PhoneNumber) =>
   rows(t.businesses).find(
@@ -91,14 +132,20 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
           return Effect.map(Semaphore.make(1), (made) => [made, put(held, id, made)] as const)
         })
 
-      /** Changes a business its caller holds the lock on: one that is not there is a defect. */
+      /**
+       * Changes a business its caller holds the lock on; a change to nothing (every field as it was) leaves it,
+       * `updatedAt` included, as the table's trigger does. One that is not there is a defect.
+       */
       const update = (id: BusinessId, f: (business: Business) => Business) =>
-        SynchronizedRef.modify(state, (s) => {
-          const before = s.tables.businesses.get(id)
-          if (!before) return [undefined, s] as const
-          const after = f(before)
-          return [{ before, after }, putBusiness(after)(s)] as const
-        }).pipe(
+        Effect.flatMap(DateTime.now, (now) =>
+          SynchronizedRef.modify(state, (s) => {
+            const before = s.tables.businesses.get(id)
+            if (!before) return [undefined, s] as const
+            const changed = f(before)
+            const after = sameFields(changed, before) ? before : new Business({ ...changed, updatedAt: now })
+            return [{ before, after }, putBusiness(after)(s)] as const
+          })
+        ).pipe(
           Effect.flatMap((changed) =>
             changed ? Effect.succeed(changed) : Effect.die(new Error(`business ${id} vanished while locked`))
           )
@@ -110,9 +157,9 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
             const email = input.ownerEmail.toLowerCase()
             const owner =
               rows(s.tables.users).find((u) => u.email === email) ??
-              new User({ id: (yield* nextId) as UserId, email, name: input.ownerName })
+              new User({ id: UserId.make(yield* nextId), email, name: input.ownerName })
             const trial = new Trial({
-              id: (yield* nextId) as TrialId,
+              id: TrialId.make(yield* nextId),
               ownerId: owner.id,
               ownerEmail: email,
               businessName: input.businessName,
@@ -142,7 +189,7 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
               const existing = trial.businessId && s.tables.businesses.get(trial.businessId)
               if (existing) return [{ business: existing, created: false }, s]
               const business = new Business({
-                id: (yield* nextId) as BusinessId,
+                id: BusinessId.make(yield* nextId),
                 ownerId: trial.ownerId,
                 name: trial.businessName,
                 vapiAssistantId: trial.vapiAssistantId,
@@ -152,7 +199,8 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
                 phoneNumber: null,
                 assistantStatus: "pending",
                 failureReason: null,
-                createdAt: now
+                createdAt: now,
+                updatedAt: now
               })
               const converted = new Trial({ ...trial, status: "converted", businessId: business.id })
               const next = withTables((t) => ({ ...t, trials: put(t.trials, trial.id, converted) }))(s)
@@ -275,6 +323,7 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
               .filter((b) => b.ownerId === ownerId)
               .reverse()
           ),
+        listBusinesses: (listing: BusinessListing) => read((t) => listingOf(t, listing)),
         findBusinessByAssistant: (assistantId: AssistantId) =>
           read((t) => rows(t.businesses).find((b) => b.vapiAssistantId === assistantId) ?? null),
         withBusinessLock,

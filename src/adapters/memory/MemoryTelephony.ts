@@ -2,8 +2,8 @@
 // It backs the tests and sandbox mode, so it behaves as Twilio does on every case the contract suite covers.
 // Its state is one immutable value in a Ref: every operation is a pure step from one state to the next.
 import { Context, Duration, Effect, Layer, Ref } from "effect"
-import type { TwilioSid } from "../../domain/ids.ts"
-import type { AreaCode, E164 } from "../../domain/phone.ts"
+import { TwilioSid } from "../../domain/ids.ts"
+import { type AreaCode, E164 } from "../../domain/phone.ts"
 import {
   InvalidAreaCode,
   NoNumbersInAreaCode,
@@ -80,9 +80,9 @@ export class MemoryTelephonyControl extends Context.Service<
 >()("numbers/adapters/memory/MemoryTelephonyControl") {}
 
 const numberFor = (areaCode: string, serial: number): E164 =>
-  `+1${areaCode}555${String(1000 + (serial % 9000)).padStart(4, "0")}` as E164
+  E164.make(`+1${areaCode}555${String(1000 + (serial % 9000)).padStart(4, "0")}`)
 
-const sidFor = (serial: number): TwilioSid => `PN${serial.toString(16).padStart(32, "0")}` as TwilioSid
+const sidFor = (serial: number): TwilioSid => TwilioSid.make(`PN${serial.toString(16).padStart(32, "0")}`)
 
 /** A count kept per area code (own keys only: an area code is data, never a prototype's property). */
 const countIn = (counts: Readonly<Record<string, number>>, areaCode: string): number | undefined =>

@@ -1,7 +1,11 @@
 // JobQueue on pg-boss 12, in the service's own Postgres. One queued-or-running job per key (`exclusive`
 // policy + singletonKey), jittered exponential retries for over an hour, a dead-letter queue, heartbeats so
 // a dead worker's job is picked up again within a minute, and enqueue inside our own transaction.
-import { Cause, Effect, Layer, Redacted, Schema } from "effect"
+// Traces cross the queue: an enqueue is a producer span whose W3C traceparent rides in the job's data (beside
+// the job's fields, under `_trace`; a job without it, queued before, runs as a trace of its own), and each run
+// is a consumer span, its child. The numbers_jobs gauge is read from pgboss.job every 15 s.
+import { Cause, Effect, Layer, Metric, Option, Redacted, Schedule, Schema } from "effect"
+import { Headers, HttpTraceContext } from "effect/http"
 import { SqlClient } from "effect/sql"
 import type { Job as BossJob, JobWithMetadata } from "pg-boss"
 import { PgBoss } from "pg-boss"
@@ -15,6 +19,7 @@ import {
   JobQueueUnavailable,
   SendNumberAssignedEmailJob
 } from "../../ports/JobQueue.ts"
+import { JOB_STATES, jobs as jobsGauge } from "../../ports/metrics.ts"
 import { DatabaseUrl } from "./Database.ts"
 
 export interface PgBossOptions {
@@ -30,6 +35,10 @@ export interface PgBossOptions {
   readonly heartbeatSeconds?: number
   /** How often pg-boss's supervisor looks for such jobs. */
   readonly superviseIntervalSeconds?: number
+  /** The `instance` label of numbers_jobs; unset, the gauge is not read by this process. */
+  readonly instanceId?: string
+  /** How often numbers_jobs is read (default 15). */
+  readonly jobsGaugeIntervalSeconds?: number
 }
 
 /**
@@ -56,6 +65,40 @@ const payloadOf = {
 }
 const names = Object.keys(payloadOf) as ReadonlyArray<JobName>
 const deadLetterOf = (name: JobName) => `${name}-dead`
+
+/** The job data's field that carries the producer's trace context. */
+const TRACE = "_trace"
+
+const messaging = (queue: string, operation: "send" | "process") => ({
+  "messaging.system": "pg-boss",
+  "messaging.operation.name": operation,
+  "messaging.operation.type": operation,
+  "messaging.destination.name": queue
+})
+
+/** The producer's span, from a job's data (none for a job queued before traces crossed the queue). */
+const producerOf = (data: object) => {
+  const carrier = (data as { readonly [TRACE]?: unknown })[TRACE]
+  const traceparent = (carrier as { readonly traceparent?: unknown } | undefined)?.traceparent
+  return typeof traceparent === "string"
+    ? HttpTraceContext.fromHeaders(Headers.fromInput({ traceparent }))
+    : Option.none()
+}
+
+/** A job's run as a consumer span, the child of the span that queued it (else the root of its own trace). */
+const consumed = (queue: string, bossJob: Pick<JobWithMetadata<object>, "id" | "data" | "retryCount">) => {
+  const producer = producerOf(bossJob.data)
+  return <A, E, R>(run: Effect.Effect<A, E, R>) =>
+    Effect.withSpan(run, `process ${queue}`, {
+      kind: "consumer",
+      ...(Option.isSome(producer) ? { parent: producer.value } : { root: true }),
+      attributes: {
+        ...messaging(queue, "process"),
+        "messaging.message.id": bossJob.id,
+        "pgboss.job.retry_count": bossJob.retryCount
+      }
+    })
+}
 
 const unavailable = (operation: string) => (cause: unknown) =>
   new JobQueueUnavailable({
@@ -122,22 +165,64 @@ export const layer = (options: PgBossOptions) =>
         (boss) => Effect.promise(() => boss.stop({ graceful: true, timeout: 30_000, close: true }))
       )
 
-      const enqueue = Effect.fn("JobQueue.enqueue")(function* (job: Job, { key }: { readonly key: string }) {
-        // pg-boss runs its INSERT through this bridge, on our connection: inside `Repository.transaction`
-        // (or the business lock) the job commits or rolls back with everything else.
-        const context = yield* Effect.context<never>()
-        const db = {
-          executeSql: (text: string, values?: Array<unknown>) =>
-            Effect.runPromiseWith(context)(sql.unsafe(text, values as never)).then((rows) => ({
-              rows: rows as Array<unknown>
-            }))
-        }
-        const { _tag, ...data } = job
-        yield* Effect.tryPromise({
-          try: () => boss.send(_tag, data, { singletonKey: key, db }),
-          catch: unavailable("JobQueue.enqueue")
-        })
-      })
+      const enqueue = Effect.fnUntraced(
+        function* (job: Job, { key }: { readonly key: string }) {
+          // pg-boss runs its INSERT through this bridge, on our connection: inside `Repository.transaction`
+          // (or the business lock) the job commits or rolls back with everything else.
+          const context = yield* Effect.context<never>()
+          const db = {
+            executeSql: (text: string, values?: Array<unknown>) =>
+              Effect.runPromiseWith(context)(sql.unsafe(text, values as never)).then((rows) => ({
+                rows: rows as Array<unknown>
+              }))
+          }
+          const { _tag, ...data } = job
+          const { traceparent } = HttpTraceContext.toHeaders(yield* Effect.orDie(Effect.currentSpan))
+          const id = yield* Effect.tryPromise({
+            try: () => boss.send(_tag, { ...data, [TRACE]: { traceparent } }, { singletonKey: key, db }),
+            catch: unavailable("JobQueue.enqueue")
+          })
+          // No id: a job with this key is queued or running already (the key makes repeats no-ops).
+          yield* Effect.annotateCurrentSpan(
+            id === null ? { "pgboss.job.deduplicated": true } : { "messaging.message.id": id }
+          )
+        },
+        (enqueued, job) =>
+          Effect.withSpan(enqueued, `send ${job._tag}`, {
+            kind: "producer",
+            attributes: messaging(job._tag, "send")
+          })
+      )
+
+      // numbers_jobs: each queue's jobs by state, read on this instance's schedule (every instance reads the
+      // same table: take max by queue and state across instances). Not traced: a statement every 15 s would
+      // be a trace of its own.
+      const queues = names.flatMap((name) => [name, deadLetterOf(name)])
+      const instance = options.instanceId
+      if (instance !== undefined) {
+        const readJobs = sql<{ readonly name: string; readonly state: string; readonly count: number }>`
+          SELECT name, state::text AS state, count(*)::int AS count FROM pgboss.job
+          WHERE name IN ${sql.in(queues)} AND state::text IN ${sql.in(JOB_STATES)}
+          GROUP BY name, state`.pipe(
+          Effect.flatMap((rows) =>
+            Effect.forEach(
+              queues.flatMap((queue) => JOB_STATES.map((state) => ({ queue, state }))),
+              ({ queue, state }) =>
+                Metric.update(
+                  Metric.withAttributes(jobsGauge, { queue, state, instance }),
+                  rows.find((row) => row.name === queue && row.state === state)?.count ?? 0
+                ),
+              { discard: true }
+            )
+          ),
+          Effect.catch((error) => Effect.logDebug(`numbers_jobs not read: ${error._tag}`)),
+          Effect.withTracerEnabled(false)
+        )
+        yield* readJobs.pipe(
+          Effect.repeat(Schedule.spaced(`${options.jobsGaugeIntervalSeconds ?? 15} seconds`)),
+          Effect.forkScoped
+        )
+      }
 
       const work = Effect.fn("JobQueue.work")(function* (handlers: JobHandlers) {
         const context = yield* Effect.context<never>()
@@ -161,7 +246,7 @@ export const layer = (options: PgBossOptions) =>
                 Cause.pretty(exit.cause)
               )
               return yield* Effect.failCause(exit.cause)
-            }).pipe(Effect.annotateLogs({ jobId: bossJob.id, job: name }))
+            }).pipe(consumed(name, bossJob), Effect.annotateLogs({ jobId: bossJob.id, job: name }))
 
           yield* Effect.tryPromise({
             try: () =>
@@ -199,7 +284,9 @@ export const layer = (options: PgBossOptions) =>
                               jobId: bossJob.id,
                               attempt: bossJob.retryCount + 1
                             })
-                          )
+                          ),
+                          consumed(deadLetterOf(name), bossJob),
+                          Effect.annotateLogs({ jobId: bossJob.id, job: deadLetterOf(name) })
                         )
                       )
                     : Promise.resolve()

@@ -6,6 +6,7 @@ import {
   Effect,
   Exit,
   Layer,
+  Metric,
   Option,
   PubSub,
   Queue,
@@ -20,6 +21,7 @@ import { SqlClient } from "effect/sql"
 import { OwnerEvent } from "../../domain/events.ts"
 import type { BusinessId } from "../../domain/ids.ts"
 import { Broadcaster } from "../../ports/Broadcaster.ts"
+import { ownerEvents } from "../../ports/metrics.ts"
 import { failureKind, retryTransient } from "./failures.ts"
 
 const CHANNEL = "numbers_owner_events"
@@ -100,6 +102,9 @@ export const layer = Layer.effect(
     // the notification is sent on its commit, and dropped on rollback.
     const publish = Effect.fn("Broadcaster.publish")(function* (_businessId: BusinessId, event: OwnerEvent) {
       const payload = encode(event)
+      // Counted as published: inside a transaction that then rolls back (rare: its commit failing), the count
+      // runs ahead of what owners received.
+      yield* Metric.update(Metric.withAttributes(ownerEvents, { type: event._tag }), 1)
       const transaction = yield* Effect.serviceOption(sql.transactionService)
       if (Option.isSome(transaction)) return yield* notifyAll([payload])
       return yield* Effect.request(new Notify({ payload }), batched)

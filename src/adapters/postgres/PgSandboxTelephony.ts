@@ -11,7 +11,8 @@ import {
   type PurchaseRequest,
   Telephony,
   TelephonyRejected,
-  TelephonyUnavailable
+  TelephonyUnavailable,
+  tracePurchase
 } from "../../ports/Telephony.ts"
 import { type DbError, failureKind } from "./failures.ts"
 
@@ -75,7 +76,7 @@ export const layer = (options: SandboxTelephonyOptions = {}) =>
         )
         if (row === undefined) return yield* new NoNumbersInAreaCode({ areaCode: request.areaCode })
         return yield* onItsOwn(decodeOwned(row))
-      })
+      }, tracePurchase)
 
       const updateVoiceUrl = Effect.fn("Telephony.updateVoiceUrl")(function* (
         sid: TwilioSid,

@@ -1,11 +1,16 @@
 // Repository on Postgres: the business lock is `SELECT ... FOR UPDATE` in a transaction, and unique
 // constraints back every rule the lock also protects. SQL and schema failures become port errors here.
-import { Effect, Layer } from "effect"
+import { DateTime, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import type { AssistantStatus, Business, Call, PhoneNumber } from "../../domain/entities.ts"
 import { BusinessNotFound, type FailureReason, TrialNotFound } from "../../domain/errors.ts"
 import type { AssistantId, BusinessId, TrialId, UserId } from "../../domain/ids.ts"
-import { type NewTrial, Repository, RepositoryConflict } from "../../ports/Repository.ts"
+import {
+  type BusinessListing,
+  type NewTrial,
+  Repository,
+  RepositoryConflict
+} from "../../ports/Repository.ts"
 import { columns } from "./columns.ts"
 import { queries } from "./queries.ts"
 import {
@@ -15,6 +20,7 @@ import {
   toCall,
   toConversion,
   toPurchaseSince,
+  toStatusCounts,
   toTrial
 } from "./rows.ts"
 
@@ -82,6 +88,43 @@ export const layer = Layer.effect(
       if (conversion._tag === "Created") return { business: conversion.business, created: true }
       // Converted before (a repeat, or the loser of a race): the business as it is now, in a new snapshot.
       return { business: yield* businessNow("Repository.convertTrial", conversion.id), created: false }
+    })
+
+    const listBusinesses = Effect.fn("Repository.listBusinesses")(function* (listing: BusinessListing) {
+      const { ownerId, numberStatus, assistantStatus, limit, cursor } = listing
+      // What the counts are over; the page narrows it by number status and starts after the cursor.
+      const selected = [
+        ...(ownerId === undefined ? [] : [sql`b.owner_id = ${ownerId}`]),
+        ...(assistantStatus === undefined ? [] : [sql`b.assistant_status = ${assistantStatus}`])
+      ]
+      const paged = [
+        ...selected,
+        ...(numberStatus === undefined ? [] : [sql`b.number_status = ${numberStatus}`]),
+        ...(cursor
+          ? [sql`(b.created_at, b.id) < (${DateTime.formatIso(cursor.createdAt)}::timestamptz, ${cursor.id})`]
+          : [])
+      ]
+      // One more than the page: whether there is a next page, without counting.
+      const rows = yield* many(
+        "Repository.listBusinesses",
+        sql`SELECT ${businessColumns} WHERE ${sql.and(paged)}
+            ORDER BY b.created_at DESC, b.id DESC LIMIT ${limit + 1}`,
+        toBusiness,
+        { retry: true }
+      )
+      const counts = yield* run(
+        "Repository.listBusinesses",
+        sql`SELECT b.number_status, count(*)::int AS count FROM businesses b WHERE ${sql.and(selected)}
+            GROUP BY b.number_status`.pipe(Effect.flatMap(toStatusCounts)),
+        { retry: true }
+      )
+      const businesses = rows.slice(0, limit)
+      const last = businesses.at(-1)
+      return {
+        businesses,
+        nextCursor: rows.length > limit && last ? { createdAt: last.createdAt, id: last.id } : null,
+        counts
+      }
     })
 
     const withBusinessLock = <A, E, R>(id: BusinessId, use: (business: Business) => Effect.Effect<A, E, R>) =>
@@ -242,6 +285,7 @@ export const layer = Layer.effect(
           toBusiness,
           { retry: true }
         ),
+      listBusinesses,
       findBusinessByAssistant: (assistantId: AssistantId) =>
         one(
           "Repository.findBusinessByAssistant",

@@ -11,7 +11,8 @@ export const columns = (sql: SqlClient.SqlClient) => {
   // themselves (CTEs) select the same fields.
   const businessFields = sql`
     b.id, b.owner_id, b.name, b.vapi_assistant_id, b.requested_area_code, b.trial_id,
-    b.number_status, b.assistant_status, b.failure_reason, b.created_at, p.e164, p.area_code, p.twilio_sid`
+    b.number_status, b.assistant_status, b.failure_reason, b.created_at, b.updated_at,
+    p.e164, p.area_code, p.twilio_sid`
   return {
     trialFields,
     trialColumns: sql`${trialFields} FROM trials t JOIN users u ON u.id = t.owner_id`,

@@ -100,9 +100,38 @@ const assistantStatusAndPurchaseMarkers = Effect.gen(function* () {
   yield* sql`CREATE INDEX sandbox_twilio_numbers_friendly_name ON sandbox_twilio_numbers (friendly_name)`
 })
 
+const businessesUpdatedAtAndListing = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // Creation times to the millisecond, as the API shows them: the listing's cursor (createdAt, id) then compares
+  // with the rows exactly (a microsecond the cursor cannot carry would skip or repeat a business).
+  yield* sql`UPDATE businesses SET created_at = date_trunc('milliseconds', created_at)`
+  yield* sql`ALTER TABLE businesses ALTER COLUMN created_at SET DEFAULT date_trunc('milliseconds', now())`
+  // When the business last changed: kept by a trigger, so no UPDATE (of today or later) can forget it. An
+  // UPDATE that changes nothing leaves it.
+  yield* sql`
+    ALTER TABLE businesses ADD COLUMN updated_at timestamptz NOT NULL DEFAULT date_trunc('milliseconds', now())`
+  yield* sql`UPDATE businesses SET updated_at = created_at`
+  yield* sql`
+    CREATE FUNCTION businesses_touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      NEW.updated_at := date_trunc('milliseconds', now());
+      RETURN NEW;
+    END
+    $$`
+  yield* sql`
+    CREATE TRIGGER businesses_updated_at BEFORE UPDATE ON businesses
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION businesses_touch_updated_at()`
+  // The listing's order (newest first, then by id), overall, per owner and per number status.
+  yield* sql`CREATE INDEX businesses_newest ON businesses (created_at, id)`
+  yield* sql`CREATE INDEX businesses_owner_newest ON businesses (owner_id, created_at, id)`
+  yield* sql`CREATE INDEX businesses_number_status_newest ON businesses (number_status, created_at, id)`
+  yield* sql`DROP INDEX businesses_owner_id`
+})
+
 const migrations = {
   "0001_initial": initial,
-  "0002_assistant_status_purchase_markers": assistantStatusAndPurchaseMarkers
+  "0002_assistant_status_purchase_markers": assistantStatusAndPurchaseMarkers,
+  "0003_businesses_updated_at_listing": businessesUpdatedAtAndListing
 }
 
 // Any constant: processes starting together queue on it instead of racing to create the tables.

@@ -49,9 +49,14 @@ export const queries = (sql: SqlClient.SqlClient) => {
     options?: QueryOptions
   ) => run(operation, Effect.flatMap(statement, Effect.forEach(decode)), options)
 
-  /** `effect` in a transaction (a savepoint in the caller's): failing to begin or commit it is unavailability. */
+  /**
+   * `effect` in a transaction (a savepoint in the caller's): failing to begin or commit it is unavailability.
+   * Its span (named by the operation) covers the transaction: for the business lock, how long it was held.
+   */
   const transactionally = <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>) =>
-    sql.withTransaction(effect).pipe(Effect.catchIf(SqlError.isSqlError, unavailable(operation)))
+    sql
+      .withTransaction(effect)
+      .pipe(Effect.catchIf(SqlError.isSqlError, unavailable(operation)), Effect.withSpan(operation))
 
   /** `effect` on a connection of the pool that is not the caller's transaction's: it commits on its own. */
   const outsideTransaction = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>

@@ -1,7 +1,7 @@
 // Rows as Postgres returns them (camelCased by the client), decoded with Schema into entities.
 // A row that breaks an entity's rules (ids, E.164, statuses) fails decoding: a defect, never data.
 import { DateTime, Effect, Schema } from "effect"
-import { Business, Call, Trial, User } from "../../domain/entities.ts"
+import { Business, Call, NumberStatus, Trial, User } from "../../domain/entities.ts"
 import { BusinessId } from "../../domain/ids.ts"
 
 type Row = Record<string, unknown>
@@ -16,6 +16,7 @@ export const toTrial = Schema.decodeUnknownEffect(Trial)
 
 const BusinessRow = Schema.Struct({
   createdAt: Timestamp,
+  updatedAt: Timestamp,
   e164: Schema.NullOr(Schema.String),
   areaCode: Schema.NullOr(Schema.String),
   twilioSid: Schema.NullOr(Schema.String)
@@ -27,6 +28,7 @@ export const toBusiness = (row: Row) =>
     decodeBusiness({
       ...row,
       createdAt: iso(r.createdAt),
+      updatedAt: iso(r.updatedAt),
       phoneNumber:
         r.e164 === null || r.twilioSid === null
           ? null
@@ -56,6 +58,16 @@ export const toConversion = Effect.fnUntraced(function* (
   if (created) return { _tag: "Created", business: yield* toBusiness(row) }
   return { _tag: "Existing", id: (yield* decodeExisting(row)).existingId }
 })
+
+const StatusCountRow = Schema.Struct({ numberStatus: NumberStatus, count: Schema.Int })
+
+/** `number_status, count(*)` rows, as counts of every status (none is zero). */
+export const toStatusCounts = (rows: ReadonlyArray<Row>) =>
+  Effect.map(Schema.decodeUnknownEffect(Schema.Array(StatusCountRow))(rows), (counted) => {
+    const counts = { pending: 0, assigned: 0, failed: 0 }
+    for (const { numberStatus, count } of counted) counts[numberStatus] = count
+    return counts
+  })
 
 const PurchaseRow = Schema.Struct({ since: Timestamp })
 

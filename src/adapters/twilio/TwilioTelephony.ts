@@ -10,9 +10,15 @@ import {
   Telephony,
   TelephonyRateLimited,
   TelephonyRejected,
-  TelephonyUnavailable
+  TelephonyUnavailable,
+  tracePurchase
 } from "../../ports/Telephony.ts"
-import { makeFetchHttpClient, TwilioNoAnswer, TwilioRateLimitedResponse } from "./fetchHttpClient.ts"
+import {
+  makeFetchHttpClient,
+  TwilioNoAnswer,
+  TwilioRateLimitedResponse,
+  withOperation
+} from "./fetchHttpClient.ts"
 
 export interface TwilioOptions {
   readonly accountSid: string
@@ -85,40 +91,52 @@ export const layer = (options: TwilioOptions) =>
       client.api.baseUrl = options.apiUrl.replace(/\/+$/, "")
       const numbers = client.api.v2010.accounts(options.accountSid).incomingPhoneNumbers
 
-      const call = <A>(operation: string, run: () => Promise<A>) =>
-        Effect.tryPromise({ try: run, catch: mapError(operation) })
+      /** A call into the SDK; its requests are traced and counted as `operation` (fetchHttpClient.ts). */
+      const call = <A, E>(operation: string, run: () => Promise<A>, mapFailure: (error: unknown) => E) =>
+        Effect.flatMap(withOperation(operation, run), (traced) =>
+          Effect.tryPromise({ try: traced, catch: mapFailure })
+        )
 
       const findOwned = Effect.fn("Telephony.findOwned")(function* (friendlyName: string) {
-        const listed = yield* call("list numbers", () => numbers.list({ friendlyName, limit: 20 }))
+        const listed = yield* call(
+          "find_owned",
+          () => numbers.list({ friendlyName, limit: 20 }),
+          mapError("list numbers")
+        )
         // Whether Twilio's FriendlyName filter is exact is not documented: match exactly here.
         const match = listed.find((n) => n.friendlyName === friendlyName)
         return match ? yield* toOwned(match) : null
       })
 
       const purchase = Effect.fn("Telephony.purchase")(function* (request: PurchaseRequest) {
-        const bought = yield* Effect.tryPromise({
-          try: () =>
+        const bought = yield* call(
+          "purchase",
+          () =>
             numbers.create({
               areaCode: request.areaCode,
               voiceUrl: request.voiceUrl,
               voiceMethod: "POST",
               friendlyName: request.friendlyName
             }),
-          catch: mapPurchaseError(request.areaCode)
-        })
+          mapPurchaseError(request.areaCode)
+        )
         yield* Effect.annotateCurrentSpan({ "twilio.sid": bought.sid })
         return yield* toOwned(bought)
-      })
+      }, tracePurchase)
 
       const updateVoiceUrl = Effect.fn("Telephony.updateVoiceUrl")(function* (
         sid: TwilioSid,
         voiceUrl: string
       ) {
-        yield* call("update voice URL", () => numbers(sid).update({ voiceUrl, voiceMethod: "POST" }))
+        yield* call(
+          "update_voice_url",
+          () => numbers(sid).update({ voiceUrl, voiceMethod: "POST" }),
+          mapError("update voice URL")
+        )
       })
 
       const release = Effect.fn("Telephony.release")(function* (sid: TwilioSid) {
-        yield* call("release number", () => numbers(sid).remove())
+        yield* call("release", () => numbers(sid).remove(), mapError("release number"))
       })
 
       return Telephony.of({ findOwned, purchase, updateVoiceUrl, release })

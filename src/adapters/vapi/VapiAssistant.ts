@@ -1,6 +1,8 @@
 // Assistant on Vapi's REST API through Effect's HttpClient (not @vapi-ai/server-sdk, which retries POSTs).
-// What we send and read is Schema-checked; Vapi's failures become the port's errors here.
-import { type Duration, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
+// What we send and read is Schema-checked; Vapi's failures become the port's errors here. The HttpClient makes
+// a client span per request (method, URL, status; no headers: the key travels in Authorization only, never in
+// the URL); each request is also a log line and a count in numbers_provider_requests_total.
+import { Cause, Duration, Effect, Exit, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import type { AssistantId } from "../../domain/ids.ts"
 import {
@@ -11,6 +13,7 @@ import {
   type InboundCall,
   type ServerSettings
 } from "../../ports/Assistant.ts"
+import { outcomeOfStatus, type ProviderOutcome, recordProviderRequest } from "../../ports/metrics.ts"
 
 export interface VapiOptions {
   readonly apiKey: Redacted.Redacted<string>
@@ -21,6 +24,20 @@ export interface VapiOptions {
     readonly authToken: Redacted.Redacted<string>
   }>
   readonly timeout?: Duration.Input
+}
+
+/** The header a request id would come in: Vapi documents none; a proxy in front of it may add one. */
+const REQUEST_ID = "x-request-id"
+
+const outcomeOf = (exit: Exit.Exit<HttpClientResponse.HttpClientResponse, unknown>): ProviderOutcome => {
+  if (Exit.isSuccess(exit)) return outcomeOfStatus(exit.value.status)
+  // Our own time limit (AssistantUnavailable), or the caller's (an interruption: a webhook's budget).
+  if (Cause.hasInterruptsOnly(exit.cause)) return "timeout"
+  return Option.match(Exit.findErrorOption(exit), {
+    onNone: () => "network_error",
+    onSome: (error) =>
+      (error as { readonly _tag?: string })._tag === "AssistantUnavailable" ? "timeout" : "network_error"
+  })
 }
 
 /** `POST /call` answer with the provider bypass: the TwiML that hands the call to Vapi. */
@@ -76,14 +93,52 @@ export const layer = (options: VapiOptions) =>
         )
       )
 
-      const send = (operation: string, request: HttpClientRequest.HttpClientRequest) =>
-        client.execute(request).pipe(
-          Effect.timeoutOrElse({
-            duration: timeout,
-            orElse: () =>
-              Effect.fail(new AssistantUnavailable({ message: `${operation}: Vapi did not answer in time` }))
-          })
-        )
+      /**
+       * `operation` names the request in messages, `measured` is the port operation it is counted as, and
+       * `path` is its URL path as a template (the client span is named `{method} {path}`, no ids).
+       */
+      const send = (
+        operation: string,
+        measured: string,
+        path: string,
+        request: HttpClientRequest.HttpClientRequest
+      ) =>
+        Effect.suspend(() => {
+          const started = performance.now()
+          return client.execute(request).pipe(
+            Effect.provideService(HttpClient.SpanNameGenerator, (r) => `${r.method} ${path}`),
+            Effect.timeoutOrElse({
+              duration: timeout,
+              orElse: () =>
+                Effect.fail(
+                  new AssistantUnavailable({ message: `${operation}: Vapi did not answer in time` })
+                )
+            }),
+            Effect.tap((response) => {
+              const requestId = response.headers[REQUEST_ID]
+              const took = Math.round(performance.now() - started)
+              return Effect.logInfo(
+                `vapi: ${request.method} ${operation} answered ${response.status} in ${took} ms`
+              ).pipe(
+                Effect.annotateLogs({
+                  provider: "vapi",
+                  ...(requestId ? { vapi_request_id: requestId } : {})
+                }),
+                Effect.andThen(
+                  requestId ? Effect.annotateCurrentSpan("vapi.request_id", requestId) : Effect.void
+                )
+              )
+            }),
+            Effect.onExit((exit) =>
+              recordProviderRequest(
+                "vapi",
+                measured,
+                outcomeOf(exit),
+                Duration.millis(performance.now() - started)
+              )
+            )
+          )
+        })
 
       const setServer = Effect.fn("Assistant.setServer")(function* (
         assistantId: AssistantId,
@@ -95,7 +150,7 @@ export const layer = (options: VapiOptions) =>
           })
         )
         // A PATCH is safe to repeat: transient failures are retried here, briefly.
-        const response = yield* send("update assistant", request).pipe(
+        const response = yield* send("update assistant", "set_server", "/assistant/{id}", request).pipe(
           Effect.flatMap((response) =>
             response.status >= 500 || response.status === 429
               ? Effect.fail(
@@ -136,7 +191,7 @@ export const layer = (options: VapiOptions) =>
           })
         )
         // A POST /call is repeated only when it provably never reached Vapi (connection refused).
-        const response = yield* send("start call", request).pipe(
+        const response = yield* send("start call", "start_inbound_call", "/call", request).pipe(
           Effect.retry({ times: 1, while: (e) => e._tag === "HttpClientError" && neverReached(e) }),
           Effect.catchTag("HttpClientError", () =>
             Effect.fail(new AssistantUnavailable({ message: "start call: the connection to Vapi failed" }))

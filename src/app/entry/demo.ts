@@ -2,7 +2,7 @@
 // Vapi), printing what happens: a quick look at the fallback chain without a database.
 import { Effect, Layer, Logger, Redacted } from "effect"
 import { MemoryJobQueueControl } from "../../adapters/memory/MemoryJobQueue.ts"
-import type { AssistantId } from "../../domain/ids.ts"
+import { AssistantId } from "../../domain/ids.ts"
 import { formatNational } from "../../domain/phone.ts"
 import { JobQueue } from "../../ports/JobQueue.ts"
 import { Repository } from "../../ports/Repository.ts"
@@ -28,7 +28,7 @@ const program = Effect.gen(function* () {
         ...t,
         ownerEmail: `owner${i + 1}@example.com`,
         ownerName: `Owner ${i + 1}`,
-        vapiAssistantId: `sandbox-assistant-${i + 1}` as AssistantId
+        vapiAssistantId: AssistantId.make(`sandbox-assistant-${i + 1}`)
       })
       .pipe(Effect.flatMap((trial) => convertTrial(trial.id)))
   )

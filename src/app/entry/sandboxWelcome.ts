@@ -1,7 +1,7 @@
 // In sandbox, `bun start` prepares one trial to convert and prints how to watch it happen: the dashboard link
 // with a ready owner token, and the command that converts the trial with a service token.
 import { Effect, Layer } from "effect"
-import type { AssistantId } from "../../domain/ids.ts"
+import { AssistantId } from "../../domain/ids.ts"
 import { Repository } from "../../ports/Repository.ts"
 import { signToken } from "../http/auth.ts"
 import { AppConfig } from "../layers/AppConfig.ts"
@@ -15,7 +15,7 @@ export const sandboxWelcomeLayer = Layer.effectDiscard(
       ownerEmail: "owner@example.com",
       ownerName: "Sam Owner",
       businessName: "Golden Gate Dental",
-      vapiAssistantId: `sandbox-assistant-${Date.now()}` as AssistantId,
+      vapiAssistantId: AssistantId.make(`sandbox-assistant-${Date.now()}`),
       requestedAreaCode: "212"
     })
     const owner = yield* signToken(config.authSecret, { role: "owner", sub: trial.ownerId })

@@ -1,19 +1,39 @@
 // The JSON API: trials, conversion, businesses, and re-queueing an assignment. Each route translates HTTP to a
 // use case and back (route.ts); the use cases decide.
-import { Effect, Schema } from "effect"
-import { Business, type Call, CallStatus, Trial } from "../../domain/entities.ts"
+import { DateTime, Effect, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import {
+  AssistantStatus,
+  Business,
+  type Call,
+  CallStatus,
+  NumberStatus,
+  NumberStatusCounts,
+  Trial
+} from "../../domain/entities.ts"
 import { BusinessNotFound, TrialNotFound } from "../../domain/errors.ts"
-import { BusinessId, TrialId, VapiCallId } from "../../domain/ids.ts"
-import { Repository } from "../../ports/Repository.ts"
+import { BusinessId, decodeIdOrNull, TrialId, VapiCallId } from "../../domain/ids.ts"
+import type { Caller } from "../../domain/ownership.ts"
+import type { BusinessCursor } from "../../ports/Repository.ts"
 import {
   businessFor,
   createTrial,
+  listBusinesses,
   NewTrialInput,
+  PAGE_SIZE,
   recentCallsOf,
   retryAssignment
 } from "../usecases/Businesses.ts"
 import { convertTrial } from "../usecases/ConvertTrial.ts"
-import { anyToken, json, pathIds, route, serviceToken } from "./route.ts"
+import { requireServiceOrOperator } from "./auth.ts"
+import { type Auth, anyToken, json, pathIds, route, serviceToken } from "./route.ts"
+
+/** A service, or a person on our side (an operator token): every business, and retrying an assignment. */
+const serviceOrOperatorToken: Auth<Caller> = {
+  ...anyToken,
+  refusals: ["Unauthenticated", "Forbidden"],
+  check: (request, settings, body) =>
+    anyToken.check(request, settings, body).pipe(Effect.tap(requireServiceOrOperator))
+}
 
 /** A call as its business's owner sees it (docs/ARCHITECTURE.md, "Interface"). */
 const CallView = Schema.Struct({
@@ -38,7 +58,81 @@ const callView = (call: Call): typeof CallView.Type => ({
 
 const TrialAnswer = Schema.Struct({ trial: Trial })
 const BusinessAnswer = Schema.Struct({ business: Business })
-const BusinessesAnswer = Schema.Struct({ businesses: Schema.Array(Business) })
+
+/** The latest instant Postgres reads (and a cursor may name): 9999-12-31T23:59:59.999Z. */
+const LATEST_MILLIS = 253_402_300_799_999
+
+/** A cursor's text once base64url is undone: `<createdAt in epoch milliseconds>.<business id>`. */
+const cursorText = /^(\d{1,15})\.([^.]+)$/
+
+const cursorFrom = (opaque: string): BusinessCursor | null => {
+  const text = Buffer.from(opaque, "base64url").toString("utf8")
+  // Only what we gave out: base64url is lenient about junk characters, so the text must encode back to it.
+  if (Buffer.from(text, "utf8").toString("base64url") !== opaque) return null
+  const [, millis, id] = cursorText.exec(text) ?? []
+  const businessId = decodeIdOrNull(BusinessId)(id)
+  if (millis === undefined || Number(millis) > LATEST_MILLIS || businessId === null) return null
+  return { createdAt: DateTime.makeUnsafe(Number(millis)), id: businessId }
+}
+
+/** `cursor` (and `nextCursor`): opaque to callers; where a page of businesses ended. */
+const PageCursor = Schema.String.annotate({
+  description: "Opaque: the nextCursor of the previous page, as it was given; a malformed one is 400."
+}).pipe(
+  Schema.decodeTo(
+    Schema.toType(Schema.Struct({ createdAt: Schema.DateTimeUtc, id: BusinessId })),
+    SchemaTransformation.transformEffect({
+      decode: (opaque: string, options) => {
+        const cursor = cursorFrom(opaque)
+        return cursor
+          ? Effect.succeed(cursor)
+          : Effect.fail(
+              new SchemaIssue.InvalidValue(
+                { expected: "the nextCursor of an earlier page, as it was given" },
+                opaque,
+                options
+              )
+            )
+      },
+      encode: (cursor: BusinessCursor) =>
+        Effect.succeed(
+          Buffer.from(`${DateTime.toEpochMillis(cursor.createdAt)}.${cursor.id}`, "utf8").toString(
+            "base64url"
+          )
+        )
+    })
+  )
+)
+
+const PageLimit = Schema.String.annotate({
+  description: `How many businesses a page holds at most: 1 to ${PAGE_SIZE.max} (default ${PAGE_SIZE.default}).`
+})
+  .check(Schema.isPattern(/^[1-9]\d{0,2}$/, { message: `an integer from 1 to ${PAGE_SIZE.max}` }))
+  .pipe(
+    Schema.decodeTo(
+      Schema.Int.check(
+        Schema.isBetween(
+          { minimum: 1, maximum: PAGE_SIZE.max },
+          { message: `an integer from 1 to ${PAGE_SIZE.max}` }
+        )
+      ),
+      SchemaTransformation.numberFromString
+    )
+  )
+
+/** `GET /api/businesses`' query: filters, a page size and where the page starts; each optional. */
+const BusinessesQuery = Schema.Struct({
+  numberStatus: Schema.optionalKey(NumberStatus),
+  assistantStatus: Schema.optionalKey(AssistantStatus),
+  limit: Schema.optionalKey(PageLimit),
+  cursor: Schema.optionalKey(PageCursor)
+})
+
+const BusinessesAnswer = Schema.Struct({
+  businesses: Schema.Array(Business),
+  nextCursor: Schema.NullOr(PageCursor),
+  counts: NumberStatusCounts
+}).annotate({ identifier: "BusinessPage" })
 const CallsAnswer = Schema.Struct({ calls: Schema.Array(CallView) })
 
 const trialPath = pathIds({ id: TrialId }, () => new TrialNotFound({ trialId: "" }))
@@ -68,22 +162,22 @@ export const apiRoutes = [
   route({
     method: "GET",
     path: "/api/businesses",
-    summary: "The owner's businesses (owner token; none for a service token)",
+    summary:
+      "Businesses, newest first, a page at a time (limit 1-100, default 50; follow nextCursor, null on the last " +
+      "page): every business for a service or operator token, the owner's own for an owner token. Filters: " +
+      "numberStatus, assistantStatus. counts: how many have each numberStatus among all the caller sees that " +
+      "match the other filters (assistantStatus), whatever the numberStatus filter and the page",
     auth: anyToken,
+    query: BusinessesQuery,
     answer: { schema: BusinessesAnswer, status: 200 },
     fails: ["RepositoryUnavailable"],
-    run: ({ caller }) =>
-      caller.role === "owner"
-        ? Effect.map(
-            Repository.use((r) => r.businessesOf(caller.userId)),
-            (businesses) => ({ businesses })
-          )
-        : Effect.succeed({ businesses: [] })
+    run: ({ caller, query }) => listBusinesses(caller, query)
   }),
   route({
     method: "GET",
     path: "/api/businesses/:id",
-    summary: "A business with its numberStatus, number and assistantStatus (owner or service token)",
+    summary:
+      "A business with its numberStatus, number and assistantStatus (owner, service or operator token)",
     auth: anyToken,
     params: businessPath,
     answer: { schema: BusinessAnswer, status: 200 },
@@ -93,7 +187,7 @@ export const apiRoutes = [
   route({
     method: "GET",
     path: "/api/businesses/:id/calls",
-    summary: "The business's recent calls (owner or service token)",
+    summary: "The business's recent calls (owner, service or operator token)",
     auth: anyToken,
     params: businessPath,
     answer: { schema: CallsAnswer, status: 200 },
@@ -105,8 +199,8 @@ export const apiRoutes = [
     method: "POST",
     path: "/api/businesses/:id/assign-number",
     summary:
-      "Queue a failed assignment again, or re-point an assistant that is not connected (service token); 409 when assigned and connected",
-    auth: serviceToken,
+      "Queue a failed assignment again, or re-point an assistant that is not connected (service or operator token); 409 when assigned and connected",
+    auth: serviceOrOperatorToken,
     params: businessPath,
     answer: { schema: BusinessAnswer, status: 202 },
     fails: ["BusinessNotFound", "AlreadyAssigned", "RepositoryUnavailable", "JobQueueUnavailable"],

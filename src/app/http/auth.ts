@@ -1,5 +1,6 @@
 // Who is calling: `Authorization: Bearer <JWT HS256 signed with AUTH_SECRET>`. Owner tokens carry
-// `sub` = user id and `role: "owner"`; service tokens `role: "service"`.
+// `sub` = user id and `role: "owner"`; service tokens `role: "service"`; a human operator's `role: "operator"`
+// (`bun run token --operator`, valid 12 hours).
 import { Effect, Redacted, Schema } from "effect"
 import { jwtVerify, SignJWT } from "jose"
 import { UserId } from "../../domain/ids.ts"
@@ -17,7 +18,8 @@ export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", {
 
 const Claims = Schema.Union([
   Schema.Struct({ role: Schema.Literal("owner"), sub: UserId }),
-  Schema.Struct({ role: Schema.Literal("service") })
+  Schema.Struct({ role: Schema.Literal("service") }),
+  Schema.Struct({ role: Schema.Literal("operator") })
 ])
 
 const keyOf = (secret: Redacted.Redacted<string>) => new TextEncoder().encode(Redacted.value(secret))
@@ -60,12 +62,15 @@ const verifySignature = (verifier: Verifier, token: string) =>
       Effect.mapError(
         () =>
           new Unauthenticated({
-            message: 'the token has no valid role ("owner" with a user id as sub, or "service")'
+            message:
+              payload.role === "owner"
+                ? 'the token has no valid role ("owner" with a user id as sub, or "service")'
+                : 'the token has no valid role ("owner" with a user id as sub, "service" or "operator")'
           })
       )
     )
     const caller: Caller =
-      claims.role === "owner" ? { role: "owner", userId: claims.sub } : { role: "service" }
+      claims.role === "owner" ? { role: "owner", userId: claims.sub } : { role: claims.role }
     if (verifier.verified.size >= VERIFIED_TOKENS) {
       const oldest = verifier.verified.keys().next()
       if (!oldest.done) verifier.verified.delete(oldest.value)
@@ -95,7 +100,10 @@ export const bearer = (header: string | null | undefined): string | null => {
 
 export const signToken = (
   secret: Redacted.Redacted<string>,
-  claims: { readonly role: "owner"; readonly sub: string } | { readonly role: "service" },
+  claims:
+    | { readonly role: "owner"; readonly sub: string }
+    | { readonly role: "service" }
+    | { readonly role: "operator" },
   expiresIn: string = "30d"
 ) =>
   Effect.promise(() =>
@@ -110,3 +118,12 @@ export const requireService = (caller: Caller) =>
   caller.role === "service"
     ? Effect.void
     : Effect.fail(new Forbidden({ message: "this needs a service token" }))
+
+/** A service or a human operator: who may see every business and retry an assignment. */
+export const requireServiceOrOperator = (caller: Caller) =>
+  caller.role === "service" || caller.role === "operator"
+    ? Effect.void
+    : Effect.fail(new Forbidden({ message: "this needs a service or operator token" }))
+
+/** How long `bun run token --operator` tokens live: a working day, not the 30 days of a service's. */
+export const OPERATOR_TOKEN_LIFETIME = "12h"

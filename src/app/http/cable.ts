@@ -1,12 +1,13 @@
 // `GET /cable`: owners watch their business live. A client sends `{ type: "subscribe", businessId, token }`
 // (or passes `?token=`); the business's owner (or a service) gets `subscribed` with the state now, then the
 // business's events; anyone else gets `rejected` and the socket closes with 4403.
-import { Effect, Schema, Stream } from "effect"
+import { Effect, Metric, Schema, Stream } from "effect"
 import { Elysia } from "elysia"
 import { BusinessNotFound } from "../../domain/errors.ts"
 import { toWire } from "../../domain/events.ts"
 import { BusinessId, decodeIdOrNull } from "../../domain/ids.ts"
 import { Broadcaster } from "../../ports/Broadcaster.ts"
+import { cableConnections } from "../../ports/metrics.ts"
 import { businessFor } from "../usecases/Businesses.ts"
 import { verifyToken } from "./auth.ts"
 import type { Run } from "./run.ts"
@@ -70,8 +71,47 @@ const reasonOf = (error: { readonly _tag: string; readonly message?: string }) =
   }
 }
 
-export const cableRoutes = (run: Run<HttpServices>, settings: HttpSettings) =>
+/** Closes a socket: the code, and a reason a person can read. */
+interface Closable {
+  close(code?: number, reason?: string): void
+}
+
+/**
+ * The sockets open on one server, so that a server that stops can close each with 1001 ("going away") and a
+ * reason: the dashboard then reconnects (to another instance) instead of waiting on a dead socket.
+ */
+export const openSockets = () => {
+  const sockets = new Set<Closable>()
+  return {
+    add: (socket: Closable) => void sockets.add(socket),
+    delete: (socket: Closable) => void sockets.delete(socket),
+    closeAll: (code: number, reason: string) => {
+      for (const socket of sockets) socket.close(code, reason)
+      sockets.clear()
+    }
+  }
+}
+export type OpenSockets = ReturnType<typeof openSockets>
+
+/** RFC 6455's "going away": the server is stopping; the reason says what to do. */
+export const GOING_AWAY = 1001
+export const GOING_AWAY_REASON = "this server is stopping; reconnect"
+
+export const cableRoutes = (
+  run: Run<HttpServices>,
+  settings: HttpSettings,
+  sockets: OpenSockets = openSockets()
+) =>
   new Elysia({ name: "cable" }).ws("/cable", {
+    // numbers_cable_connections: the sockets open on this instance.
+    open(ws) {
+      sockets.add(ws.raw)
+      void run(Metric.modify(cableConnections, 1))
+    },
+    close(ws) {
+      sockets.delete(ws.raw)
+      void run(Metric.modify(cableConnections, -1))
+    },
     async message(ws, message) {
       const socket = ws as unknown as Socket
       const result = await run(Effect.result(subscription(settings, message, socket.data.query.token)))

@@ -1,5 +1,6 @@
-// `GET /`: the owner's dashboard. The page holds no data: it reads the owner's token from the link's
-// fragment (never sent to the server) and calls the API and /cable with it.
+// `GET /`: the dashboard: an owner's businesses, or, for an operator (or service) token, the operator's view
+// (counts by status, what needs a person, a retry each). The page holds no data: it reads the token from the
+// link's fragment (never sent to the server), keeps it in sessionStorage, and calls the API and /cable with it.
 import { readFileSync } from "node:fs"
 import { Elysia } from "elysia"
 

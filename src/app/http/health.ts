@@ -10,6 +10,8 @@ export const healthRoutes = [
     summary: "Liveness",
     auth: open,
     answer: { schema: Schema.Struct({ status: Schema.Literal("ok") }), status: 200 },
+    // Probed every few seconds: not a trace worth keeping each time.
+    traced: false,
     run: () => Effect.succeed({ status: "ok" as const })
   }),
   route({
@@ -21,6 +23,7 @@ export const healthRoutes = [
       schema: Schema.Struct({ ready: Schema.Boolean }),
       status: { of: ({ ready }) => (ready ? 200 : 503), among: [200, 503] }
     },
+    traced: false,
     run: () =>
       Effect.map(
         Readiness.use((r) => r.check),

@@ -1,10 +1,15 @@
 // One way through the HTTP boundary. A route states who may call it, what it reads (path ids, query, body: each
 // by its Schema), the use case, and its answer's Schema; `mount` does the rest the same way for every route:
 // authenticate, decode, run, encode, and answer failures from the one mapping in respond.ts. The OpenAPI
-// document is generated from the same declarations (openapi.ts), so the two cannot drift.
-import { Cause, Effect, Exit, Schema } from "effect"
+// document is generated from the same declarations (openapi.ts), so the two cannot drift. Every request is a
+// server span named `{METHOD} {route pattern}` (the child of the caller's W3C traceparent, if it sent one) and
+// a count and a duration in numbers_http_requests_total and numbers_http_request_duration_seconds, labelled
+// by the pattern, never the raw path.
+import { Cause, Effect, Exit, Metric, Option, Schema } from "effect"
+import { Headers, HttpTraceContext } from "effect/http"
 import { Elysia } from "elysia"
 import type { Caller } from "../../domain/ownership.ts"
+import { httpRequestDuration, httpRequests } from "../../ports/metrics.ts"
 import { bearer, requireService, verifyToken } from "./auth.ts"
 import {
   describeSchemaError,
@@ -85,7 +90,9 @@ export interface Answer<S extends Codec> {
   readonly status:
     | number
     | { readonly of: (value: S["Type"]) => number; readonly among: ReadonlyArray<number> }
-  readonly as?: "application/json" | "text/xml"
+  readonly as?: "application/json" | "text/xml" | "text/plain"
+  /** Media-type parameters sent before the charset (Prometheus's text format: `version=0.0.4`). */
+  readonly parameters?: string
 }
 
 /** What a route that reads no path, query or body gets for it. */
@@ -105,6 +112,8 @@ export interface Route<R> {
   readonly answer: Answer<Codec>
   /** What the use case can fail with, besides refusals and undecodable input. */
   readonly fails?: ReadonlyArray<KnownTag>
+  /** False for probes and scrapes (every few seconds): their spans are made (logs name them) but not exported. */
+  readonly traced?: boolean
   readonly run: (input: never) => Effect.Effect<unknown, KnownError, R>
 }
 
@@ -130,6 +139,7 @@ export const route = <
   readonly body?: Body<B>
   readonly answer: Answer<S>
   readonly fails?: F
+  readonly traced?: boolean
   readonly run: (input: {
     readonly caller: C
     readonly params: P["Type"]
@@ -184,14 +194,68 @@ const answer = <R>(route: Route<R>, request: Request, params: unknown, settings:
     const value = yield* (route.run as (input: typeof decoded) => Effect.Effect<unknown, KnownError, R>)(
       decoded
     )
-    const { schema, status, as = "application/json" } = route.answer
+    const { schema, status, as = "application/json", parameters } = route.answer
     // The answer not matching its own Schema is our bug: a logged 500.
     const encoded = yield* Effect.orDie(Schema.encodeUnknownEffect(schema)(value))
     const init = { status: typeof status === "number" ? status : status.of(value) }
+    const contentType = [as, parameters, "charset=utf-8"].filter((part) => part !== undefined).join("; ")
     return as === "application/json"
       ? Response.json(encoded, init)
-      : new Response(String(encoded), { ...init, headers: { "content-type": `${as}; charset=utf-8` } })
+      : new Response(String(encoded), { ...init, headers: { "content-type": contentType } })
   })
+
+/** The status a request ended with: its answer's, 499 when the client went away first, else 500. */
+const statusOf = (exit: Exit.Exit<Response, unknown>) =>
+  Exit.isSuccess(exit) ? exit.value.status : Cause.hasInterruptsOnly(exit.cause) ? 499 : 500
+
+/** Counts and times a request under its route pattern, however it ends. */
+const measured =
+  (pattern: string) =>
+  <E, R>(handled: Effect.Effect<Response, E, R>): Effect.Effect<Response, E, R> =>
+    Effect.suspend(() => {
+      const started = performance.now()
+      return handled.pipe(
+        Effect.onExit((exit) =>
+          Effect.all(
+            [
+              Metric.update(
+                Metric.withAttributes(httpRequests, { route: pattern, status: String(statusOf(exit)) }),
+                1
+              ),
+              Metric.update(
+                Metric.withAttributes(httpRequestDuration, { route: pattern }),
+                (performance.now() - started) / 1000
+              )
+            ],
+            { discard: true }
+          )
+        )
+      )
+    })
+
+/**
+ * The request's server span. Its attributes are the method, the pattern, the path and the status: never the
+ * query, a header or the body, where tokens, signatures and secrets travel.
+ */
+const traced = (route: Route<unknown>, request: Request) => {
+  const caller = HttpTraceContext.fromHeaders(Headers.fromInput(request.headers))
+  const url = new URL(request.url)
+  return <E, R>(handled: Effect.Effect<Response, E, R>): Effect.Effect<Response, E, R> =>
+    handled.pipe(
+      Effect.tap((response) => Effect.annotateCurrentSpan("http.response.status_code", response.status)),
+      Effect.withSpan(`${route.method} ${route.path}`, {
+        kind: "server",
+        ...(Option.isSome(caller) ? { parent: caller.value } : { root: true }),
+        ...(route.traced === false ? { sampled: false } : {}),
+        attributes: {
+          "http.request.method": route.method,
+          "http.route": route.path,
+          "url.path": url.pathname,
+          "url.scheme": url.protocol.replace(/:$/, "")
+        }
+      })
+    )
+}
 
 /**
  * Runs a route for a request (interrupted if the client goes away): failures answer from the one mapping,
@@ -206,15 +270,22 @@ const serve = async <R>(
 ): Promise<Response> => {
   const exit = await run(
     Effect.exit(
-      answer(route, request, params, settings).pipe(Effect.catch((e) => Effect.succeed(errorResponse(e))))
+      answer(route, request, params, settings).pipe(
+        Effect.catch((e) => Effect.succeed(errorResponse(e))),
+        Effect.tapCause((cause) =>
+          Cause.hasInterruptsOnly(cause)
+            ? Effect.void
+            : Effect.logError("request failed", Cause.pretty(cause)).pipe(
+                Effect.andThen(Effect.annotateCurrentSpan("http.response.status_code", 500))
+              )
+        ),
+        traced(route as Route<unknown>, request),
+        measured(route.path)
+      )
     ),
     { signal: request.signal }
   )
-  if (Exit.isSuccess(exit)) return exit.value
-  if (!Cause.hasInterruptsOnly(exit.cause)) {
-    await run(Effect.logError("request failed", Cause.pretty(exit.cause)))
-  }
-  return internalError()
+  return Exit.isSuccess(exit) ? exit.value : internalError()
 }
 
 /** The routes as one Elysia instance; the body is read by `serve`, never parsed by Elysia. */

@@ -1,10 +1,26 @@
 // The service's configuration, read once from the environment (every variable, with its default, is in
 // env.example). Secrets are Redacted. A bad value stops startup with one line naming the variable.
-import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { hostname } from "node:os"
+import { Config, Context, Effect, Layer, type LogLevel, Option, Redacted, Schema } from "effect"
 import { areaCodeChain, DEFAULT_FALLBACK_AREA_CODES } from "../../domain/areaCodeChain.ts"
 import { publicHttpsUrlProblem } from "../../domain/publicUrl.ts"
 
 export type Role = "all" | "web" | "worker"
+
+export type LogFormat = "json" | "pretty"
+export type OtlpProtocol = "http/protobuf" | "http/json"
+
+/** Traces, logs and the identity metrics carry. */
+export interface TelemetryConfig {
+  /** OTEL_SERVICE_NAME: the `service.name` of exported spans. */
+  readonly serviceName: string
+  /** This process, among the instances: host and pid (`service.instance.id`, the `instance` label). */
+  readonly instanceId: string
+  /** Where spans go (OTLP over HTTP), when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  readonly otlp: Option.Option<{ readonly tracesUrl: string; readonly protocol: OtlpProtocol }>
+  readonly logFormat: LogFormat
+  readonly logLevel: LogLevel.LogLevel
+}
 
 export interface TwilioCredentials {
   readonly accountSid: string
@@ -36,6 +52,7 @@ export interface AppConfigShape {
   readonly purchaseSettleSeconds: number
   /** True when a provider runs on its simulation: the secrets may then be generated. */
   readonly sandbox: boolean
+  readonly telemetry: TelemetryConfig
 }
 
 /** Startup stops with this: one line naming the variable and what is wrong with it. */
@@ -119,6 +136,79 @@ const isSmtpUrl = (value: string) => {
 }
 
 const generated = () => Redacted.make(crypto.randomUUID().replaceAll("-", ""))
+
+const LOG_LEVELS: Readonly<Record<string, LogLevel.LogLevel>> = {
+  trace: "Trace",
+  debug: "Debug",
+  info: "Info",
+  warn: "Warn",
+  error: "Error",
+  fatal: "Fatal",
+  none: "None"
+}
+
+/** An optional variable, blank meaning unset (as OpenTelemetry reads its variables). */
+const optionalString = (name: string) =>
+  Config.option(Config.String(name)).pipe(Config.map(Option.filter((value) => value.trim() !== "")))
+
+const invalid = (message: string) => Effect.fail(new InvalidConfig({ message }))
+
+/** OpenTelemetry's rule for OTEL_EXPORTER_OTLP_ENDPOINT: a base URL, under which spans go to `/v1/traces`. */
+const tracesUrlOf = (endpoint: string) => {
+  const url = URL.parse(endpoint.trim())
+  if (url === null || (url.protocol !== "http:" && url.protocol !== "https:")) return undefined
+  url.search = ""
+  url.hash = ""
+  return `${url.href.replace(/\/+$/, "")}/v1/traces`
+}
+
+const isLogFormat = (value: string): value is LogFormat => value === "json" || value === "pretty"
+const isOtlpProtocol = (value: string): value is OtlpProtocol =>
+  value === "http/protobuf" || value === "http/json"
+
+/**
+ * OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL and OTEL_SERVICE_NAME (OpenTelemetry's names and
+ * defaults, over HTTP only), LOG_FORMAT and LOG_LEVEL.
+ */
+const loadTelemetry = Effect.gen(function* () {
+  const protocol = Option.getOrElse(
+    yield* optionalString("OTEL_EXPORTER_OTLP_PROTOCOL"),
+    () => "http/protobuf"
+  )
+  if (!isOtlpProtocol(protocol)) {
+    return yield* invalid(
+      "OTEL_EXPORTER_OTLP_PROTOCOL is invalid: expected http/protobuf or http/json (grpc is not supported)"
+    )
+  }
+  const endpoint = yield* optionalString("OTEL_EXPORTER_OTLP_ENDPOINT")
+  const tracesUrl = Option.map(endpoint, tracesUrlOf)
+  if (Option.isSome(tracesUrl) && tracesUrl.value === undefined) {
+    return yield* invalid(
+      "OTEL_EXPORTER_OTLP_ENDPOINT is invalid: expected the collector's http:// or https:// base URL, like http://localhost:4318"
+    )
+  }
+  const format = yield* optionalString("LOG_FORMAT")
+  if (Option.isSome(format) && !isLogFormat(format.value)) {
+    return yield* invalid("LOG_FORMAT is invalid: expected json or pretty")
+  }
+  const level = yield* optionalString("LOG_LEVEL")
+  const logLevel = Option.isSome(level) ? LOG_LEVELS[level.value.trim().toLowerCase()] : "Info"
+  if (logLevel === undefined) {
+    return yield* invalid(`LOG_LEVEL is invalid: expected one of ${Object.keys(LOG_LEVELS).join(", ")}`)
+  }
+  return {
+    serviceName: Option.getOrElse(yield* optionalString("OTEL_SERVICE_NAME"), () => "numbers"),
+    instanceId: `${hostname()}:${process.pid}`,
+    otlp: Option.flatMap(tracesUrl, (url) =>
+      url === undefined ? Option.none() : Option.some({ tracesUrl: url, protocol })
+    ),
+    // Unset: JSON lines for whatever collects a non-terminal stdout, readable lines for a person at one.
+    logFormat: Option.getOrElse(Option.filter(format, isLogFormat), () =>
+      process.stdout.isTTY ? "pretty" : "json"
+    ),
+    logLevel
+  } satisfies TelemetryConfig
+})
 
 /** Reads and checks the environment; a bad value fails with InvalidConfig, one line naming its variable. */
 export const loadAppConfig = Effect.gen(function* () {
@@ -213,7 +303,8 @@ export const loadAppConfig = Effect.gen(function* () {
       })
     },
     purchaseSettleSeconds: yield* integer("PURCHASE_SETTLE_SECONDS").pipe(Config.withDefault(120)),
-    sandbox
+    sandbox,
+    telemetry: yield* loadTelemetry
   } satisfies AppConfigShape
 }).pipe(
   Effect.catchTag("ConfigError", (error) =>

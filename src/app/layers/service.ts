@@ -69,7 +69,11 @@ const coreLayer = Layer.unwrap(
     const config = yield* AppConfig
     return Layer.mergeAll(
       PostgresRepository.layer,
-      PgBossJobQueue.layer({ concurrency: config.workerConcurrency, ...config.jobTuning }),
+      PgBossJobQueue.layer({
+        concurrency: config.workerConcurrency,
+        ...config.jobTuning,
+        instanceId: config.telemetry.instanceId
+      }),
       PgBroadcaster.layer,
       PgReadiness.layer
     )

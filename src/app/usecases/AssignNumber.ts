@@ -1,17 +1,23 @@
 // Use case: give a converted business its own phone number, exactly once, whatever fails.
 // A pure program over the ports; every step is safe to run again (jobs are delivered at least once).
-import { Cause, DateTime, Duration, Effect, Option, Predicate, Schedule, Schema } from "effect"
+import { Cause, DateTime, Duration, Effect, Exit, Metric, Option, Predicate, Schedule, Schema } from "effect"
 import { areaCodeChain } from "../../domain/areaCodeChain.ts"
 import { type Business, PhoneNumber } from "../../domain/entities.ts"
 import type { FailureReason } from "../../domain/errors.ts"
-import { AssistantFailed, NumberAssigned, NumberFailed } from "../../domain/events.ts"
+import { NumberAssigned, NumberFailed } from "../../domain/events.ts"
 import type { BusinessId } from "../../domain/ids.ts"
 import { type AreaCode, areaCodeOf } from "../../domain/phone.ts"
-import { friendlyNameFor, twilioVoiceUrl, vapiServerUrl } from "../../domain/webhooks.ts"
-import { Assistant, type AssistantNotFound, type AssistantRejected } from "../../ports/Assistant.ts"
+import { friendlyNameFor, twilioVoiceUrl } from "../../domain/webhooks.ts"
 import { Broadcaster } from "../../ports/Broadcaster.ts"
 import { ErrorReporter } from "../../ports/ErrorReporter.ts"
 import { JobQueue, SendNumberAssignedEmailJob } from "../../ports/JobQueue.ts"
+import {
+  type AreaCodeResult,
+  areaCodeAttempts,
+  assignmentDuration,
+  assignments,
+  secondsOf
+} from "../../ports/metrics.ts"
 import { Repository, type RepositoryUnavailable } from "../../ports/Repository.ts"
 import {
   type OwnedNumber,
@@ -20,6 +26,7 @@ import {
   type TelephonyRejected,
   type TelephonyUnavailable
 } from "../../ports/Telephony.ts"
+import { announceAssistantFailed, connectAssistant } from "./ConnectAssistant.ts"
 import { briefRetry } from "./retrySchedules.ts"
 import { Settings } from "./Settings.ts"
 
@@ -65,14 +72,15 @@ const buyIn = Effect.fnUntraced(function* (
   const settings = yield* Settings
   const repo = yield* Repository
   // The marker is committed before the request goes out and cleared on a definite answer only: bought,
-  // empty (21452), unknown (21451) or rate limited (429, never processed).
+  // empty (21452), unknown (21451), rate limited (429) or refused (auth, account): the last two never processed.
   const purchase = repo.markPurchaseInFlight(businessId).pipe(
     Effect.andThen(telephony.purchase({ areaCode, voiceUrl, friendlyName })),
     Effect.tap(() => repo.clearPurchaseInFlight(businessId)),
     Effect.tapError((error) =>
       error._tag === "NoNumbersInAreaCode" ||
       error._tag === "InvalidAreaCode" ||
-      error._tag === "TelephonyRateLimited"
+      error._tag === "TelephonyRateLimited" ||
+      error._tag === "TelephonyRejected"
         ? repo.clearPurchaseInFlight(businessId)
         : Effect.void
     )
@@ -103,6 +111,20 @@ const settled = Effect.fnUntraced(function* (businessId: BusinessId) {
   }
 })
 
+/** What one area code's purchase came to (numbers_area_code_attempts_total). */
+const areaCodeResult = (exit: Exit.Exit<unknown, { readonly _tag: string }>): AreaCodeResult =>
+  Exit.isSuccess(exit)
+    ? "purchased"
+    : Option.match(Exit.findErrorOption(exit), {
+        onNone: () => "error",
+        onSome: (error) =>
+          error._tag === "NoNumbersInAreaCode"
+            ? "empty"
+            : error._tag === "InvalidAreaCode"
+              ? "invalid"
+              : "error"
+      })
+
 /** The rest of a walk: a number, or why the walk ended without one (empty and unknown codes never end it). */
 type Walk = Effect.Effect<
   OwnedNumber,
@@ -119,6 +141,9 @@ const walkChain = Effect.fnUntraced(function* (business: Business, voiceUrl: str
   const chain = areaCodeChain(business.requestedAreaCode, settings.fallbackAreaCodes)
   const tryCode = (areaCode: AreaCode, next: Walk) =>
     buyIn(business.id, areaCode, voiceUrl, friendlyName).pipe(
+      Effect.onExit((exit) =>
+        Metric.update(Metric.withAttributes(areaCodeAttempts, { result: areaCodeResult(exit) }), 1)
+      ),
       Effect.tapError((error) => Effect.logInfo(`area code ${areaCode}: ${error._tag}`)),
       Effect.catchTags({ NoNumbersInAreaCode: () => next, InvalidAreaCode: () => next })
     )
@@ -142,12 +167,21 @@ const reconcile = Effect.fnUntraced(function* (friendlyName: string, voiceUrl: s
   return found
 })
 
+/** A number recorded, counted once its transaction has committed, with the time since the conversion. */
+const countAssigned = Effect.fnUntraced(function* (business: Business) {
+  yield* Metric.update(Metric.withAttributes(assignments, { outcome: "assigned" }), 1)
+  const sinceConversion = DateTime.distance(business.createdAt, yield* DateTime.now)
+  yield* Metric.update(assignmentDuration, secondsOf(sinceConversion))
+})
+
 /** One pass under the business lock: early return, reconcile, or buy; then record and queue the email. */
 const attempt = Effect.fnUntraced(function* (businessId: BusinessId) {
   const repo = yield* Repository
   const jobs = yield* JobQueue
   const settings = yield* Settings
-  return yield* repo.withBusinessLock(businessId, (business) =>
+  // The business whose number this pass recorded (none when it found one recorded, or failed).
+  let recordedNow: Business | undefined
+  const outcome = yield* repo.withBusinessLock(businessId, (business) =>
     Effect.gen(function* () {
       if (business.phoneNumber) return assigned(business, business.phoneNumber)
       if (business.numberStatus === "failed")
@@ -172,9 +206,12 @@ const attempt = Effect.fnUntraced(function* (businessId: BusinessId) {
         new NumberAssigned({ businessId, phoneNumber: number.e164, areaCode: number.areaCode, at })
       )
       yield* Effect.logInfo(`assigned ${number.e164}`)
+      recordedNow = recorded
       return assigned(recorded, number)
     })
   )
+  if (recordedNow) yield* countAssigned(recordedNow)
+  return outcome
 })
 
 /**
@@ -206,6 +243,7 @@ export const failAssignment = Effect.fn("AssignNumber.fail")(function* (
     }
   )
   if (failed === "number") {
+    yield* Metric.update(Metric.withAttributes(assignments, { outcome: "failed" }), 1)
     yield* Effect.logWarning(`assignment failed: ${reason}`)
     yield* (yield* ErrorReporter).report(cause, { businessId, operation: "AssignNumber", reason })
     const at = DateTime.formatIso(yield* DateTime.now)
@@ -215,50 +253,6 @@ export const failAssignment = Effect.fn("AssignNumber.fail")(function* (
   return business.phoneNumber
     ? assigned(business, business.phoneNumber)
     : ({ _tag: "Failed", business, reason: business.failureReason ?? reason } as const)
-})
-
-/** Told once, by whoever marked the assistant failed: the operator (ErrorReporter) and the owner. */
-const announceAssistantFailed = Effect.fnUntraced(function* (
-  businessId: BusinessId,
-  reason: FailureReason,
-  cause: Cause.Cause<unknown>
-) {
-  yield* Effect.logWarning(`assistant not connected: ${reason}`)
-  yield* (yield* ErrorReporter).report(cause, { businessId, operation: "Assistant.setServer", reason })
-  const at = DateTime.formatIso(yield* DateTime.now)
-  yield* (yield* Broadcaster).publish(businessId, new AssistantFailed({ businessId, reason, at }))
-})
-
-/**
- * After the number is committed: point the assistant at us (an idempotent update) until it is connected. A
- * missing or refusing assistant needs a person, so it fails at once; an unavailable Vapi fails the attempt,
- * for the job queue to retry.
- */
-const connectAssistant = Effect.fnUntraced(function* (business: Business) {
-  if (business.assistantStatus === "connected") return
-  const settings = yield* Settings
-  const repo = yield* Repository
-  const failed = (reason: FailureReason, error: AssistantNotFound | AssistantRejected) =>
-    repo
-      .setAssistantStatus(business.id, "failed", reason)
-      .pipe(
-        Effect.flatMap(({ changed }) =>
-          changed ? announceAssistantFailed(business.id, reason, Cause.fail(error)) : Effect.void
-        )
-      )
-  yield* (yield* Assistant)
-    .setServer(business.vapiAssistantId, {
-      url: vapiServerUrl(settings.appUrl, business.id),
-      secret: settings.vapiWebhookSecret
-    })
-    .pipe(
-      Effect.retry(briefRetry(settings.inLockRetryBudget)),
-      Effect.andThen(repo.setAssistantStatus(business.id, "connected", null)),
-      Effect.catchTags({
-        AssistantNotFound: (error) => failed("assistant_not_found", error),
-        AssistantRejected: (error) => failed("assistant_rejected", error)
-      })
-    )
 })
 
 /**

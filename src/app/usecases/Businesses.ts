@@ -1,12 +1,13 @@
-// Use cases behind the API: create a trial, read an owner's businesses, and try a failed assignment again.
+// Use cases behind the API: create a trial, list and read businesses (an owner's own; every one for a service
+// or an operator), and try a failed assignment again.
 import { Effect, Schema } from "effect"
-import { Email } from "../../domain/entities.ts"
+import { type AssistantStatus, Email, type NumberStatus } from "../../domain/entities.ts"
 import { AlreadyAssigned, BusinessNotFound } from "../../domain/errors.ts"
 import { AssistantId, type BusinessId } from "../../domain/ids.ts"
 import { type Caller, owns } from "../../domain/ownership.ts"
 import { AreaCode } from "../../domain/phone.ts"
 import { AssignNumberJob, JobQueue } from "../../ports/JobQueue.ts"
-import { Repository } from "../../ports/Repository.ts"
+import { type BusinessCursor, Repository } from "../../ports/Repository.ts"
 
 const Text = (max: number) => Schema.String.check(Schema.isNonEmpty(), Schema.isMaxLength(max))
 
@@ -24,6 +25,27 @@ export const createTrial = Effect.fn("CreateTrial")(function* (input: NewTrialIn
   return yield* (yield* Repository).createTrial({
     ...input,
     requestedAreaCode: input.requestedAreaCode ?? null
+  })
+})
+
+/** How many businesses a page holds when the caller does not say, and at most. */
+export const PAGE_SIZE = { default: 50, max: 100 } as const
+
+export interface BusinessesQuery {
+  readonly numberStatus?: NumberStatus | undefined
+  readonly assistantStatus?: AssistantStatus | undefined
+  readonly limit?: number | undefined
+  readonly cursor?: BusinessCursor | undefined
+}
+
+/** A page of the businesses the caller may see (an owner's own; all for a service or an operator), with counts. */
+export const listBusinesses = Effect.fn("ListBusinesses")(function* (caller: Caller, query: BusinessesQuery) {
+  return yield* (yield* Repository).listBusinesses({
+    ownerId: caller.role === "owner" ? caller.userId : undefined,
+    numberStatus: query.numberStatus,
+    assistantStatus: query.assistantStatus,
+    limit: Math.min(query.limit ?? PAGE_SIZE.default, PAGE_SIZE.max),
+    cursor: query.cursor
   })
 })
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { MemoryBroadcasterControl } from "../../../src/adapters/memory/MemoryBroadcaster.ts"
 import { MemoryRepositoryControl } from "../../../src/adapters/memory/MemoryRepository.ts"
 import { MemoryTelephonyControl } from "../../../src/adapters/memory/MemoryTelephony.ts"
-import { makeTestApp, trialBody } from "../../support/httpApp.ts"
+import { type JsonObject, makeTestApp, trialBody } from "../../support/httpApp.ts"
 
 let t: Awaited<ReturnType<typeof makeTestApp>>
 beforeAll(async () => {
@@ -176,5 +176,189 @@ describe("the rest of the surface", () => {
     const missing = await t.call("GET", "/no/such/route")
     expect(missing.status).toBe(404)
     expect(missing.json.error.code).toBe("not_found")
+  })
+})
+
+describe("listing businesses", () => {
+  it("a page at a time, newest first: every business for an operator or a service, an owner's own for an owner", async () => {
+    // 212 has no numbers and nothing to fall back to: a trial asking for it ends `failed`.
+    const app = await makeTestApp({
+      telephony: { inventory: { "212": 0 }, defaultStock: 5 },
+      settings: { fallbackAreaCodes: [], stockChurnRetries: 0 }
+    })
+    try {
+      const convert = async (overrides: Record<string, unknown> = {}) => {
+        const trial = (await app.call("POST", "/api/trials", { body: trialBody(overrides) })).json.trial
+        const { business } = (await app.call("POST", `/api/trials/${trial.id}/convert`)).json
+        await app.jobsDone()
+        return { trial, business }
+      }
+      const a = await convert({ ownerEmail: "a@example.com" })
+      const b = await convert({ ownerEmail: "b@example.com" })
+      const failed = await convert({ ownerEmail: "a@example.com", requestedAreaCode: "212" })
+      const c = await convert({ ownerEmail: "c@example.com" })
+      const newestFirst = [c, failed, b, a].map((x) => x.business.id)
+      const operator = await app.sign({ role: "operator" })
+      const owner = await app.sign({ role: "owner", sub: a.trial.ownerId })
+
+      for (const token of [operator, app.service]) {
+        const first = await app.call("GET", "/api/businesses?limit=3", { token })
+        expect(first.status).toBe(200)
+        expect(first.json.businesses.map((x: { id: string }) => x.id)).toEqual(newestFirst.slice(0, 3))
+        expect(first.json.counts).toEqual({ pending: 0, assigned: 3, failed: 1 })
+        expect(first.json.nextCursor).toEqual(expect.any(String))
+        const last = await app.call("GET", `/api/businesses?limit=3&cursor=${first.json.nextCursor}`, {
+          token
+        })
+        expect(last.json.businesses.map((x: { id: string }) => x.id)).toEqual(newestFirst.slice(3))
+        expect([last.json.nextCursor, last.json.counts]).toEqual([null, first.json.counts])
+      }
+      const everything = await app.call("GET", "/api/businesses", { token: operator })
+      expect(everything.json.businesses.map((x: { id: string }) => x.id)).toEqual(newestFirst)
+      const [shown] = everything.json.businesses
+      expect(shown).toEqual((await app.call("GET", `/api/businesses/${c.business.id}`)).json.business)
+      expect(shown.updatedAt >= shown.createdAt).toBe(true)
+
+      // The failed ones, with their reason; counts over all of them still.
+      const failing = await app.call("GET", "/api/businesses?numberStatus=failed", { token: operator })
+      expect(
+        failing.json.businesses.map((x: { id: string }) => [x.id, (x as JsonObject).failureReason])
+      ).toEqual([[failed.business.id, "no_numbers_available"]])
+      expect(failing.json.counts).toEqual({ pending: 0, assigned: 3, failed: 1 })
+      const connected = await app.call(
+        "GET",
+        "/api/businesses?assistantStatus=connected&numberStatus=assigned",
+        {
+          token: operator
+        }
+      )
+      expect(connected.json.businesses).toHaveLength(3)
+      expect(connected.json.counts).toEqual({ pending: 0, assigned: 3, failed: 0 })
+
+      // An owner: their own, counted alone.
+      const mine = await app.call("GET", "/api/businesses?limit=1", { token: owner })
+      expect(mine.json.businesses.map((x: { id: string }) => x.id)).toEqual([failed.business.id])
+      expect(mine.json.counts).toEqual({ pending: 0, assigned: 1, failed: 1 })
+      const rest = await app.call("GET", `/api/businesses?limit=1&cursor=${mine.json.nextCursor}`, {
+        token: owner
+      })
+      expect([rest.json.businesses.map((x: { id: string }) => x.id), rest.json.nextCursor]).toEqual([
+        [a.business.id],
+        null
+      ])
+    } finally {
+      await app.close()
+    }
+  })
+
+  it("holds 50 by default and at most 100", async () => {
+    const app = await makeTestApp()
+    try {
+      for (let i = 0; i < 51; i++) {
+        const trial = (await app.call("POST", "/api/trials", { body: trialBody() })).json.trial
+        await app.call("POST", `/api/trials/${trial.id}/convert`)
+      }
+      const page = await app.call("GET", "/api/businesses")
+      expect([page.json.businesses.length, typeof page.json.nextCursor]).toEqual([50, "string"])
+      const next = await app.call("GET", `/api/businesses?cursor=${page.json.nextCursor}`)
+      expect([next.json.businesses.length, next.json.nextCursor]).toEqual([1, null])
+      const all = await app.call("GET", "/api/businesses?limit=100")
+      expect([all.json.businesses.length, all.json.nextCursor]).toEqual([51, null])
+    } finally {
+      await app.close()
+    }
+  })
+
+  it("refuses a bad filter, limit or cursor with a 400 naming it", async () => {
+    const first = await t.call("GET", "/api/businesses?limit=1")
+    const cursor: string = first.json.nextCursor ?? ""
+    expect(cursor).not.toBe("")
+    const tampered = Buffer.from(
+      Buffer.from(cursor, "base64url").toString().replace(/^\d+/, "999999999999999"),
+      "utf8"
+    ).toString("base64url")
+    const cases: Array<[string, string]> = [
+      ["numberStatus=done", "numberStatus"],
+      ["numberStatus=", "numberStatus"],
+      ["assistantStatus=CONNECTED", "assistantStatus"],
+      ["limit=0", "limit"],
+      ["limit=101", "limit"],
+      ["limit=ten", "limit"],
+      ["limit=2.5", "limit"],
+      ["limit=-1", "limit"],
+      ["cursor=not-a-cursor", "cursor"],
+      ["cursor=", "cursor"],
+      [`cursor=${cursor}A`, "cursor"],
+      [`cursor=${cursor.slice(0, -2)}`, "cursor"],
+      [`cursor=${tampered}`, "cursor"],
+      [`cursor=${Buffer.from(`1.${crypto.randomUUID()}.x`).toString("base64url")}`, "cursor"],
+      [`cursor=${Buffer.from("1.not-a-uuid").toString("base64url")}`, "cursor"]
+    ]
+    const operator = await t.sign({ role: "operator" })
+    const owner = await t.sign({ role: "owner", sub: crypto.randomUUID() })
+    for (const [query, field] of cases) {
+      for (const token of [operator, owner]) {
+        const response = await t.call("GET", `/api/businesses?${query}`, { token })
+        expect([query, response.status, response.json.error.code]).toEqual([query, 400, "invalid_request"])
+        expect(response.json.error.message).toMatch(new RegExp(`^${field}: `))
+      }
+    }
+    // A cursor of a well-formed instant and id that no business has is fine: it is only where to start.
+    const elsewhere = Buffer.from(`1000.${crypto.randomUUID()}`).toString("base64url")
+    const empty = await t.call("GET", `/api/businesses?cursor=${elsewhere}`, { token: operator })
+    expect([empty.status, empty.json.businesses, empty.json.nextCursor]).toEqual([200, [], null])
+    // Names it does not take are ignored, as everywhere.
+    expect((await t.call("GET", "/api/businesses?status=cancelled&page=2", { token: operator })).status).toBe(
+      200
+    )
+  })
+})
+
+describe("operator tokens", () => {
+  it("may list, read and retry; not create or convert trials", async () => {
+    const empty = await makeTestApp({ telephony: { defaultStock: 0 }, settings: { stockChurnRetries: 0 } })
+    try {
+      const operator = await empty.sign({ role: "operator" })
+      const trial = (await empty.call("POST", "/api/trials", { body: trialBody() })).json.trial
+      const business = (await empty.call("POST", `/api/trials/${trial.id}/convert`)).json.business
+      await empty.jobsDone()
+      for (const [method, path] of [
+        ["POST", "/api/trials"],
+        ["POST", `/api/trials/${trial.id}/convert`]
+      ] as const) {
+        const refused = await empty.call(method, path, { token: operator, body: trialBody() })
+        expect([path, refused.status, refused.json.error.code]).toEqual([path, 403, "forbidden"])
+      }
+      const read = await empty.call("GET", `/api/businesses/${business.id}`, { token: operator })
+      expect(read.json.business).toMatchObject({
+        numberStatus: "failed",
+        failureReason: "no_numbers_available"
+      })
+      expect(
+        (await empty.call("GET", `/api/businesses/${business.id}/calls`, { token: operator })).status
+      ).toBe(200)
+
+      await empty.run(MemoryTelephonyControl.use((c) => c.setStock("415", 1)))
+      const retried = await empty.call("POST", `/api/businesses/${business.id}/assign-number`, {
+        token: operator
+      })
+      expect([retried.status, retried.json.business.numberStatus]).toEqual([202, "pending"])
+      await empty.jobsDone()
+      const assigned = (await empty.call("GET", `/api/businesses/${business.id}`, { token: operator })).json
+        .business
+      expect(assigned).toMatchObject({ numberStatus: "assigned", failureReason: null })
+      expect(assigned.updatedAt > read.json.business.updatedAt).toBe(true)
+      const again = await empty.call("POST", `/api/businesses/${business.id}/assign-number`, {
+        token: operator
+      })
+      expect(again.status).toBe(409)
+      // An owner still may not.
+      const owner = await empty.sign({ role: "owner", sub: trial.ownerId })
+      expect(
+        (await empty.call("POST", `/api/businesses/${business.id}/assign-number`, { token: owner })).status
+      ).toBe(403)
+    } finally {
+      await empty.close()
+    }
   })
 })

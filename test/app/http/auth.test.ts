@@ -38,6 +38,19 @@ describe("verifyToken", () => {
     })
   )
 
+  it.live("an operator token is an operator's; a token of an unknown role is refused, naming the roles", () =>
+    Effect.gen(function* () {
+      expect(yield* verifyToken(secret, yield* signToken(secret, { role: "operator" }, "12h"))).toEqual({
+        role: "operator"
+      })
+      const unknown = yield* signToken(secret, { role: "admin" } as never)
+      const result = yield* Effect.result(verifyToken(secret, unknown))
+      expect(Result.isFailure(result) && result.failure.message).toBe(
+        'the token has no valid role ("owner" with a user id as sub, "service" or "operator")'
+      )
+    })
+  )
+
   it.live("an owner token whose sub is not a user id is refused, and names what is wrong", () =>
     Effect.gen(function* () {
       for (const sub of ["user-1", "", "00000000-0000-4000-8000-00000000a001\u0000", "x".repeat(10_000)]) {

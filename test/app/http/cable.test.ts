@@ -87,6 +87,14 @@ describe("/cable", () => {
     expect(new Date(assigned.at).toISOString()).toBe(assigned.at)
   })
 
+  it("an operator token watches any business", async () => {
+    const { business } = await convertedBusiness()
+    const operator = await connect()
+    operator.send({ type: "subscribe", businessId: business.id, token: await t.sign({ role: "operator" }) })
+    expect((await operator.next("subscribed")).businessId).toBe(business.id)
+    expect((await operator.next("number.assigned")).businessId).toBe(business.id)
+  })
+
   it("accepts the token as ?token=, and a service token for any business", async () => {
     const { trial, business } = await convertedBusiness()
     const owner = await t.sign({ role: "owner", sub: trial.ownerId })

@@ -24,6 +24,7 @@ const routes = [
   "/",
   "/openapi",
   "/health",
+  "/metrics",
   "/cable"
 ] as const
 
@@ -33,7 +34,7 @@ const Case = Schema.Struct({
   method: Schema.Literals(["native", "native", "native", "GET", "POST", "PUT", "DELETE"]),
   id: Schema.String,
   query: Schema.String,
-  auth: Schema.Literals(["none", "garbage", "expired", "owner", "service-wrong-key", "service"]),
+  auth: Schema.Literals(["none", "garbage", "expired", "owner", "operator", "service-wrong-key", "service"]),
   authNoise: Schema.String,
   contentType: Schema.Literals([
     "application/json",
@@ -85,6 +86,7 @@ beforeAll(async () => {
     none: null,
     garbage: null,
     owner: await t.sign({ role: "owner", sub: crypto.randomUUID() }),
+    operator: await t.sign({ role: "operator" }),
     expired: await t.sign({ role: "service" }, "-1s"),
     "service-wrong-key": await Effect.runPromise(
       signToken(Redacted.make("another-key"), { role: "service" })
@@ -120,7 +122,9 @@ const send = (raw: typeof Case.Type) => {
   const segment = c.text.length % 3 === 0 ? hostile : encodeURIComponent(id).slice(0, 200)
   const path = c.route.replace(":id", segment)
   const value = c.query.length % 3 === 0 ? hostile : encodeURIComponent(c.query)
-  const query = c.query === "" ? "" : `?${c.query.length % 2 === 0 ? `business_id=${value}` : value}`
+  // A name some route reads (the webhooks' business_id, the listing's filters, page size and cursor), or none.
+  const name = ["business_id", "cursor", "limit", "numberStatus", "assistantStatus"][c.authNoise.length % 5]
+  const query = c.query === "" ? "" : `?${c.query.length % 2 === 0 ? `${name}=${value}` : value}`
   const headers: Record<string, string> = {}
   if (c.contentType) headers["content-type"] = c.contentType
   if (c.auth === "garbage") headers.authorization = wire(c.authNoise)

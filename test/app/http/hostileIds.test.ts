@@ -150,12 +150,14 @@ const probe = async (value: string) => {
     await call("GET", `/api/businesses/${value}`, asOwner),
     await call("GET", `/api/businesses/${value}/calls`, asService),
     await call("POST", `/api/businesses/${value}/assign-number`, asService),
-    // Query values on routes that take none are ignored, whatever they hold.
-    await call("GET", `/api/businesses?cursor=${value}`, asOwner)
+    // Query names a route does not take are ignored, whatever their values hold.
+    await call("GET", `/api/businesses?business_id=${value}`, asOwner)
   ]
   const twiml = await signedInbound(value)
   const webhook = await vapi(value, { type: "status-update", status: "ringing", call: { id: "call-1" } })
-  return { api, twiml, webhook }
+  // The listing's cursor is one it gave out, or refused (400) before any lookup.
+  const cursor = await call("GET", `/api/businesses?cursor=${value}`, asOwner)
+  return { api, twiml, webhook, cursor }
 }
 
 describe("hostile ids at every edge", () => {
@@ -164,7 +166,7 @@ describe("hostile ids at every edge", () => {
     let cases = 0
     for (const value of HOSTILE_URL_VALUES) {
       const lookupsBefore = lookups.count
-      const { api, twiml, webhook } = await probe(value)
+      const { api, twiml, webhook, cursor } = await probe(value)
       const [convert, business, ownersView, calls, assign, listing] = api
       // `..` and an empty segment change the route itself: they meet no route, or the listing.
       const routeChanging = value === "" || value === ".." || value === "%2E%2E"
@@ -177,7 +179,8 @@ describe("hostile ids at every edge", () => {
       expect(listing?.status).toBe(200)
       expect([twiml.status, twiml.text]).toEqual([200, APOLOGY_TWIML])
       expect([webhook.status, webhook.text]).toEqual([200, "{}"])
-      cases += api.length + 2
+      expect(cursor.status, value.slice(0, 40)).toBe(400)
+      cases += api.length + 3
     }
     for (const value of HOSTILE_JSON_VALUES) {
       const socket = await subscribe(value, service)
@@ -220,10 +223,24 @@ describe("hostile ids at every edge", () => {
     expect([...statuses.keys()].filter((status) => status >= 500)).toEqual([])
   }, 120_000)
 
+  it("a cursor at either end of time Postgres reads answers a page; one past the end is refused", async () => {
+    const cursor = (millis: number) => Buffer.from(`${millis}.${UNKNOWN_IDS[1]}`).toString("base64url")
+    const asService = { headers: { authorization: `Bearer ${service}` } }
+    // 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
+    for (const millis of [0, 253_402_300_799_999]) {
+      const page = await call("GET", `/api/businesses?cursor=${cursor(millis)}`, asService)
+      expect([page.status, JSON.parse(page.text).businesses]).toEqual([200, []])
+    }
+    expect(
+      (await call("GET", `/api/businesses?cursor=${cursor(253_402_300_800_000)}`, asService)).status
+    ).toBe(400)
+  })
+
   it("a well-formed id of no record is looked up and answered as unknown", async () => {
     for (const value of UNKNOWN_IDS) {
-      const { api, twiml, webhook } = await probe(value)
+      const { api, twiml, webhook, cursor } = await probe(value)
       expect(api.slice(0, 5).map((answer) => answer.status)).toEqual([404, 404, 404, 404, 404])
+      expect(cursor.status).toBe(400)
       expect([twiml.status, twiml.text]).toEqual([200, APOLOGY_TWIML])
       expect(webhook.status).toBe(200)
       const socket = await subscribe(value, service)

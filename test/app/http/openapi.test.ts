@@ -102,8 +102,9 @@ describe("the OpenAPI document", () => {
     await vapi({ message: { type: 42 } })
     await vapi({ message: { type: "status-update", summary: "x".repeat(70_000) } })
 
-    // Businesses: as owner and service, refused, unknown, and their calls.
-    for (const token of [await owner(trial), t.service]) {
+    // Businesses: as owner, service and operator, refused, unknown, and their calls.
+    const operator = await t.sign({ role: "operator" })
+    for (const token of [await owner(trial), t.service, operator]) {
       await call("GET", "/api/businesses", { token })
       await call("GET", `/api/businesses/${business.id}`, { token })
       await call("GET", `/api/businesses/${business.id}/calls`, { token })
@@ -114,14 +115,35 @@ describe("the OpenAPI document", () => {
     await call("GET", `/api/businesses/${business.id}/calls`, { token: null })
     await call("GET", "/api/businesses/not-an-id/calls")
 
+    // The listing a page at a time: an operator's, the next page, filtered; a bad cursor or limit (400).
+    const page = await call("GET", "/api/businesses?limit=1", { token: operator })
+    expect(page.json.nextCursor).toEqual(expect.any(String))
+    const last = await call("GET", `/api/businesses?limit=1&cursor=${page.json.nextCursor}`, {
+      token: operator
+    })
+    expect(last.json.nextCursor).toBeNull()
+    const failing = await call("GET", "/api/businesses?numberStatus=failed&assistantStatus=pending", {
+      token: operator
+    })
+    expect(failing.json.businesses.map((b: JsonObject) => b.id)).toEqual([failed.business.id])
+    expect((await call("GET", "/api/businesses?cursor=bm90LWEtY3Vyc29y", { token: operator })).status).toBe(
+      400
+    )
+    expect((await call("GET", "/api/businesses?limit=500", { token: await owner(trial) })).status).toBe(400)
+
     // Assignment again: the failed one is queued (202), the assigned one refused (409).
     await call("POST", `/api/businesses/${failed.business.id}/assign-number`)
     await call("POST", `/api/businesses/${business.id}/assign-number`)
     await call("POST", `/api/businesses/${business.id}/assign-number`, { token: await owner(trial) })
+    await call("POST", `/api/businesses/${business.id}/assign-number`, { token: operator })
     await call("POST", `/api/businesses/${business.id}/assign-number`, { token: null })
     await call("POST", `/api/businesses/${unknownId}/assign-number`)
     await call("GET", "/health", { token: null })
     await call("GET", "/ready", { token: null })
+    // Metrics: for a service token only.
+    await call("GET", "/metrics")
+    await call("GET", "/metrics", { token: null })
+    await call("GET", "/metrics", { token: await owner(trial) })
 
     // A body Twilio began to send and that broke off: 400 (t.call sends whole bodies, so by hand).
     const broken = new ReadableStream({

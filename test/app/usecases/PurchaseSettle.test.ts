@@ -114,6 +114,19 @@ describe("a purchase without a definite answer", () => {
     }).pipe(withMemory({ telephony: { defaultStock: 0, unknownAreaCodes: ["555"] } }))
   )
 
+  it.effect(
+    "a refusal is definite too: the business fails, the marker is cleared, a retry can buy at once",
+    () =>
+      Effect.gen(function* () {
+        const business = yield* givenBusiness()
+        yield* MemoryTelephonyControl.use((t) =>
+          t.injectFaults([{ _tag: "rejected", operation: "purchase" }])
+        )
+        assert.strictEqual(yield* attempt(business.id), "Failed")
+        assert.isNull(yield* Repository.use((r) => r.purchaseInFlightSince(business.id)))
+      }).pipe(withMemory())
+  )
+
   it.effect("a rate limit is definite (Twilio did not process it): it clears the marker", () =>
     Effect.gen(function* () {
       const business = yield* givenBusiness()

@@ -2,48 +2,20 @@
 // (375 px) and a desktop (1280 px), in light and dark mode. Screenshots land in test-output/.
 import { mkdirSync } from "node:fs"
 import { resolve } from "node:path"
-import { DateTime, Schema } from "effect"
-import { type Browser, chromium, type Page } from "playwright-core"
+import type { Browser, Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { numberAssignedEmail } from "../../../../src/app/usecases/email/numberAssignedEmail.ts"
-import { Business, PhoneNumber, User } from "../../../../src/domain/entities.ts"
-import { AssistantId, BusinessId, TrialId } from "../../../../src/domain/ids.ts"
 import type { MailMessage } from "../../../../src/ports/Mailer.ts"
+import { launchChromium } from "../../../support/browser.ts"
+import { assignedBusinessValues } from "../../../support/fixtures.ts"
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
 const OUT = resolve(import.meta.dirname, "../../../../test-output")
 const APP_URL = "https://numbers.example.com"
 const DASHBOARD = "https://numbers.example.com/"
 
-const number = Schema.decodeSync(PhoneNumber)({
-  e164: "+14155550123",
-  areaCode: "415",
-  twilioSid: `PN${"0".repeat(32)}`
-})
+const render = (businessName: string, ownerName = "Joe") =>
+  numberAssignedEmail({ ...assignedBusinessValues(businessName, ownerName), appUrl: APP_URL })
 
-const render = (businessName: string, ownerName = "Joe") => {
-  const owner = Schema.decodeSync(User)({
-    id: "00000000-0000-4000-8000-0000000000a1",
-    email: "joe@example.com",
-    name: ownerName
-  })
-  const business = new Business({
-    id: Schema.decodeSync(BusinessId)("00000000-0000-4000-8000-0000000000b1"),
-    ownerId: owner.id,
-    name: businessName,
-    vapiAssistantId: Schema.decodeSync(AssistantId)("a1"),
-    requestedAreaCode: "415",
-    trialId: Schema.decodeSync(TrialId)("00000000-0000-4000-8000-0000000000c1"),
-    numberStatus: "assigned",
-    phoneNumber: number,
-    assistantStatus: "connected",
-    failureReason: null,
-    createdAt: DateTime.makeUnsafe("2026-11-01T00:00:00Z")
-  })
-  return numberAssignedEmail({ owner, business, number, appUrl: APP_URL })
-}
-
-// WCAG relative luminance and contrast ratio, from the `rgb(...)`/`rgba(...)` strings getComputedStyle gives.
 const luminance = (css: string): number => {
   const channels = (css.match(/[\d.]+/g) ?? []).slice(0, 3).map(Number)
   expect(channels).toHaveLength(3)
@@ -79,19 +51,7 @@ let email: MailMessage
 beforeAll(async () => {
   email = await render(NAME)
   mkdirSync(OUT, { recursive: true })
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync"
-    ]
-  })
+  browser = await launchChromium()
 }, 60_000)
 
 afterAll(async () => {
