@@ -8,8 +8,8 @@ import { signToken } from "../../src/app/http/auth.ts"
 import { PUBLIC_APP_URL, startFakeTwilio } from "../support/fakeTwilio.ts"
 import { startFakeVapi } from "../support/fakeVapi.ts"
 import type { JsonObject } from "../support/httpApp.ts"
-import { eventually, freePort, type ServiceProcess, spawnService, untilReady } from "../support/processes.ts"
-import { databaseUrlOf, processStack } from "../support/processStack.ts"
+import { eventually, freePort, spawnService, untilReady } from "../support/processes.ts"
+import { databaseUrlOf, processSuite } from "../support/processStack.ts"
 import { startSmtp } from "../support/smtp.ts"
 
 const ASSISTANT = "5f0a2c1e-7b3d-4c1a-9e2f-00000000e2e0"
@@ -19,15 +19,10 @@ const VAPI_SECRET = "e2e-vapi-secret"
 describe("end to end, the service as its own process", () => {
   const twilioApi = startFakeTwilio({ stock: { "212": 0 }, defaultStock: 5, purchaseMillis: 300 })
   const vapiApi = startFakeVapi({ assistants: [ASSISTANT] })
-  const database = processStack(twilioApi)
-  const services: Array<ServiceProcess> = []
+  const { database, services } = processSuite(twilioApi, vapiApi)
   let smtp: Awaited<ReturnType<typeof startSmtp>> | undefined
   afterAll(async () => {
-    await Promise.all(services.map((s) => s.kill("SIGKILL")))
     await smtp?.stop()
-    await database.dispose()
-    twilioApi.stop()
-    vapiApi.stop()
   })
 
   it("trial -> conversion -> owner sees the number live -> email -> a signed call reaches Vapi", {

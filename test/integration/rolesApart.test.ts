@@ -3,14 +3,14 @@
 // a purchase: the job finishes or is handed back, one purchase, the worker exits 0. SIGTERM to web B: the
 // owner's socket is closed with 1001 and a reason.
 import { Effect, Redacted } from "effect"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { signToken } from "../../src/app/http/auth.ts"
 import { GOING_AWAY, GOING_AWAY_REASON } from "../../src/app/http/cable.ts"
 import { startFakeTwilio } from "../support/fakeTwilio.ts"
 import { startFakeVapi } from "../support/fakeVapi.ts"
 import type { JsonObject } from "../support/httpApp.ts"
-import { eventually, freePort, type ServiceProcess, spawnService, untilReady } from "../support/processes.ts"
-import { databaseUrlOf, processStack, SECRETS } from "../support/processStack.ts"
+import { eventually, freePort, spawnService, untilReady } from "../support/processes.ts"
+import { databaseUrlOf, processSuite, SECRETS } from "../support/processStack.ts"
 
 const ASSISTANT = "5f0a2c1e-7b3d-4c1a-9e2f-0000000a0a0a"
 
@@ -30,14 +30,7 @@ describe("web and worker apart", () => {
   // Each purchase takes 3 s at this Twilio: long enough to stop a worker in the middle of one.
   const twilioApi = startFakeTwilio({ defaultStock: 10, purchaseMillis: 3_000 })
   const vapiApi = startFakeVapi({ assistants: [ASSISTANT] })
-  const database = processStack(twilioApi)
-  const services: Array<ServiceProcess> = []
-  afterAll(async () => {
-    await Promise.all(services.map((s) => s.kill("SIGKILL")))
-    await database.dispose()
-    twilioApi.stop()
-    vapiApi.stop()
-  })
+  const { database, services } = processSuite(twilioApi, vapiApi)
 
   it("a conversion through web A is seen on web B, done by a worker that hands over cleanly on SIGTERM", {
     timeout: 180_000

@@ -15,7 +15,7 @@ import { startFakeVapi } from "../support/fakeVapi.ts"
 import type { JsonObject } from "../support/httpApp.ts"
 import { attributesOf, type ReceivedSpan, startOtlpReceiver } from "../support/otlpReceiver.ts"
 import { eventually, freePort, type ServiceProcess, spawnService, untilReady } from "../support/processes.ts"
-import { databaseUrlOf, processStack } from "../support/processStack.ts"
+import { databaseUrlOf, processSuite } from "../support/processStack.ts"
 import { parsePrometheus, type Sample, sumOf } from "../support/prometheus.ts"
 import { startSmtp } from "../support/smtp.ts"
 
@@ -59,16 +59,10 @@ describe("telemetry, the service as its own process", () => {
   const twilioApi = startFakeTwilio({ stock: { "212": 0 }, defaultStock: 10 })
   const vapiApi = startFakeVapi({ acceptAll: true })
   const collector = startOtlpReceiver()
-  const database = processStack(twilioApi)
-  const services: Array<ServiceProcess> = []
+  const { database, services } = processSuite(twilioApi, vapiApi, collector)
   let smtp: Awaited<ReturnType<typeof startSmtp>> | undefined
   afterAll(async () => {
-    await Promise.all(services.map((s) => s.kill("SIGKILL")))
     await smtp?.stop()
-    await database.dispose()
-    twilioApi.stop()
-    vapiApi.stop()
-    collector.stop()
   })
 
   const sign = (claims: Parameters<typeof signToken>[1]) =>

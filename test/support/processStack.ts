@@ -77,3 +77,21 @@ export const workerHarness = (twilio: FakeTwilio) => {
   })
   return { twilio, runtime, workers }
 }
+
+/**
+ * The service as processes on a fresh database beside local providers: the processes a suite starts (push them
+ * to `services`), the database, and the providers (`stop()`), all torn down after the suite.
+ */
+export const processSuite = (
+  twilio: FakeTwilio,
+  ...providers: ReadonlyArray<{ readonly stop: () => unknown }>
+) => {
+  const database = processStack(twilio)
+  const services: Array<ServiceProcess> = []
+  afterAll(async () => {
+    await Promise.all(services.map((s) => s.kill("SIGKILL")))
+    await database.dispose()
+    for (const provider of [twilio, ...providers]) await provider.stop()
+  })
+  return { database, services }
+}
