@@ -72,7 +72,15 @@ describe("startup configuration", () => {
       { OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" },
       "OTEL_EXPORTER_OTLP_PROTOCOL is invalid: expected http/protobuf or http/json (grpc is not supported)"
     ],
-    [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT is invalid"]
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT is invalid"],
+    [
+      { OTEL_EXPORTER_OTLP_ENDPOINT: "http://localhost:4318", OTEL_EXPORTER_OTLP_HEADERS: "api-key" },
+      "OTEL_EXPORTER_OTLP_HEADERS is invalid: expected comma-separated key=value pairs"
+    ],
+    [
+      { OTEL_EXPORTER_OTLP_ENDPOINT: "http://localhost:4318", OTEL_EXPORTER_OTLP_HEADERS: "api-key=s3cr%zz" },
+      "OTEL_EXPORTER_OTLP_HEADERS is invalid"
+    ]
   ])("%j stops with: %s", { timeout: 30_000 }, async (env, line) => {
     const service = spawnService({ DATABASE_URL: "postgres://127.0.0.1:1/none", ...env })
     expect(await service.exited).toBe(1)
@@ -83,6 +91,7 @@ describe("startup configuration", () => {
     expect(output).toContain(`numbers: configuration: ${line}`)
     expect(output).not.toContain("tok-secret-1")
     expect(output).not.toContain(SMTP_SECRET)
+    expect(output).not.toContain("s3cr")
   })
 
   describe("good configuration starts", () => {

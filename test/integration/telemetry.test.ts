@@ -21,6 +21,8 @@ import { startSmtp } from "../support/smtp.ts"
 
 const AUTH_SECRET = "telemetry-auth-secret"
 const VAPI_SECRET = "telemetry-vapi-secret"
+/** A collector's key, as OTEL_EXPORTER_OTLP_HEADERS percent-encodes it. */
+const COLLECTOR_KEY = "k%3Dcollector-secret"
 const SERVER = 2
 const CLIENT = 3
 const PRODUCER = 4
@@ -461,7 +463,8 @@ describe("telemetry, the service as its own process", () => {
       ...(await environment()),
       ROLE: "worker",
       PORT: String(port),
-      LOG_FORMAT: "pretty"
+      LOG_FORMAT: "pretty",
+      OTEL_EXPORTER_OTLP_HEADERS: `x-collector-key=${COLLECTOR_KEY},x-tenant=numbers%20tests`
     })
     services.push(worker)
     await untilReady(base)
@@ -501,6 +504,11 @@ describe("telemetry, the service as its own process", () => {
     const sent = collector.requests().slice(before)
     expect(sent.length).toBeGreaterThan(0)
     expect(sent.every((r) => r.contentType === "application/x-protobuf" && r.body.length > 0)).toBe(true)
+    // OTEL_EXPORTER_OTLP_HEADERS: on every export, percent-decoded; the key is never logged.
+    expect(sent.map((r) => [r.headers["x-collector-key"], r.headers["x-tenant"]])).toEqual(
+      sent.map(() => [decodeURIComponent(COLLECTOR_KEY), "numbers tests"])
+    )
+    expect(worker.output()).not.toContain(decodeURIComponent(COLLECTOR_KEY))
     // LOG_FORMAT=pretty: lines for a person, not JSON.
     const ready = worker
       .stdout()

@@ -28,6 +28,7 @@ export interface ReceivedSpan extends OtlpSpan {
 
 export interface OtlpRequest {
   readonly contentType: string
+  readonly headers: Readonly<Record<string, string>>
   readonly body: Uint8Array
 }
 
@@ -68,6 +69,7 @@ export const startOtlpReceiver = () => {
         return new Response(null, { status: 404 })
       requests.push({
         contentType: request.headers.get("content-type") ?? "",
+        headers: Object.fromEntries(request.headers),
         body: new Uint8Array(await request.arrayBuffer())
       })
       return Response.json({ partialSuccess: {} })

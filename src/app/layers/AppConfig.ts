@@ -17,7 +17,12 @@ export interface TelemetryConfig {
   /** This process, among the instances: host and pid (`service.instance.id`, the `instance` label). */
   readonly instanceId: string
   /** Where spans go (OTLP over HTTP), when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
-  readonly otlp: Option.Option<{ readonly tracesUrl: string; readonly protocol: OtlpProtocol }>
+  readonly otlp: Option.Option<{
+    readonly tracesUrl: string
+    readonly protocol: OtlpProtocol
+    /** OTEL_EXPORTER_OTLP_HEADERS: sent with every export (a collector's API key, often). */
+    readonly headers: Redacted.Redacted<Readonly<Record<string, string>>>
+  }>
   readonly logFormat: LogFormat
   readonly logLevel: LogLevel.LogLevel
 }
@@ -162,12 +167,32 @@ const tracesUrlOf = (endpoint: string) => {
   return `${url.href.replace(/\/+$/, "")}/v1/traces`
 }
 
+/**
+ * OpenTelemetry's format for OTEL_EXPORTER_OTLP_HEADERS: `key=value` pairs joined by commas, values
+ * percent-encoded. Undefined when a pair is malformed (the message never repeats a value: it may be a key).
+ */
+const otlpHeadersOf = (text: string): Record<string, string> | undefined => {
+  const headers: Record<string, string> = {}
+  for (const pair of text.split(",")) {
+    if (pair.trim() === "") continue
+    const at = pair.indexOf("=")
+    const key = pair.slice(0, at).trim()
+    if (at <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) return undefined
+    try {
+      headers[key.toLowerCase()] = decodeURIComponent(pair.slice(at + 1).trim())
+    } catch {
+      return undefined
+    }
+  }
+  return headers
+}
+
 const isLogFormat = (value: string): value is LogFormat => value === "json" || value === "pretty"
 const isOtlpProtocol = (value: string): value is OtlpProtocol =>
   value === "http/protobuf" || value === "http/json"
 
 /**
- * OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL and OTEL_SERVICE_NAME (OpenTelemetry's names and
+ * OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_HEADERS and OTEL_SERVICE_NAME (OpenTelemetry's names and
  * defaults, over HTTP only), LOG_FORMAT and LOG_LEVEL.
  */
 const loadTelemetry = Effect.gen(function* () {
@@ -187,6 +212,13 @@ const loadTelemetry = Effect.gen(function* () {
       "OTEL_EXPORTER_OTLP_ENDPOINT is invalid: expected the collector's http:// or https:// base URL, like http://localhost:4318"
     )
   }
+  const headersText = yield* optionalString("OTEL_EXPORTER_OTLP_HEADERS")
+  const headers = Option.isSome(headersText) ? otlpHeadersOf(headersText.value) : {}
+  if (headers === undefined) {
+    return yield* invalid(
+      "OTEL_EXPORTER_OTLP_HEADERS is invalid: expected comma-separated key=value pairs with percent-encoded values, like api-key=abc%20def"
+    )
+  }
   const format = yield* optionalString("LOG_FORMAT")
   if (Option.isSome(format) && !isLogFormat(format.value)) {
     return yield* invalid("LOG_FORMAT is invalid: expected json or pretty")
@@ -200,7 +232,9 @@ const loadTelemetry = Effect.gen(function* () {
     serviceName: Option.getOrElse(yield* optionalString("OTEL_SERVICE_NAME"), () => "numbers"),
     instanceId: `${hostname()}:${process.pid}`,
     otlp: Option.flatMap(tracesUrl, (url) =>
-      url === undefined ? Option.none() : Option.some({ tracesUrl: url, protocol })
+      url === undefined
+        ? Option.none()
+        : Option.some({ tracesUrl: url, protocol, headers: Redacted.make(headers) })
     ),
     // Unset: JSON lines for whatever collects a non-terminal stdout, readable lines for a person at one.
     logFormat: Option.getOrElse(Option.filter(format, isLogFormat), () =>

@@ -1,6 +1,6 @@
 // Where traces and logs go, from the configuration (AppConfig's `telemetry`). Metrics need nothing here: the
 // instruments (src/ports/metrics.ts) record into the process's registry, and `GET /metrics` formats it.
-import { Context, Formatter, Layer, Logger, Option, References, Tracer } from "effect"
+import { Context, Formatter, Layer, Logger, Option, Redacted, References, Tracer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
 import type { AppConfigShape, TelemetryConfig } from "./AppConfig.ts"
@@ -53,9 +53,10 @@ export const loggerLayer = (telemetry: TelemetryConfig) =>
 export const tracingLayer = (config: Pick<AppConfigShape, "role" | "telemetry">) =>
   Option.match(config.telemetry.otlp, {
     onNone: () => Layer.empty,
-    onSome: ({ tracesUrl, protocol }) =>
+    onSome: ({ tracesUrl, protocol, headers }) =>
       OtlpTracer.layer({
         url: tracesUrl,
+        headers: Redacted.value(headers),
         resource: {
           serviceName: config.telemetry.serviceName,
           attributes: {
