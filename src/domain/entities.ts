@@ -31,16 +31,23 @@ export class Trial extends Schema.Class<Trial>("numbers/Trial")({
 export class PhoneNumber extends Schema.Class<PhoneNumber>("numbers/PhoneNumber")({
   e164: E164,
   areaCode: Schema.NullOr(AreaCode),
-  twilioSid: TwilioSid
+  twilioSid: TwilioSid,
+  /** When Twilio created it: its full month is billed up front on this day of every month. */
+  dateCreated: Schema.DateTimeUtcFromString
 }) {}
 
-export const NumberStatus = Schema.Literals(["pending", "assigned", "failed"])
+/** `released`: the business let its number go (it has none now; a reactivation gets it a new one). */
+export const NumberStatus = Schema.Literals(["pending", "assigned", "failed", "released"])
 export type NumberStatus = typeof NumberStatus.Type
 
 /** Whether the business's Vapi assistant points at our webhook: `pending` until the number is bought and it is
  *  pointed; `failed` (with the failure reason) when Vapi refused, or kept failing past the retry budget. */
 export const AssistantStatus = Schema.Literals(["pending", "connected", "failed"])
 export type AssistantStatus = typeof AssistantStatus.Type
+
+/** `cancelled`: the business left; its number is parked (calls are rejected) until `releaseAt`, then released. */
+export const BusinessStatus = Schema.Literals(["active", "cancelled"])
+export type BusinessStatus = typeof BusinessStatus.Type
 
 export class Business extends Schema.Class<Business>("numbers/Business")({
   id: BusinessId,
@@ -50,6 +57,9 @@ export class Business extends Schema.Class<Business>("numbers/Business")({
   // Kept as the owner typed it: an invalid request is skipped when buying, not rejected after the fact.
   requestedAreaCode: Schema.NullOr(Schema.String),
   trialId: TrialId,
+  status: BusinessStatus,
+  /** A cancelled business's number is released then (null: active, or nothing to release). */
+  releaseAt: Schema.NullOr(Schema.DateTimeUtcFromString),
   numberStatus: NumberStatus,
   phoneNumber: Schema.NullOr(PhoneNumber),
   assistantStatus: AssistantStatus,
@@ -63,7 +73,8 @@ export class Business extends Schema.Class<Business>("numbers/Business")({
 export const NumberStatusCounts = Schema.Struct({
   pending: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
   assigned: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
-  failed: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+  failed: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  released: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 }).annotate({ identifier: "NumberStatusCounts" })
 export type NumberStatusCounts = typeof NumberStatusCounts.Type
 

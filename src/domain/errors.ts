@@ -24,3 +24,13 @@ export const FailureReason = Schema.Literals([
   "retry_budget_exhausted"
 ])
 export type FailureReason = typeof FailureReason.Type
+
+/** The business was cancelled: it gets no number until it is reactivated. */
+export class BusinessCancelled extends Schema.TaggedError<BusinessCancelled>()("BusinessCancelled", {
+  businessId: Schema.String
+}) {}
+
+/** The business is active: its number is in use, and only a cancelled business's number is released. */
+export class BusinessActive extends Schema.TaggedError<BusinessActive>()("BusinessActive", {
+  businessId: Schema.String
+}) {}

@@ -32,7 +32,35 @@ export class CallUpdated extends Schema.TaggedClass<CallUpdated>()("call.updated
   at: Schema.String
 }) {}
 
-export const OwnerEvent = Schema.Union([NumberAssigned, NumberFailed, AssistantFailed, CallUpdated])
+/** The business left: its number is kept (calls rejected) until `releaseAt` (null: it had no number). */
+export class BusinessCancelled extends Schema.TaggedClass<BusinessCancelled>()("business.cancelled", {
+  businessId: BusinessId,
+  releaseAt: Schema.NullOr(Schema.String),
+  at: Schema.String
+}) {}
+
+/** The business is back: calls ring through again (or a new number is on its way, if the old one was released). */
+export class BusinessReactivated extends Schema.TaggedClass<BusinessReactivated>()("business.reactivated", {
+  businessId: BusinessId,
+  at: Schema.String
+}) {}
+
+/** The number went back to Twilio: it no longer answers, and is no longer billed. */
+export class NumberReleased extends Schema.TaggedClass<NumberReleased>()("number.released", {
+  businessId: BusinessId,
+  phoneNumber: Schema.String,
+  at: Schema.String
+}) {}
+
+export const OwnerEvent = Schema.Union([
+  NumberAssigned,
+  NumberFailed,
+  AssistantFailed,
+  CallUpdated,
+  BusinessCancelled,
+  BusinessReactivated,
+  NumberReleased
+])
 export type OwnerEvent = typeof OwnerEvent.Type
 
 /** The wire form of an event (`{ type, businessId, ..., at }`): the /cable events of docs/ARCHITECTURE.md. */

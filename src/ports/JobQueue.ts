@@ -1,12 +1,17 @@
 // Port: durable background jobs (pg-boss in production), delivered at least once.
-import { type Cause, Context, type Effect, Schema, type Scope } from "effect"
+import { type Cause, Context, type DateTime, type Effect, Schema, type Scope } from "effect"
 import { BusinessId } from "../domain/ids.ts"
 
 export const AssignNumberJob = Schema.TaggedStruct("assign-number", { businessId: BusinessId })
 export const SendNumberAssignedEmailJob = Schema.TaggedStruct("send-number-assigned-email", {
   businessId: BusinessId
 })
-export const Job = Schema.Union([AssignNumberJob, SendNumberAssignedEmailJob])
+/** Release the business's number at `releaseAt` (ISO), if the business is then still cancelled with that time. */
+export const ReleaseNumberJob = Schema.TaggedStruct("release-number", {
+  businessId: BusinessId,
+  releaseAt: Schema.String
+})
+export const Job = Schema.Union([AssignNumberJob, SendNumberAssignedEmailJob, ReleaseNumberJob])
 export type Job = typeof Job.Type
 export type JobName = Job["_tag"]
 
@@ -34,7 +39,14 @@ export interface JobQueueShape {
    * Adds a job unless one with the same key is queued or running. Inside
    * `Repository.transaction` it commits or rolls back with the transaction.
    */
-  readonly enqueue: (job: Job, options: { readonly key: string }) => Effect.Effect<void, JobQueueUnavailable>
+  readonly enqueue: (
+    job: Job,
+    options: {
+      readonly key: string
+      /** Not run before this time (a release scheduled for the day before the number's next bill). */
+      readonly startAfter?: DateTime.Utc | undefined
+    }
+  ) => Effect.Effect<void, JobQueueUnavailable>
   /** Runs the handlers until the scope closes; closing stops fetching and lets running jobs finish. */
   readonly work: (handlers: JobHandlers) => Effect.Effect<void, JobQueueUnavailable, Scope.Scope>
 }

@@ -3,6 +3,7 @@ import { Context, type DateTime, type Effect, Schema } from "effect"
 import type {
   AssistantStatus,
   Business,
+  BusinessStatus,
   Call,
   NumberStatus,
   NumberStatusCounts,
@@ -37,6 +38,7 @@ export interface BusinessListing {
   readonly ownerId?: UserId | undefined
   readonly numberStatus?: NumberStatus | undefined
   readonly assistantStatus?: AssistantStatus | undefined
+  readonly status?: BusinessStatus | undefined
   readonly limit: number
   /** After this one (the previous page's `nextCursor`); from the newest when absent. */
   readonly cursor?: BusinessCursor | null | undefined
@@ -48,7 +50,7 @@ export interface BusinessPage {
   /** Where the next page starts; null when this one is the last. */
   readonly nextCursor: BusinessCursor | null
   /**
-   * How many businesses have each number status among all those the owner and assistant-status filters select
+   * How many businesses have each number status among all those the owner, assistant-status and status filters select
    * (the number-status filter and the cursor aside): the tabs a listing is read through.
    */
   readonly counts: NumberStatusCounts
@@ -111,7 +113,7 @@ export interface RepositoryShape {
     id: BusinessId,
     reason: FailureReason
   ) => Effect.Effect<Business, RepositoryUnavailable>
-  /** Back to `pending` (a failed assignment is tried again). */
+  /** Back to `pending` (a failed assignment is tried again, or a business whose number was released gets a new one). */
   readonly markPending: (id: BusinessId) => Effect.Effect<Business, RepositoryUnavailable>
   /**
    * Sets whether the business's assistant points at us (`failureReason` is the reason when `failed`, and is
@@ -134,6 +136,24 @@ export interface RepositoryShape {
   readonly purchaseInFlightSince: (
     id: BusinessId
   ) => Effect.Effect<DateTime.Utc | null, RepositoryUnavailable>
+  /** Cancels (with the time its number is released, null when it has none) or reactivates the business. */
+  readonly setBusinessStatus: (
+    id: BusinessId,
+    status: BusinessStatus,
+    releaseAt: DateTime.Utc | null
+  ) => Effect.Effect<Business, RepositoryUnavailable>
+  /**
+   * Release markers, like the purchase markers: a release request for the business's number is about to go out,
+   * committed at once in a transaction of its own, so that a reactivation can tell a release may have happened.
+   */
+  readonly markReleaseInFlight: (id: BusinessId) => Effect.Effect<void, RepositoryUnavailable>
+  readonly clearReleaseInFlight: (id: BusinessId) => Effect.Effect<void, RepositoryUnavailable>
+  readonly releaseInFlightSince: (id: BusinessId) => Effect.Effect<DateTime.Utc | null, RepositoryUnavailable>
+  /**
+   * The business's number went back to the provider: the number is kept as history, the business is `released`
+   * with no number and no release time, and its release marker is cleared. Call it holding the lock.
+   */
+  readonly recordReleased: (id: BusinessId) => Effect.Effect<Business, RepositoryUnavailable>
   /** Inserts or updates a call by its Vapi call id. */
   readonly upsertCall: (call: Call) => Effect.Effect<Call, RepositoryUnavailable>
   readonly recentCalls: (

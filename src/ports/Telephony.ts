@@ -7,7 +7,9 @@ export class OwnedNumber extends Schema.Class<OwnedNumber>("numbers/ports/Teleph
   sid: TwilioSid,
   e164: E164,
   friendlyName: Schema.String,
-  voiceUrl: Schema.NullOr(Schema.String)
+  voiceUrl: Schema.NullOr(Schema.String),
+  /** When the provider created it (Twilio's `date_created`): its monthly bill falls on this day of the month. */
+  dateCreated: Schema.DateTimeUtc
 }) {}
 
 export interface PurchaseRequest {
@@ -91,12 +93,20 @@ export interface TelephonyShape {
   readonly findOwned: (
     friendlyName: string
   ) => Effect.Effect<OwnedNumber | null, TelephonyRateLimited | TelephonyUnavailable | TelephonyRejected>
+  /** The number we own with this SID; null when there is none (Twilio 404/20404: released, or never ours). */
+  readonly fetch: (
+    sid: TwilioSid
+  ) => Effect.Effect<OwnedNumber | null, TelephonyRateLimited | TelephonyUnavailable | TelephonyRejected>
   /** Buys a local number in the area code, in one round trip. */
   readonly purchase: (request: PurchaseRequest) => Effect.Effect<OwnedNumber, TelephonyError>
   readonly updateVoiceUrl: (
     sid: TwilioSid,
     voiceUrl: string
   ) => Effect.Effect<void, TelephonyRateLimited | TelephonyUnavailable | TelephonyRejected>
+  /**
+   * Gives the number back (it stops answering and billing at once). A number already gone (404/20404) counts as
+   * released, so a release is safe to repeat.
+   */
   readonly release: (
     sid: TwilioSid
   ) => Effect.Effect<void, TelephonyRateLimited | TelephonyUnavailable | TelephonyRejected>

@@ -97,7 +97,18 @@ export const cableConnections = Metric.gauge("numbers_cable_connections", {
 })
 
 export const ownerEvents = Metric.counter("numbers_owner_events_total", {
-  description: "Owner events published (number.assigned, number.failed, assistant.failed, call.updated)",
+  description: "Owner events published, by type (number.assigned, business.cancelled, call.updated, ...)",
+  incremental: true
+})
+
+/**
+ * How a release ended: `released` (Twilio said 204, or 404 on a number already gone), `refused` (the number at
+ * that SID is not this business's: never deleted, needs a person), `failed` (the retry budget was spent).
+ */
+export type ReleaseOutcome = "released" | "refused" | "failed"
+
+export const releases = Metric.counter("numbers_releases_total", {
+  description: "Numbers released back to Twilio, by outcome",
   incremental: true
 })
 
@@ -112,6 +123,9 @@ export const initialSeries = Effect.all(
     ),
     ...(["purchased", "empty", "invalid", "error"] satisfies ReadonlyArray<AreaCodeResult>).map((result) =>
       Metric.value(Metric.withAttributes(areaCodeAttempts, { result }))
+    ),
+    ...(["released", "refused", "failed"] satisfies ReadonlyArray<ReleaseOutcome>).map((outcome) =>
+      Metric.value(Metric.withAttributes(releases, { outcome }))
     ),
     Metric.value(assignmentDuration),
     Metric.value(cableConnections)

@@ -1,7 +1,7 @@
 // The in-memory Telephony's fault injection: which call meets which fault, clearing faults, and a late
 // purchase that times out and lands afterwards on the clock (the contract suite covers the rest).
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { DateTime, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import * as MemoryTelephony from "../../src/adapters/memory/MemoryTelephony.ts"
 import { MemoryTelephonyControl } from "../../src/adapters/memory/MemoryTelephony.ts"
@@ -129,6 +129,53 @@ describe("MemoryTelephony faults", () => {
         ["business:b2"]
       )
       assert.isNull(yield* telephony.findOwned("business:b1"))
+    }).pipe(withTelephony)
+  )
+
+  it.effect(
+    "a fault aimed at fetch waits for a fetch; a lost release answer leaves the number released",
+    () =>
+      Effect.gen(function* () {
+        const telephony = yield* Telephony
+        const control = yield* MemoryTelephonyControl
+        const bought = yield* telephony.purchase(request("650", "b1"))
+        yield* control.injectFaults([
+          { _tag: "unavailable", operation: "fetch" },
+          { _tag: "ambiguous", operation: "release" }
+        ])
+        assert.strictEqual((yield* telephony.findOwned("business:b1"))?.sid, bought.sid)
+        const down = yield* Effect.flip(telephony.fetch(bought.sid))
+        assert.strictEqual(down._tag, "TelephonyUnavailable")
+        const lost = yield* Effect.flip(telephony.release(bought.sid))
+        assert.strictEqual(lost._tag, "TelephonyUnavailable")
+        assert.isNull(yield* telephony.fetch(bought.sid))
+        assert.deepStrictEqual(yield* control.owned, [])
+        // Released already: the retry succeeds.
+        yield* telephony.release(bought.sid)
+        assert.deepStrictEqual(yield* control.calls, [
+          "purchase",
+          "findOwned",
+          "fetch",
+          "release",
+          "fetch",
+          "release"
+        ])
+      }).pipe(withTelephony)
+  )
+
+  it.effect("a number's dateCreated is the clock's time when its purchase lands, late ones included", () =>
+    Effect.gen(function* () {
+      const telephony = yield* Telephony
+      const control = yield* MemoryTelephonyControl
+      yield* TestClock.setTime(Date.UTC(2026, 0, 31, 9, 30))
+      const bought = yield* telephony.purchase(request("650", "b1"))
+      assert.strictEqual(DateTime.formatIso(bought.dateCreated), "2026-01-31T09:30:00.000Z")
+
+      yield* control.injectFaults([{ _tag: "late", afterMillis: 5_000, operation: "purchase" }])
+      yield* Effect.flip(telephony.purchase(request("650", "b2")))
+      yield* TestClock.adjust("5 seconds")
+      const late = yield* telephony.findOwned("business:b2")
+      assert.strictEqual(late && DateTime.formatIso(late.dateCreated), "2026-01-31T09:30:05.000Z")
     }).pipe(withTelephony)
   )
 })

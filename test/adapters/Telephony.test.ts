@@ -1,7 +1,7 @@
 // The Telephony contract: the same cases against the in-memory fake and the Twilio adapter (over HTTP to a
 // local Twilio), so the fake behaves like Twilio wherever the program relies on it.
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, DateTime, Duration, Effect, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import * as MemoryTelephony from "../../src/adapters/memory/MemoryTelephony.ts"
 import { MemoryTelephonyControl } from "../../src/adapters/memory/MemoryTelephony.ts"
@@ -69,6 +69,9 @@ const sandbox = Layer.merge(
     Layer.provide(testDatabase())
   )
 )
+
+/** A SID no provider has sold: Twilio answers 404 (20404) for it. */
+const unknownSid = `PN${"f".repeat(32)}` as TwilioSid
 
 const request = (areaCode: string, friendlyName: string) => ({
   areaCode: areaCode as AreaCode,
@@ -144,6 +147,84 @@ for (const [name, harness, faults] of [
           assert.strictEqual(gone._tag, "TelephonyRejected")
         })
       )
+    )
+
+    it.effect(
+      "fetches a number by SID with its creation date; null for an unknown SID and once released",
+      () =>
+        run(() =>
+          Effect.gen(function* () {
+            const telephony = yield* Telephony
+            const before = yield* DateTime.now
+            const bought = yield* telephony.purchase(request("415", "f1"))
+            const after = yield* DateTime.now
+            assert.deepStrictEqual(yield* telephony.fetch(bought.sid), bought)
+            // Twilio's date_created has whole seconds; the sandbox's is the database's clock.
+            const slack = Duration.seconds(1)
+            assert.isTrue(
+              DateTime.between(bought.dateCreated, {
+                minimum: DateTime.subtractDuration(before, slack),
+                maximum: DateTime.addDuration(after, slack)
+              }),
+              `created ${DateTime.formatIso(bought.dateCreated)}, bought between ${DateTime.formatIso(before)} and ${DateTime.formatIso(after)}`
+            )
+            assert.isNull(yield* telephony.fetch(unknownSid))
+            yield* telephony.release(bought.sid)
+            assert.isNull(yield* telephony.fetch(bought.sid))
+          })
+        )
+    )
+
+    it.effect("a release is safe to repeat, and a released number is found neither by name nor by SID", () =>
+      run(() =>
+        Effect.gen(function* () {
+          const telephony = yield* Telephony
+          const bought = yield* telephony.purchase(request("415", "r1"))
+          const kept = yield* telephony.purchase(request("415", "r2"))
+          yield* telephony.release(bought.sid)
+          // Twilio answers the repeat 404 (20404): already released, so done.
+          yield* telephony.release(bought.sid)
+          yield* telephony.release(unknownSid)
+          assert.isNull(yield* telephony.findOwned("business:r1"))
+          assert.isNull(yield* telephony.fetch(bought.sid))
+          // Only the number asked for went.
+          assert.deepStrictEqual(yield* telephony.fetch(kept.sid), kept)
+        })
+      )
+    )
+
+    withFaults(
+      "a fetch meets faults as the other calls do: 429 TelephonyRateLimited, 5xx TelephonyUnavailable",
+      () =>
+        run((inject) =>
+          Effect.gen(function* () {
+            const telephony = yield* Telephony
+            const bought = yield* telephony.purchase(request("415", "f2"))
+            yield* inject("rate-limited")
+            const limited = yield* Effect.flip(telephony.fetch(bought.sid))
+            assert.strictEqual(limited._tag, "TelephonyRateLimited")
+            yield* inject("unavailable")
+            const down = yield* Effect.flip(telephony.fetch(bought.sid))
+            assert.strictEqual(down._tag, "TelephonyUnavailable")
+            assert.deepStrictEqual(yield* telephony.fetch(bought.sid), bought)
+          })
+        )
+    )
+
+    withFaults(
+      "a release whose answer is lost is TelephonyUnavailable; its retry succeeds on the released number",
+      () =>
+        run((inject) =>
+          Effect.gen(function* () {
+            const telephony = yield* Telephony
+            const bought = yield* telephony.purchase(request("415", "r3"))
+            yield* inject("ambiguous")
+            const lost = yield* Effect.flip(telephony.release(bought.sid))
+            assert.strictEqual(lost._tag, "TelephonyUnavailable")
+            assert.isNull(yield* telephony.fetch(bought.sid))
+            yield* telephony.release(bought.sid)
+          })
+        )
     )
 
     withFaults("a rate limit is TelephonyRateLimited with its Retry-After; a 5xx TelephonyUnavailable", () =>
@@ -233,6 +314,57 @@ describe("Twilio adapter on the wire", () => {
         })
         assert.strictEqual(list?.method, "GET")
         assert.strictEqual(fake.requests().filter((r) => r.path.includes("AvailablePhoneNumbers")).length, 0)
+      })
+    )
+  )
+
+  it.effect(
+    "fetch is a GET of the number's path; its 404 (20404) is null, as are the 404s of a repeated release",
+    () =>
+      onTheWire((fake) =>
+        Effect.gen(function* () {
+          const telephony = yield* Telephony
+          const bought = yield* telephony.purchase(request("650", "w5"))
+          const path = `/2010-04-01/Accounts/${fake.accountSid}/IncomingPhoneNumbers/${bought.sid}.json`
+          // The fake sends date_created as Twilio does (RFC 2822, "+0000"), to the second.
+          assert.strictEqual(DateTime.toEpochMillis(bought.dateCreated) % 1_000, 0)
+          assert.deepStrictEqual(yield* telephony.fetch(bought.sid), bought)
+          yield* telephony.release(bought.sid)
+          yield* telephony.release(bought.sid)
+          assert.isNull(yield* telephony.fetch(bought.sid))
+          assert.deepStrictEqual(
+            fake
+              .requests()
+              .slice(1)
+              .map((r) => `${r.method} ${r.path}`),
+            [`GET ${path}`, `DELETE ${path}`, `DELETE ${path}`, `GET ${path}`]
+          )
+          assert.deepStrictEqual(fake.deletes(), [bought.sid, bought.sid])
+        })
+      )
+  )
+
+  it.effect("a DELETE answered 503 is TelephonyUnavailable, whether or not Twilio released the number", () =>
+    onTheWire((fake) =>
+      Effect.gen(function* () {
+        const telephony = yield* Telephony
+        const kept = yield* telephony.purchase(request("650", "w6"))
+        fake.failNextDelete("before")
+        const failed = yield* Effect.flip(telephony.release(kept.sid))
+        assert.deepStrictEqual(
+          [failed._tag, failed.message],
+          ["TelephonyUnavailable", "release number: HTTP 503 (20503)"]
+        )
+        assert.deepStrictEqual(yield* telephony.fetch(kept.sid), kept)
+        yield* telephony.release(kept.sid)
+
+        const gone = yield* telephony.purchase(request("650", "w7"))
+        fake.failNextDelete("after")
+        assert.strictEqual((yield* Effect.flip(telephony.release(gone.sid)))._tag, "TelephonyUnavailable")
+        // The retry meets 404 (20404): released after all.
+        yield* telephony.release(gone.sid)
+        assert.isNull(yield* telephony.fetch(gone.sid))
+        assert.deepStrictEqual(fake.deletes(), [kept.sid, kept.sid, gone.sid, gone.sid])
       })
     )
   )

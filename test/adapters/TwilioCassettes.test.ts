@@ -1,6 +1,6 @@
-// The assignment against Twilio as recorded (test/cassettes/twilio): each scenario runs the program once with
-// the in-memory Telephony set up to match, and once with the Twilio adapter replaying the cassette, and both
-// must end the same way. A request no tape matches, or a tape left unused, fails the scenario.
+// The assignment, and the release of a number, against Twilio as recorded (test/cassettes/twilio): each scenario
+// runs the program once with the in-memory Telephony set up to match, and once with the Twilio adapter replaying
+// the cassette, and both must end the same way. A request no tape matches, or a tape left unused, fails the scenario.
 // Recording (CASSETTE_MODE=record, see the README), each scenario has a business of its own, and what it
 // bought is released at its end; scenarios the real API cannot stage are recorded against the local Twilio.
 import { assert, describe, it } from "@effect/vitest"
@@ -16,6 +16,7 @@ import * as MemoryTelephony from "../../src/adapters/memory/MemoryTelephony.ts"
 import * as TwilioTelephony from "../../src/adapters/twilio/TwilioTelephony.ts"
 import { type AssignmentOutcome, assignNumber } from "../../src/app/usecases/AssignNumber.ts"
 import { Settings } from "../../src/app/usecases/Settings.ts"
+import type { TwilioSid } from "../../src/domain/ids.ts"
 import type { AreaCode } from "../../src/domain/phone.ts"
 import { Repository } from "../../src/ports/Repository.ts"
 import { Telephony } from "../../src/ports/Telephony.ts"
@@ -246,6 +247,150 @@ describe("Twilio cassettes", () => {
             )
           )
           scenario.expect(outcome)
+          assert.deepStrictEqual(cassette.misses(), [], "every request matched a recorded one")
+          assert.deepStrictEqual(cassette.unused(), [], "every recorded interaction was used")
+        }).pipe(Effect.scoped, TestClock.withLive)
+      )
+    })
+  }
+})
+
+/** A call a release scenario makes, and what it came to: the number fetched (null: none), or `released`. */
+type ReleaseCall = "fetch" | "release"
+type ReleaseResult =
+  | {
+      readonly sid: string
+      readonly e164: string
+      readonly friendlyName: string
+      readonly voiceUrl: string | null
+    }
+  | null
+  | "released"
+
+interface ReleaseScenario {
+  readonly cassette: string
+  /** Released before the tape starts too: an earlier release went through, and its 204 (or our record) was lost. */
+  readonly releasedBefore: boolean
+  /** The calls on the tape, in order, on the number bought before it starts. */
+  readonly calls: ReadonlyArray<ReleaseCall>
+  readonly expect: (number: Exclude<ReleaseResult, "released" | null>) => ReadonlyArray<ReleaseResult>
+}
+
+// Both are recorded against the local Twilio only: a replay must ask for the SID the recording bought, and only
+// a fresh local Twilio's is known ahead (its first number is PN…01, as the in-memory one's is).
+const releaseScenarios: ReadonlyArray<ReleaseScenario> = [
+  {
+    cassette: "release_number_success",
+    releasedBefore: false,
+    calls: ["fetch", "release"],
+    expect: (number) => [number, "released"]
+  },
+  {
+    // Twilio answers the DELETE 404 (20404): counted as released, so a release retried after a crash ends.
+    cassette: "release_number_already_released",
+    releasedBefore: true,
+    calls: ["release", "fetch"],
+    expect: () => ["released", null]
+  }
+]
+
+const releasedSid = `PN${"1".padStart(32, "0")}` as TwilioSid
+
+/** The number a release scenario's business owns before the tape starts (bought, and released if so told). */
+const setUpNumber = (scenario: ReleaseScenario, businessId: string) =>
+  Effect.gen(function* () {
+    const telephony = yield* Telephony
+    const bought = yield* telephony.purchase({
+      areaCode: "415" as AreaCode,
+      voiceUrl: `https://numbers.example.com/webhooks/twilio/inbound?business_id=${businessId}`,
+      friendlyName: `business:${businessId}`
+    })
+    if (bought.sid !== releasedSid)
+      return yield* Effect.die(`bought ${bought.sid}, the tapes ask for ${releasedSid}`)
+    if (scenario.releasedBefore) yield* telephony.release(bought.sid)
+  })
+
+/** The number as a scenario expects it fetched. */
+const numberOf = (businessId: string) => ({
+  sid: releasedSid,
+  e164: "+14155551000",
+  friendlyName: `business:${businessId}`,
+  voiceUrl: `https://numbers.example.com/webhooks/twilio/inbound?business_id=${businessId}`
+})
+
+const callAll = (calls: ReadonlyArray<ReleaseCall>) =>
+  Effect.gen(function* () {
+    const telephony = yield* Telephony
+    const results: Array<ReleaseResult> = []
+    for (const call of calls) {
+      if (call === "release") {
+        yield* telephony.release(releasedSid)
+        results.push("released")
+        continue
+      }
+      const found = yield* telephony.fetch(releasedSid)
+      results.push(
+        found && {
+          sid: found.sid,
+          e164: found.e164,
+          friendlyName: found.friendlyName,
+          voiceUrl: found.voiceUrl
+        }
+      )
+    }
+    return results
+  })
+
+describe("Twilio cassettes: releasing a number", () => {
+  for (const [offset, scenario] of releaseScenarios.entries()) {
+    // Ids of their own, after the assignment scenarios'.
+    const businessId = businessOf(scenarios.length + offset)
+    describe(scenario.cassette, () => {
+      it.effect("the in-memory Telephony", () =>
+        Effect.gen(function* () {
+          yield* setUpNumber(scenario, businessId)
+          assert.deepStrictEqual(yield* callAll(scenario.calls), scenario.expect(numberOf(businessId)))
+          assert.deepStrictEqual(yield* MemoryTelephony.MemoryTelephonyControl.use((t) => t.owned), [])
+        }).pipe(Effect.provide(MemoryTelephony.layer({ inventory: { "415": 1 } })), TestClock.withLive)
+      )
+
+      it.effect("the Twilio adapter on the cassette", () =>
+        Effect.gen(function* () {
+          const local = startFakeTwilio({ stock: { "415": 1 } })
+          const cassette = yield* Effect.acquireRelease(
+            Effect.promise(() =>
+              openCassette(
+                "twilio",
+                scenario.cassette,
+                {
+                  url: local.url,
+                  credentials: { twilioAccountSid: local.accountSid, twilioAuthToken: local.authToken }
+                },
+                { localOnly: true }
+              )
+            ),
+            (c) =>
+              Effect.promise(() => c.close()).pipe(
+                Effect.andThen(releaseBought(c, businessId)),
+                Effect.ensuring(Effect.sync(() => local.stop()))
+              )
+          )
+          // Recording only: the number is bought (and released) on the local Twilio directly, off the tape.
+          if (cassette.upstream !== null)
+            yield* setUpNumber(scenario, businessId).pipe(
+              Effect.provide(upstreamTelephony(cassette, cassette.upstream)),
+              Effect.orDie
+            )
+          const results = yield* callAll(scenario.calls).pipe(
+            Effect.provide(
+              TwilioTelephony.layer({
+                accountSid: cassette.credentials.twilioAccountSid,
+                authToken: Redacted.make(cassette.credentials.twilioAuthToken),
+                apiUrl: cassette.url
+              })
+            )
+          )
+          assert.deepStrictEqual(results, scenario.expect(numberOf(businessId)))
           assert.deepStrictEqual(cassette.misses(), [], "every request matched a recorded one")
           assert.deepStrictEqual(cassette.unused(), [], "every recorded interaction was used")
         }).pipe(Effect.scoped, TestClock.withLive)

@@ -18,7 +18,8 @@ const numberFor = (): PhoneNumber => {
   return Schema.decodeSync(PhoneNumber)({
     e164: `+1415${String(5_000_000 + serial * 7 + Math.floor(Math.random() * 1000)).slice(0, 7)}`,
     areaCode: "415",
-    twilioSid: `PN${crypto.randomUUID().replaceAll("-", "")}`
+    twilioSid: `PN${crypto.randomUUID().replaceAll("-", "")}`,
+    dateCreated: "2026-10-31T09:30:00.000Z"
   })
 }
 
@@ -95,6 +96,94 @@ export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Reposit
           [first.ownerId, email.toLowerCase(), input.ownerName]
         )
         assert.isNull(yield* repo.findBusinessWithOwner("not-a-business" as BusinessId))
+      })
+    )
+
+    live("cancel and reactivate; a released number is history, and the business may hold another (I1)", () =>
+      Effect.gen(function* () {
+        const repo = yield* Repository
+        const business = yield* givenBusiness()
+        const first = numberFor()
+        yield* repo.withBusinessLock(business.id, () => repo.recordNumber(business.id, first))
+        const releaseAt = DateTime.makeUnsafe("2026-12-29T09:30:00.000Z")
+        const cancelled = yield* repo.setBusinessStatus(business.id, "cancelled", releaseAt)
+        assert.deepStrictEqual(
+          [cancelled.status, cancelled.releaseAt && DateTime.formatIso(cancelled.releaseAt)],
+          ["cancelled", "2026-12-29T09:30:00.000Z"]
+        )
+        assert.strictEqual(
+          cancelled.phoneNumber && DateTime.formatIso(cancelled.phoneNumber.dateCreated),
+          "2026-10-31T09:30:00.000Z"
+        )
+        // The release marker commits on its own and is cleared with the record.
+        yield* repo.markReleaseInFlight(business.id)
+        assert.isNotNull(yield* repo.releaseInFlightSince(business.id))
+        const released = yield* repo.withBusinessLock(business.id, () => repo.recordReleased(business.id))
+        assert.deepStrictEqual(
+          [released.status, released.numberStatus, released.phoneNumber, released.releaseAt],
+          ["cancelled", "released", null, null]
+        )
+        assert.isNull(yield* repo.releaseInFlightSince(business.id))
+        // Reactivated after the release: pending, then a second number; the first one's e164 may be sold again
+        // (to anyone, this business included), as Twilio resells aged numbers.
+        yield* repo.setBusinessStatus(business.id, "active", null)
+        yield* repo.markPending(business.id)
+        const again = new PhoneNumber({
+          ...first,
+          twilioSid: `PN${crypto.randomUUID().replaceAll("-", "")}` as never
+        })
+        const second = yield* repo.withBusinessLock(business.id, () => repo.recordNumber(business.id, again))
+        assert.deepStrictEqual(
+          [second.status, second.numberStatus, second.phoneNumber?.twilioSid],
+          ["active", "assigned", again.twilioSid]
+        )
+        // One number in use per business: a third is refused while the second is in use.
+        const third = yield* Effect.flip(
+          repo.withBusinessLock(business.id, () => repo.recordNumber(business.id, numberFor()))
+        )
+        assert.strictEqual(third._tag, "RepositoryConflict")
+        // The release marker can also be cleared without a release (the number was still there).
+        yield* repo.markReleaseInFlight(business.id)
+        yield* repo.clearReleaseInFlight(business.id)
+        assert.isNull(yield* repo.releaseInFlightSince(business.id))
+        // The status filter, with released counted among the number statuses.
+        const listed = yield* repo.listBusinesses({ ownerId: business.ownerId, status: "active", limit: 10 })
+        assert.deepStrictEqual(
+          listed.businesses.map((b) => b.id),
+          [business.id]
+        )
+        const none = yield* repo.listBusinesses({ ownerId: business.ownerId, status: "cancelled", limit: 10 })
+        assert.deepStrictEqual(none, {
+          businesses: [],
+          nextCursor: null,
+          counts: { pending: 0, assigned: 0, failed: 0, released: 0 }
+        })
+      })
+    )
+
+    live("counts released businesses, and filters by status", () =>
+      Effect.gen(function* () {
+        const repo = yield* Repository
+        const email = `released-${crypto.randomUUID()}@example.com`
+        const [kept, gone] = yield* Effect.forEach([1, 2], () =>
+          givenBusiness({ ownerEmail: email }).pipe(Effect.tap(() => Effect.sleep("5 millis")))
+        )
+        if (!kept || !gone) return assert.fail("two businesses")
+        for (const b of [kept, gone])
+          yield* repo.withBusinessLock(b.id, () => repo.recordNumber(b.id, numberFor()))
+        yield* repo.setBusinessStatus(gone.id, "cancelled", null)
+        yield* repo.withBusinessLock(gone.id, () => repo.recordReleased(gone.id))
+        const all = yield* repo.listBusinesses({ ownerId: kept.ownerId, limit: 10 })
+        assert.deepStrictEqual(all.counts, { pending: 0, assigned: 1, failed: 0, released: 1 })
+        const cancelled = yield* repo.listBusinesses({
+          ownerId: kept.ownerId,
+          status: "cancelled",
+          limit: 10
+        })
+        assert.deepStrictEqual(
+          [cancelled.businesses.map((b) => b.id), cancelled.counts],
+          [[gone.id], { pending: 0, assigned: 0, failed: 0, released: 1 }]
+        )
       })
     )
 
@@ -366,7 +455,7 @@ export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Reposit
           )
           // Every page counts all of the owner's businesses, wherever it starts.
           for (const page of pages)
-            assert.deepStrictEqual(page.counts, { pending: 7, assigned: 0, failed: 0 })
+            assert.deepStrictEqual(page.counts, { pending: 7, assigned: 0, failed: 0, released: 0 })
 
           // A business created after the first page was read does not shift the pages that follow it.
           const first = pages[0]
@@ -383,7 +472,7 @@ export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Reposit
               ownerId: "00000000-0000-4000-8000-000000000000" as UserId,
               limit: 5
             }),
-            { businesses: [], nextCursor: null, counts: { pending: 0, assigned: 0, failed: 0 } }
+            { businesses: [], nextCursor: null, counts: { pending: 0, assigned: 0, failed: 0, released: 0 } }
           )
         })
     )
@@ -412,23 +501,23 @@ export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Reposit
 
         assert.deepStrictEqual(yield* ids({ ownerId }), {
           ids: [failed.id, assistantDown.id, connected.id, pending.id],
-          counts: { pending: 1, assigned: 2, failed: 1 }
+          counts: { pending: 1, assigned: 2, failed: 1, released: 0 }
         })
         // The number-status filter narrows the page, not the counts.
         assert.deepStrictEqual(yield* ids({ ownerId, numberStatus: "failed" }), {
           ids: [failed.id],
-          counts: { pending: 1, assigned: 2, failed: 1 }
+          counts: { pending: 1, assigned: 2, failed: 1, released: 0 }
         })
         // The assistant-status filter narrows both.
         assert.deepStrictEqual(yield* ids({ ownerId, assistantStatus: "failed" }), {
           ids: [assistantDown.id],
-          counts: { pending: 0, assigned: 1, failed: 0 }
+          counts: { pending: 0, assigned: 1, failed: 0, released: 0 }
         })
         assert.deepStrictEqual(
           yield* ids({ ownerId, numberStatus: "assigned", assistantStatus: "pending" }),
           {
             ids: [],
-            counts: { pending: 1, assigned: 0, failed: 1 }
+            counts: { pending: 1, assigned: 0, failed: 1, released: 0 }
           }
         )
         const [failedRow] = (yield* repo.listBusinesses({ ownerId, numberStatus: "failed", limit: 1 }))

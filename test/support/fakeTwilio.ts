@@ -3,8 +3,9 @@
 // can share it, so every purchase by any process is counted in one place.
 
 /**
- * What the next request meets. `hold-before` keeps a purchase waiting before it happens, `hold-after` makes
- * the purchase and then keeps its answer: a worker killed meanwhile dies before, or after, buying.
+ * What the next request meets. `ambiguous` buys (or releases) the number and then answers 503; other requests
+ * answer as usual. `hold-before` keeps a purchase waiting before it happens, `hold-after` makes the purchase and
+ * then keeps its answer: a worker killed meanwhile dies before, or after, buying.
  */
 export type TwilioFault =
   | "none"
@@ -23,6 +24,12 @@ export type TwilioFault =
  * client and completed at Twilio anyway).
  */
 export type PurchaseHold = "before" | "after" | "late"
+
+/**
+ * How the next DELETE of a number fails, with a 503: `before` releasing it (the number stays, a retry releases
+ * it), or `after` (it is released and the answer is lost: a retry meets 404/20404).
+ */
+export type DeleteFailure = "before" | "after"
 
 export interface FakePurchase {
   readonly sid: string
@@ -59,8 +66,15 @@ export interface FakeTwilio {
   readonly completeLatePurchases: () => void
   /** Resolves once `count` purchase requests in all have been held (see `hold-before` and `hold-after`). */
   readonly held: (count: number) => Promise<void>
+  /** The SID of every DELETE of a number received, in order: repeats and failed ones included. */
+  readonly deletes: () => ReadonlyArray<string>
+  /** The next DELETE of a number fails once with a 503 (see DeleteFailure; `before` unless told). */
+  readonly failNextDelete: (when?: DeleteFailure) => void
   readonly stop: () => void
 }
+
+/** Twilio's RFC 2822 timestamps (`date_created`): "Mon, 30 Nov 2026 05:00:00 +0000". */
+const rfc2822 = (date: Date) => date.toUTCString().replace(/GMT$/, "+0000")
 
 const twilioError = (status: number, code: number, message: string) =>
   Response.json(
@@ -90,6 +104,8 @@ export const startFakeTwilio = (
   const faults: Array<TwilioFault> = []
   const purchaseHolds: Array<PurchaseHold> = []
   const latePurchases: Array<Record<string, string>> = []
+  const deletes: Array<string> = []
+  const deleteFailures: Array<DeleteFailure> = []
   let serial = 0
   // Held requests wait on this until the server stops; their clients are killed meanwhile.
   const { promise: released, resolve: release } = Promise.withResolvers<void>()
@@ -105,6 +121,9 @@ export const startFakeTwilio = (
       ? Promise.resolve()
       : new Promise<void>((resolve) => waiters.push(() => resolve(held(count))))
   const base = `/2010-04-01/Accounts/${accountSid}/IncomingPhoneNumbers`
+  /** The SID in a number's path (`…/IncomingPhoneNumbers/{Sid}.json`), or "" for any other path. */
+  const sidIn = (path: string) =>
+    path.startsWith(`${base}/`) ? path.slice(base.length + 1).replace(/\.json$/, "") : ""
 
   const resource = (sid: string, e164: string, friendlyName: string, voiceUrl: string) => ({
     sid,
@@ -115,8 +134,8 @@ export const startFakeTwilio = (
     voice_method: "POST",
     status: "in-use",
     capabilities: { voice: true, sms: true, mms: true, fax: false },
-    date_created: new Date().toUTCString(),
-    date_updated: new Date().toUTCString(),
+    date_created: rfc2822(new Date()),
+    date_updated: rfc2822(new Date()),
     api_version: "2010-04-01",
     uri: `${base}/${sid}.json`
   })
@@ -160,6 +179,7 @@ export const startFakeTwilio = (
     const url = new URL(request.url)
     const form = Object.fromEntries(new URLSearchParams(request.method === "GET" ? "" : await request.text()))
     requests.push({ method: request.method, path: url.pathname, form })
+    if (request.method === "DELETE" && sidIn(url.pathname) !== "") deletes.push(sidIn(url.pathname))
     if (request.headers.get("authorization") !== `Basic ${btoa(`${accountSid}:${authToken}`)}`) {
       return twilioError(401, 20003, "Authenticate")
     }
@@ -216,10 +236,17 @@ export const startFakeTwilio = (
         uri: `${url.pathname}${url.search}`
       })
     }
-    const sid = url.pathname.startsWith(`${base}/`)
-      ? url.pathname.slice(base.length + 1).replace(/\.json$/, "")
-      : ""
+    const sid = sidIn(url.pathname)
+    // A failed DELETE is one Twilio may or may not have carried out: it fails whether the number is there or not.
+    // An `ambiguous` DELETE is one whose answer is lost after the release, as for a purchase.
+    const deleteFailure =
+      request.method === "DELETE" && sid !== ""
+        ? (deleteFailures.shift() ?? (fault === "ambiguous" ? "after" : undefined))
+        : undefined
+    if (deleteFailure === "after") owned.delete(sid)
+    if (deleteFailure) return twilioError(503, 20503, "Service Unavailable")
     const number = owned.get(sid)
+    // Released, or never this account's: Twilio cannot tell them apart either.
     if (!number) return twilioError(404, 20404, `The requested resource ${url.pathname} was not found`)
     if (request.method === "POST") {
       if (form.VoiceUrl !== undefined) number.voice_url = form.VoiceUrl
@@ -249,6 +276,8 @@ export const startFakeTwilio = (
     injectFaults: (...more) => faults.push(...more),
     held,
     holdNextPurchase: (when) => purchaseHolds.push(when),
+    deletes: () => [...deletes],
+    failNextDelete: (when = "before") => deleteFailures.push(when),
     completeLatePurchases: () => {
       for (const form of latePurchases.splice(0)) buy(form)
     },

@@ -37,7 +37,8 @@ export const assignedBusinessValues = (businessName: string, ownerName = "Joe") 
   const number = Schema.decodeSync(PhoneNumber)({
     e164: "+14155550123",
     areaCode: "415",
-    twilioSid: `PN${"0".repeat(32)}`
+    twilioSid: `PN${"0".repeat(32)}`,
+    dateCreated: "2026-10-31T09:30:00.000Z"
   })
   const business = new Business({
     id: Schema.decodeSync(BusinessId)("00000000-0000-4000-8000-0000000000b1"),
@@ -46,6 +47,8 @@ export const assignedBusinessValues = (businessName: string, ownerName = "Joe") 
     vapiAssistantId: Schema.decodeSync(AssistantId)("a1"),
     requestedAreaCode: "415",
     trialId: Schema.decodeSync(TrialId)("00000000-0000-4000-8000-0000000000c1"),
+    status: "active",
+    releaseAt: null,
     numberStatus: "assigned",
     phoneNumber: number,
     assistantStatus: "connected",

@@ -3,6 +3,7 @@
 // Its state is one immutable value in a SubscriptionRef (so a test can wait for the queue to be idle).
 import {
   Context,
+  DateTime,
   Duration,
   Effect,
   Layer,
@@ -79,6 +80,7 @@ export const layer = (options: MemoryJobQueueOptions = {}) =>
   Layer.effectContext(
     Effect.gen(function* () {
       const pending = yield* Queue.unbounded<Entry>()
+      const layerScope = yield* Scope.Scope
       const state = yield* SubscriptionRef.make<State>({ live: new Set(), enqueued: [], serial: 0 })
 
       const schedule = Schedule.exponential(options.retryBase ?? "1 second").pipe(
@@ -89,9 +91,20 @@ export const layer = (options: MemoryJobQueueOptions = {}) =>
         )
       )
 
-      const enqueue = Effect.fn("JobQueue.enqueue")(function* (job: Job, { key }: { readonly key: string }) {
+      const enqueue = Effect.fn("JobQueue.enqueue")(function* (
+        job: Job,
+        { key, startAfter }: { readonly key: string; readonly startAfter?: DateTime.Utc | undefined }
+      ) {
         const entry = yield* SubscriptionRef.modify(state, enqueueStep(job, key))
-        if (entry) yield* Queue.offer(pending, entry)
+        if (!entry) return
+        const wait = startAfter ? DateTime.distance(yield* DateTime.now, startAfter) : Duration.zero
+        // A job for later waits on a fiber of its own (on the clock: a test advances it), not on a worker.
+        if (Duration.isGreaterThan(wait, Duration.zero)) {
+          yield* Effect.forkIn(
+            Effect.sleep(wait).pipe(Effect.andThen(Queue.offer(pending, entry))),
+            layerScope
+          )
+        } else yield* Queue.offer(pending, entry)
       })
 
       const runOne = (handlers: JobHandlers, entry: Entry) =>

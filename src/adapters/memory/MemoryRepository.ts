@@ -3,7 +3,15 @@
 // Its state is one immutable value in a SynchronizedRef (so a step may draw new ids): a rollback puts back
 // the value it started from.
 import { Context, DateTime, Effect, Exit, Layer, Semaphore, SynchronizedRef } from "effect"
-import { type AssistantStatus, Business, Call, type PhoneNumber, Trial, User } from "../../domain/entities.ts"
+import {
+  type AssistantStatus,
+  Business,
+  type BusinessStatus,
+  Call,
+  type PhoneNumber,
+  Trial,
+  User
+} from "../../domain/entities.ts"
 import { BusinessNotFound, type FailureReason, TrialNotFound } from "../../domain/errors.ts"
 import { type AssistantId, BusinessId, TrialId, UserId } from "../../domain/ids.ts"
 import {
@@ -21,12 +29,22 @@ interface Tables {
   readonly trials: ReadonlyMap<string, Trial>
   readonly businesses: ReadonlyMap<string, Business>
   readonly calls: ReadonlyMap<string, Call>
+  /** Numbers given back, with the business they were released from (history: never counted as active). */
+  readonly releasedNumbers: ReadonlyArray<ReleasedNumber>
 }
+
+export interface ReleasedNumber {
+  readonly businessId: BusinessId
+  readonly number: PhoneNumber
+}
+
+type Marker = "purchasesInFlight" | "releasesInFlight"
 
 interface State {
   readonly tables: Tables
-  /** Purchase markers live outside the tables: they commit on their own, and no rollback takes them back. */
+  /** Purchase and release markers live outside the tables: they commit on their own, and no rollback takes them back. */
   readonly purchasesInFlight: ReadonlyMap<string, DateTime.Utc>
+  readonly releasesInFlight: ReadonlyMap<string, DateTime.Utc>
 }
 
 /** Lets tests look at every business at once (the Postgres adapter answers the same through SQL). */
@@ -34,6 +52,7 @@ export class MemoryRepositoryControl extends Context.Service<
   MemoryRepositoryControl,
   {
     readonly businesses: Effect.Effect<ReadonlyArray<Business>>
+    readonly releasedNumbers: Effect.Effect<ReadonlyArray<ReleasedNumber>>
     /** How many rows each table holds (a test checks that bad requests change nothing). */
     readonly counts: Effect.Effect<Readonly<Record<"users" | "trials" | "businesses" | "calls", number>>>
   }
@@ -80,13 +99,14 @@ const newestFirst = (a: BusinessCursor, b: BusinessCursor) =>
   (a.id < b.id ? 1 : a.id > b.id ? -1 : 0)
 
 const listingOf = (t: Tables, listing: BusinessListing): BusinessPage => {
-  const { ownerId, numberStatus, assistantStatus, limit, cursor } = listing
+  const { ownerId, numberStatus, assistantStatus, status, limit, cursor } = listing
   const selected = rows(t.businesses).filter(
     (b) =>
       (ownerId === undefined || b.ownerId === ownerId) &&
-      (assistantStatus === undefined || b.assistantStatus === assistantStatus)
+      (assistantStatus === undefined || b.assistantStatus === assistantStatus) &&
+      (status === undefined || b.status === status)
   )
-  const counts = { pending: 0, assigned: 0, failed: 0 }
+  const counts = { pending: 0, assigned: 0, failed: 0, released: 0 }
   for (const b of selected) counts[b.numberStatus]++
   const after = selected
     .filter(
@@ -117,8 +137,15 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
     Effect.gen(function* () {
       const nextId = Effect.sync(options.newId ?? (() => crypto.randomUUID()))
       const state = yield* SynchronizedRef.make<State>({
-        tables: { users: new Map(), trials: new Map(), businesses: new Map(), calls: new Map() },
-        purchasesInFlight: new Map()
+        tables: {
+          users: new Map(),
+          trials: new Map(),
+          businesses: new Map(),
+          calls: new Map(),
+          releasedNumbers: []
+        },
+        purchasesInFlight: new Map(),
+        releasesInFlight: new Map()
       })
       const locks = yield* SynchronizedRef.make<ReadonlyMap<string, Semaphore.Semaphore>>(new Map())
       const transactions = yield* Semaphore.make(1)
@@ -195,6 +222,8 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
                 vapiAssistantId: trial.vapiAssistantId,
                 requestedAreaCode: trial.requestedAreaCode,
                 trialId: trial.id,
+                status: "active",
+                releaseAt: null,
                 numberStatus: "pending",
                 phoneNumber: null,
                 assistantStatus: "pending",
@@ -219,12 +248,22 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
           Semaphore.withPermit(
             lock,
             Effect.gen(function* () {
-              const business = yield* read((t) => t.businesses.get(id))
+              const { business, released } = yield* read((t) => ({
+                business: t.businesses.get(id),
+                released: t.releasedNumbers
+              }))
               if (!business) return yield* new BusinessNotFound({ businessId: id })
-              // Like a rolled-back transaction: a failed or interrupted holder leaves the business as it found it.
+              // Like a rolled-back transaction: a failed or interrupted holder leaves the business as it found it,
+              // and the numbers it recorded as released are not.
+              const rollback = withTables((t) => ({
+                ...t,
+                releasedNumbers: t.releasedNumbers.filter((r) => r.businessId !== id || released.includes(r))
+              }))
               return yield* use(business).pipe(
                 Effect.onExit((exit) =>
-                  Exit.isSuccess(exit) ? Effect.void : SynchronizedRef.update(state, putBusiness(business))
+                  Exit.isSuccess(exit)
+                    ? Effect.void
+                    : SynchronizedRef.update(state, (s) => rollback(putBusiness(business)(s)))
                 )
               )
             })
@@ -268,13 +307,37 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
           ).pipe(Effect.map(({ before, after }) => ({ business: after, changed: after !== before })))
       )
 
-      const markPurchaseInFlight = Effect.fn("Repository.markPurchaseInFlight")(function* (id: BusinessId) {
-        const now = yield* DateTime.now
+      const setBusinessStatus = Effect.fn("Repository.setBusinessStatus")(
+        (id: BusinessId, status: BusinessStatus, releaseAt: DateTime.Utc | null) =>
+          update(id, (b) => new Business({ ...b, status, releaseAt })).pipe(Effect.map(({ after }) => after))
+      )
+
+      const recordReleased = Effect.fn("Repository.recordReleased")(function* (id: BusinessId) {
+        const { before, after } = yield* update(
+          id,
+          (b) => new Business({ ...b, numberStatus: "released", phoneNumber: null, releaseAt: null })
+        )
+        const number = before.phoneNumber
         yield* SynchronizedRef.update(state, (s) => ({
-          ...s,
-          purchasesInFlight: put(s.purchasesInFlight, id, now)
+          ...withTables((t) => ({
+            ...t,
+            releasedNumbers: number ? [...t.releasedNumbers, { businessId: id, number }] : t.releasedNumbers
+          }))(s),
+          releasesInFlight: without(s.releasesInFlight, id)
         }))
+        return after
       })
+
+      // Markers commit on their own: no rollback of the lock holder's writes takes them back.
+      const mark = (marker: Marker) =>
+        Effect.fnUntraced(function* (id: BusinessId) {
+          const now = yield* DateTime.now
+          yield* SynchronizedRef.update(state, (s) => ({ ...s, [marker]: put(s[marker], id, now) }))
+        })
+      const clear = (marker: Marker) => (id: BusinessId) =>
+        SynchronizedRef.update(state, (s) => ({ ...s, [marker]: without(s[marker], id) }))
+      const since = (marker: Marker) => (id: BusinessId) =>
+        Effect.map(SynchronizedRef.get(state), (s) => s[marker].get(id) ?? null)
 
       const upsertCall = Effect.fn("Repository.upsertCall")((call: Call) =>
         SynchronizedRef.modify(state, (s) => {
@@ -331,14 +394,14 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
         markFailed,
         markPending,
         setAssistantStatus,
-        markPurchaseInFlight,
-        clearPurchaseInFlight: (id: BusinessId) =>
-          SynchronizedRef.update(state, (s) => ({
-            ...s,
-            purchasesInFlight: without(s.purchasesInFlight, id)
-          })),
-        purchaseInFlightSince: (id: BusinessId) =>
-          Effect.map(SynchronizedRef.get(state), (s) => s.purchasesInFlight.get(id) ?? null),
+        markPurchaseInFlight: mark("purchasesInFlight"),
+        clearPurchaseInFlight: clear("purchasesInFlight"),
+        purchaseInFlightSince: since("purchasesInFlight"),
+        setBusinessStatus,
+        markReleaseInFlight: mark("releasesInFlight"),
+        clearReleaseInFlight: clear("releasesInFlight"),
+        releaseInFlightSince: since("releasesInFlight"),
+        recordReleased,
         upsertCall,
         recentCalls: (callableId: string, limit: number) =>
           read((t) =>
@@ -354,6 +417,7 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
           MemoryRepositoryControl,
           MemoryRepositoryControl.of({
             businesses: read((t) => rows(t.businesses)),
+            releasedNumbers: read((t) => t.releasedNumbers),
             counts: read((t) => ({
               users: t.users.size,
               trials: t.trials.size,

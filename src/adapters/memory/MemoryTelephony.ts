@@ -1,7 +1,7 @@
 // In-memory Telephony: an inventory per area code, injectable faults and a log of every purchase.
 // It backs the tests and sandbox mode, so it behaves as Twilio does on every case the contract suite covers.
 // Its state is one immutable value in a Ref: every operation is a pure step from one state to the next.
-import { Context, Duration, Effect, Layer, Ref } from "effect"
+import { Context, DateTime, Duration, Effect, Layer, Ref } from "effect"
 import { TwilioSid } from "../../domain/ids.ts"
 import { type AreaCode, E164 } from "../../domain/phone.ts"
 import {
@@ -15,12 +15,13 @@ import {
   TelephonyUnavailable
 } from "../../ports/Telephony.ts"
 
-export type TelephonyOperation = "findOwned" | "purchase" | "updateVoiceUrl" | "release"
+export type TelephonyOperation = "findOwned" | "fetch" | "purchase" | "updateVoiceUrl" | "release"
 
 /**
- * What a call meets. `ambiguous` buys the number and then reports a 5xx (a lost response). `late` times out
- * (a TelephonyUnavailable) while the request still goes through `afterMillis` later, on the clock: a purchase
- * lands then (a FriendlyName lookup before that finds nothing), as do a voice URL update and a release.
+ * What a call meets. `ambiguous` buys the number (or releases it) and then reports a 5xx (a lost response); a
+ * lookup it meets answers as usual. `late` times out (a TelephonyUnavailable) while the request still goes
+ * through `afterMillis` later, on the clock: a purchase lands then (a FriendlyName lookup before that finds
+ * nothing), as do a voice URL update and a release.
  *
  * A fault with an `operation` is met only by a call of that operation; one without, by a call of any.
  * Faults are met in the order they were injected, one per call: a call meets the first one that applies to it.
@@ -55,7 +56,7 @@ interface State {
   readonly stock: Readonly<Record<string, number>>
   /** Numbers sold per area code: the next number's serial in that code. */
   readonly sold: Readonly<Record<string, number>>
-  /** The account's numbers, in the order they were bought. */
+  /** The account's numbers, in the order they were bought (a released number is gone from it). */
   readonly owned: ReadonlyArray<OwnedNumber>
   readonly purchases: ReadonlyArray<Purchase>
   readonly faults: ReadonlyArray<TelephonyFault>
@@ -76,6 +77,8 @@ export class MemoryTelephonyControl extends Context.Service<
     readonly purchases: Effect.Effect<ReadonlyArray<Purchase>>
     readonly owned: Effect.Effect<ReadonlyArray<OwnedNumber>>
     readonly calls: Effect.Effect<ReadonlyArray<TelephonyOperation>>
+    /** Renames a number, as a person in Twilio's console could (a release must then refuse it). */
+    readonly rename: (sid: TwilioSid, friendlyName: string) => Effect.Effect<void>
   }
 >()("numbers/adapters/memory/MemoryTelephonyControl") {}
 
@@ -106,9 +109,9 @@ const enterStep =
     ]
   }
 
-/** Buys the next number in the code, or nothing (null) when the code has none left. */
+/** Buys the next number in the code at `now`, or nothing (null) when the code has none left. */
 const purchaseStep =
-  (request: PurchaseRequest, defaultStock: number) =>
+  (request: PurchaseRequest, defaultStock: number, now: DateTime.Utc) =>
   (s: State): readonly [OwnedNumber | null, State] => {
     const left = countIn(s.stock, request.areaCode) ?? defaultStock
     if (left <= 0) return [null, s]
@@ -120,7 +123,8 @@ const purchaseStep =
       sid,
       e164,
       friendlyName: request.friendlyName,
-      voiceUrl: request.voiceUrl
+      voiceUrl: request.voiceUrl,
+      dateCreated: now
     })
     const purchase: Purchase = {
       sid,
@@ -156,6 +160,7 @@ const updateVoiceUrlStep =
         ]
       : [false, s]
 
+/** Gives the number back; a SID the account does not own (released, or never ours) leaves it as it is. */
 const releaseStep =
   (sid: TwilioSid) =>
   (s: State): State => ({ ...s, owned: s.owned.filter((n) => n.sid !== sid) })
@@ -213,20 +218,27 @@ export const layer = (options: MemoryTelephonyOptions = {}) =>
         return s.owned.find((n) => n.friendlyName === friendlyName) ?? null
       })
 
+      const fetchNumber = Effect.fn("Telephony.fetch")(function* (sid: TwilioSid) {
+        const fault = yield* enter("fetch")
+        if (fault && fault._tag !== "ambiguous") return yield* failWith(fault, "fetch")
+        const s = yield* Ref.get(state)
+        return s.owned.find((n) => n.sid === sid) ?? null
+      })
+
+      /** Buys in the clock's present: a number's creation date is when the purchase landed. */
+      const buy = (request: PurchaseRequest) =>
+        Effect.flatMap(DateTime.now, (now) => Ref.modify(state, purchaseStep(request, defaultStock, now)))
+
       const purchase = Effect.fn("Telephony.purchase")(function* (request: PurchaseRequest) {
         const fault = yield* enter("purchase")
         if (fault?._tag === "late") {
           // Timed out on our side; the provider buys the number later, if the code is real and still has one.
-          if (!unknown.has(request.areaCode))
-            yield* landLate(
-              fault.afterMillis,
-              Ref.update(state, (s) => purchaseStep(request, defaultStock)(s)[1])
-            )
+          if (!unknown.has(request.areaCode)) yield* landLate(fault.afterMillis, buy(request))
           return yield* failWith(fault, "purchase")
         }
         if (fault && fault._tag !== "ambiguous") return yield* failWith(fault, "purchase")
         if (unknown.has(request.areaCode)) return yield* new InvalidAreaCode({ areaCode: request.areaCode })
-        const bought = yield* Ref.modify(state, purchaseStep(request, defaultStock))
+        const bought = yield* buy(request)
         if (bought === null) return yield* new NoNumbersInAreaCode({ areaCode: request.areaCode })
         // The purchase went through but its answer was lost: the caller sees a 5xx.
         if (fault?._tag === "ambiguous") return yield* failWith(fault, "purchase")
@@ -249,9 +261,12 @@ export const layer = (options: MemoryTelephonyOptions = {}) =>
           return yield* new TelephonyRejected({ message: `no number ${sid} on this account (20404)` })
       })
 
+      // Releasing a number the account does not own succeeds, as Twilio's 404/20404 counts as released.
       const release = Effect.fn("Telephony.release")(function* (sid: TwilioSid) {
         const fault = yield* enter("release")
         if (fault?._tag === "late") yield* landLate(fault.afterMillis, Ref.update(state, releaseStep(sid)))
+        // Released, but the answer is lost: the caller's retry then finds the number already gone.
+        if (fault?._tag === "ambiguous") yield* Ref.update(state, releaseStep(sid))
         if (fault) return yield* failWith(fault, "release")
         yield* Ref.update(state, releaseStep(sid))
       })
@@ -263,11 +278,17 @@ export const layer = (options: MemoryTelephonyOptions = {}) =>
         clearFaults: Ref.update(state, (s) => ({ ...s, faults: [] })),
         purchases: Effect.map(Ref.get(state), (s) => s.purchases),
         owned: Effect.map(Ref.get(state), (s) => s.owned),
-        calls: Effect.map(Ref.get(state), (s) => s.calls)
+        calls: Effect.map(Ref.get(state), (s) => s.calls),
+        rename: (sid, friendlyName) =>
+          Ref.update(state, (s) => ({
+            ...s,
+            owned: s.owned.map((n) => (n.sid === sid ? new OwnedNumber({ ...n, friendlyName }) : n))
+          }))
       })
 
-      return Context.make(Telephony, Telephony.of({ findOwned, purchase, updateVoiceUrl, release })).pipe(
-        Context.add(MemoryTelephonyControl, control)
-      )
+      return Context.make(
+        Telephony,
+        Telephony.of({ findOwned, fetch: fetchNumber, purchase, updateVoiceUrl, release })
+      ).pipe(Context.add(MemoryTelephonyControl, control))
     })
   )

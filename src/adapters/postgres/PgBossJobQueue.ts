@@ -4,7 +4,7 @@
 // Traces cross the queue: an enqueue is a producer span whose W3C traceparent rides in the job's data (beside
 // the job's fields, under `_trace`; a job without it, queued before, runs as a trace of its own), and each run
 // is a consumer span, its child. The numbers_jobs gauge is read from pgboss.job every 15 s.
-import { Cause, Effect, Layer, Metric, Option, Redacted, Schedule, Schema } from "effect"
+import { Cause, DateTime, Effect, Layer, Metric, Option, Redacted, Schedule, Schema } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
 import { SqlClient } from "effect/sql"
 import type { Job as BossJob, JobWithMetadata } from "pg-boss"
@@ -17,6 +17,7 @@ import {
   type JobName,
   JobQueue,
   JobQueueUnavailable,
+  ReleaseNumberJob,
   SendNumberAssignedEmailJob
 } from "../../ports/JobQueue.ts"
 import { JOB_STATES, jobs as jobsGauge } from "../../ports/metrics.ts"
@@ -61,7 +62,8 @@ export const workOptions = (options: Pick<PgBossOptions, "concurrency" | "pollin
 
 const payloadOf = {
   "assign-number": AssignNumberJob,
-  "send-number-assigned-email": SendNumberAssignedEmailJob
+  "send-number-assigned-email": SendNumberAssignedEmailJob,
+  "release-number": ReleaseNumberJob
 }
 const names = Object.keys(payloadOf) as ReadonlyArray<JobName>
 const deadLetterOf = (name: JobName) => `${name}-dead`
@@ -166,7 +168,10 @@ export const layer = (options: PgBossOptions) =>
       )
 
       const enqueue = Effect.fnUntraced(
-        function* (job: Job, { key }: { readonly key: string }) {
+        function* (
+          job: Job,
+          { key, startAfter }: { readonly key: string; readonly startAfter?: DateTime.Utc | undefined }
+        ) {
           // pg-boss runs its INSERT through this bridge, on our connection: inside `Repository.transaction`
           // (or the business lock) the job commits or rolls back with everything else.
           const context = yield* Effect.context<never>()
@@ -179,7 +184,16 @@ export const layer = (options: PgBossOptions) =>
           const { _tag, ...data } = job
           const { traceparent } = HttpTraceContext.toHeaders(yield* Effect.orDie(Effect.currentSpan))
           const id = yield* Effect.tryPromise({
-            try: () => boss.send(_tag, { ...data, [TRACE]: { traceparent } }, { singletonKey: key, db }),
+            try: () =>
+              boss.send(
+                _tag,
+                { ...data, [TRACE]: { traceparent } },
+                {
+                  singletonKey: key,
+                  db,
+                  ...(startAfter ? { startAfter: DateTime.toDateUtc(startAfter) } : {})
+                }
+              ),
             catch: unavailable("JobQueue.enqueue")
           })
           // No id: a job with this key is queued or running already (the key makes repeats no-ops).

@@ -27,7 +27,14 @@ export interface SandboxTelephonyOptions {
 /** Numbers are `+1 <area code> 555 <serial>`, serials 1000-9999: at most this many per area code. */
 const SERIALS = 9000
 
-const decodeOwned = Schema.decodeUnknownEffect(OwnedNumber)
+/** A row of `sandbox_twilio_numbers` as the client returns it (camelCased); its `created_at` is `dateCreated`. */
+const NumberRow = Schema.Struct({
+  ...OwnedNumber.fields,
+  dateCreated: Schema.Union([Schema.DateTimeUtcFromDate, Schema.DateTimeUtcFromString])
+})
+
+const decodeOwned = (row: unknown) =>
+  Effect.map(Schema.decodeUnknownEffect(NumberRow)(row), (fields) => new OwnedNumber(fields))
 
 /** The database behind the simulation is down: to the caller, as Twilio being unreachable. */
 const unreachable = (error: DbError) =>
@@ -45,14 +52,22 @@ export const layer = (options: SandboxTelephonyOptions = {}) =>
         Effect.updateContext(effect, (context: Context.Context<never>) =>
           Context.omit(sql.transactionService)(context)
         ).pipe(Effect.mapError(unreachable))
-      const columns = sql`sid, e164, friendly_name, voice_url FROM sandbox_twilio_numbers`
+      const fields = sql`sid, e164, friendly_name, voice_url, created_at AS date_created`
+      const columns = sql`${fields} FROM sandbox_twilio_numbers`
+      const firstOwned = (rows: ReadonlyArray<unknown>) =>
+        rows[0] === undefined ? Effect.succeed(null) : decodeOwned(rows[0])
 
       const findOwned = Effect.fn("Telephony.findOwned")((friendlyName: string) =>
         onItsOwn(
           sql`SELECT ${columns} WHERE friendly_name = ${friendlyName} ORDER BY created_at LIMIT 1`.pipe(
-            Effect.flatMap(([row]) => (row === undefined ? Effect.succeed(null) : decodeOwned(row)))
+            Effect.flatMap(firstOwned)
           )
         )
+      )
+
+      // A released number's row is gone: null, as Twilio's 404 (20404).
+      const fetchNumber = Effect.fn("Telephony.fetch")((sid: TwilioSid) =>
+        onItsOwn(sql`SELECT ${columns} WHERE sid = ${sid}`.pipe(Effect.flatMap(firstOwned)))
       )
 
       const purchase = Effect.fn("Telephony.purchase")(function* (request: PurchaseRequest) {
@@ -70,7 +85,7 @@ export const layer = (options: SandboxTelephonyOptions = {}) =>
                   ${request.areaCode}, ${request.friendlyName}, ${request.voiceUrl}
                 FROM sandbox_twilio_numbers WHERE area_code = ${request.areaCode}
                 HAVING count(*) < ${stock} AND coalesce(max(right(e164, 4)::int), 999) < 9999
-                RETURNING sid, e164, friendly_name, voice_url`
+                RETURNING ${fields}`
             })
           )
         )
@@ -89,10 +104,11 @@ export const layer = (options: SandboxTelephonyOptions = {}) =>
           return yield* new TelephonyRejected({ message: `no number ${sid} on this account (20404)` })
       })
 
+      // Deleting no row (released already, or never sold) is a success, as Twilio's 404 (20404) counts as released.
       const release = Effect.fn("Telephony.release")((sid: TwilioSid) =>
         onItsOwn(sql`DELETE FROM sandbox_twilio_numbers WHERE sid = ${sid}`).pipe(Effect.asVoid)
       )
 
-      return Telephony.of({ findOwned, purchase, updateVoiceUrl, release })
+      return Telephony.of({ findOwned, fetch: fetchNumber, purchase, updateVoiceUrl, release })
     })
   )

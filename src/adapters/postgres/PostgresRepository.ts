@@ -2,7 +2,7 @@
 // constraints back every rule the lock also protects. SQL and schema failures become port errors here.
 import { DateTime, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
-import type { AssistantStatus, Business, Call, PhoneNumber } from "../../domain/entities.ts"
+import type { AssistantStatus, Business, BusinessStatus, Call, PhoneNumber } from "../../domain/entities.ts"
 import { BusinessNotFound, type FailureReason, TrialNotFound } from "../../domain/errors.ts"
 import type { AssistantId, BusinessId, TrialId, UserId } from "../../domain/ids.ts"
 import {
@@ -19,7 +19,7 @@ import {
   toBusinessWithOwner,
   toCall,
   toConversion,
-  toPurchaseSince,
+  toMarkerSince,
   toStatusCounts,
   toTrial
 } from "./rows.ts"
@@ -91,11 +91,12 @@ export const layer = Layer.effect(
     })
 
     const listBusinesses = Effect.fn("Repository.listBusinesses")(function* (listing: BusinessListing) {
-      const { ownerId, numberStatus, assistantStatus, limit, cursor } = listing
+      const { ownerId, numberStatus, assistantStatus, status, limit, cursor } = listing
       // What the counts are over; the page narrows it by number status and starts after the cursor.
       const selected = [
         ...(ownerId === undefined ? [] : [sql`b.owner_id = ${ownerId}`]),
-        ...(assistantStatus === undefined ? [] : [sql`b.assistant_status = ${assistantStatus}`])
+        ...(assistantStatus === undefined ? [] : [sql`b.assistant_status = ${assistantStatus}`]),
+        ...(status === undefined ? [] : [sql`b.status = ${status}`])
       ]
       const paged = [
         ...selected,
@@ -150,9 +151,10 @@ export const layer = Layer.effect(
         "Repository.recordNumber",
         sql`
         WITH p AS (
-          INSERT INTO phone_numbers (business_id, e164, area_code, twilio_sid)
-          VALUES (${id}, ${number.e164}, ${number.areaCode}, ${number.twilioSid})
-          RETURNING e164, area_code, twilio_sid
+          INSERT INTO phone_numbers (business_id, e164, area_code, twilio_sid, date_created)
+          VALUES (${id}, ${number.e164}, ${number.areaCode}, ${number.twilioSid},
+                  ${DateTime.formatIso(number.dateCreated)}::timestamptz)
+          RETURNING e164, area_code, twilio_sid, date_created
         ), b AS (
           UPDATE businesses SET number_status = 'assigned', failure_reason = NULL WHERE id = ${id} RETURNING *
         )
@@ -201,35 +203,61 @@ export const layer = Layer.effect(
       }
     })
 
-    // Purchase markers commit on their own, outside any transaction the caller is in (the business lock's
-    // commits only after the purchase).
-    const markPurchaseInFlight = Effect.fn("Repository.markPurchaseInFlight")((id: BusinessId) =>
-      run(
-        "Repository.markPurchaseInFlight",
-        sql`
-        INSERT INTO purchases_in_flight (business_id) VALUES (${id})
-        ON CONFLICT (business_id) DO UPDATE SET since = now()`,
-        { retry: true }
-      ).pipe(outsideTransaction, Effect.asVoid)
-    )
-
-    const clearPurchaseInFlight = Effect.fn("Repository.clearPurchaseInFlight")((id: BusinessId) =>
-      run(
-        "Repository.clearPurchaseInFlight",
-        sql`DELETE FROM purchases_in_flight WHERE business_id = ${id}`,
-        {
+    // Purchase and release markers commit on their own, outside any transaction the caller is in (the business
+    // lock's commits only after the provider answered). The table is one of two constants, never input.
+    const markers = (table: "purchases_in_flight" | "releases_in_flight", name: "Purchase" | "Release") => ({
+      mark: Effect.fn(`Repository.mark${name}InFlight`)((id: BusinessId) =>
+        run(
+          `Repository.mark${name}InFlight`,
+          sql`
+          INSERT INTO ${sql(table)} (business_id) VALUES (${id})
+          ON CONFLICT (business_id) DO UPDATE SET since = now()`,
+          { retry: true }
+        ).pipe(outsideTransaction, Effect.asVoid)
+      ),
+      clear: Effect.fn(`Repository.clear${name}InFlight`)((id: BusinessId) =>
+        run(`Repository.clear${name}InFlight`, sql`DELETE FROM ${sql(table)} WHERE business_id = ${id}`, {
           retry: true
-        }
-      ).pipe(outsideTransaction, Effect.asVoid)
-    )
-
-    const purchaseInFlightSince = Effect.fn("Repository.purchaseInFlightSince")((id: BusinessId) =>
-      one(
-        "Repository.purchaseInFlightSince",
-        sql`SELECT since FROM purchases_in_flight WHERE business_id = ${id}`,
-        toPurchaseSince
+        }).pipe(outsideTransaction, Effect.asVoid)
+      ),
+      since: Effect.fn(`Repository.${name.toLowerCase()}InFlightSince`)((id: BusinessId) =>
+        one(
+          `Repository.${name.toLowerCase()}InFlightSince`,
+          sql`SELECT since FROM ${sql(table)} WHERE business_id = ${id}`,
+          toMarkerSince
+        )
       )
-    )
+    })
+    const purchases = markers("purchases_in_flight", "Purchase")
+    const releases = markers("releases_in_flight", "Release")
+
+    const setBusinessStatus = Effect.fn("Repository.setBusinessStatus")(function* (
+      id: BusinessId,
+      status: BusinessStatus,
+      releaseAt: DateTime.Utc | null
+    ) {
+      const at = releaseAt === null ? null : DateTime.formatIso(releaseAt)
+      yield* run(
+        "Repository.setBusinessStatus",
+        sql`UPDATE businesses SET status = ${status}, release_at = ${at}::timestamptz WHERE id = ${id}`
+      )
+      return yield* businessNow("Repository.setBusinessStatus", id)
+    })
+
+    const recordReleased = Effect.fn("Repository.recordReleased")(function* (id: BusinessId) {
+      // One statement: the number kept as history, the business without it, its release marker gone.
+      yield* run(
+        "Repository.recordReleased",
+        sql`
+        WITH p AS (
+          UPDATE phone_numbers SET released_at = now() WHERE business_id = ${id} AND released_at IS NULL
+        ), r AS (
+          DELETE FROM releases_in_flight WHERE business_id = ${id}
+        )
+        UPDATE businesses SET number_status = 'released', release_at = NULL WHERE id = ${id}`
+      )
+      return yield* businessNow("Repository.recordReleased", id)
+    })
 
     const upsertCall = Effect.fn("Repository.upsertCall")(function* (call: Call) {
       const { startedAt, endedAt } = callTimes(call)
@@ -299,9 +327,14 @@ export const layer = Layer.effect(
         setStatus("Repository.markFailed", id, "failed", reason),
       markPending: (id: BusinessId) => setStatus("Repository.markPending", id, "pending", null),
       setAssistantStatus,
-      markPurchaseInFlight,
-      clearPurchaseInFlight,
-      purchaseInFlightSince,
+      markPurchaseInFlight: purchases.mark,
+      clearPurchaseInFlight: purchases.clear,
+      purchaseInFlightSince: purchases.since,
+      setBusinessStatus,
+      markReleaseInFlight: releases.mark,
+      clearReleaseInFlight: releases.clear,
+      releaseInFlightSince: releases.since,
+      recordReleased,
       upsertCall,
       recentCalls: (callableId: string, limit: number) =>
         many(

@@ -128,10 +128,47 @@ const businessesUpdatedAtAndListing = Effect.gen(function* () {
   yield* sql`DROP INDEX businesses_owner_id`
 })
 
+const numberLifecycle = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // A business can leave (`cancelled`: its number parked until `release_at`) and come back.
+  yield* sql`
+    ALTER TABLE businesses ADD COLUMN status text NOT NULL DEFAULT 'active'
+      CHECK (status IN ('active', 'cancelled'))`
+  yield* sql`ALTER TABLE businesses ADD COLUMN release_at timestamptz`
+  yield* sql`ALTER TABLE businesses DROP CONSTRAINT businesses_number_status_check`
+  yield* sql`
+    ALTER TABLE businesses ADD CONSTRAINT businesses_number_status_check
+      CHECK (number_status IN ('pending', 'assigned', 'failed', 'released'))`
+  yield* sql`CREATE INDEX businesses_status_newest ON businesses (status, created_at, id)`
+  // Twilio's creation time is the billing anniversary. Numbers recorded before it was kept were recorded within
+  // seconds of their purchase: their recording time stands for it.
+  yield* sql`ALTER TABLE phone_numbers ADD COLUMN date_created timestamptz`
+  yield* sql`UPDATE phone_numbers SET date_created = created_at`
+  yield* sql`ALTER TABLE phone_numbers ALTER COLUMN date_created SET NOT NULL`
+  // Released numbers stay as history; the unique keys hold among the numbers in use, so a business can hold a
+  // second number over its life and Twilio can sell us an aged number again.
+  yield* sql`ALTER TABLE phone_numbers ADD COLUMN released_at timestamptz`
+  yield* sql`ALTER TABLE phone_numbers DROP CONSTRAINT phone_numbers_business_id_key`
+  yield* sql`ALTER TABLE phone_numbers DROP CONSTRAINT phone_numbers_e164_key`
+  yield* sql`ALTER TABLE phone_numbers DROP CONSTRAINT phone_numbers_twilio_sid_key`
+  yield* sql`CREATE UNIQUE INDEX phone_numbers_in_use_business ON phone_numbers (business_id) WHERE released_at IS NULL`
+  yield* sql`CREATE UNIQUE INDEX phone_numbers_in_use_e164 ON phone_numbers (e164) WHERE released_at IS NULL`
+  yield* sql`CREATE UNIQUE INDEX phone_numbers_in_use_sid ON phone_numbers (twilio_sid) WHERE released_at IS NULL`
+  yield* sql`CREATE INDEX phone_numbers_business ON phone_numbers (business_id)`
+  // A release request that went out with no recorded answer yet (as purchases_in_flight, and for the same reason
+  // without a foreign key).
+  yield* sql`
+    CREATE TABLE releases_in_flight (
+      business_id text PRIMARY KEY,
+      since timestamptz NOT NULL DEFAULT now()
+    )`
+})
+
 const migrations = {
   "0001_initial": initial,
   "0002_assistant_status_purchase_markers": assistantStatusAndPurchaseMarkers,
-  "0003_businesses_updated_at_listing": businessesUpdatedAtAndListing
+  "0003_businesses_updated_at_listing": businessesUpdatedAtAndListing,
+  "0004_number_lifecycle": numberLifecycle
 }
 
 // Any constant: processes starting together queue on it instead of racing to create the tables.

@@ -17,6 +17,8 @@ export const toTrial = Schema.decodeUnknownEffect(Trial)
 const BusinessRow = Schema.Struct({
   createdAt: Timestamp,
   updatedAt: Timestamp,
+  releaseAt: Schema.NullOr(Timestamp),
+  dateCreated: Schema.NullOr(Timestamp),
   e164: Schema.NullOr(Schema.String),
   areaCode: Schema.NullOr(Schema.String),
   twilioSid: Schema.NullOr(Schema.String)
@@ -29,10 +31,11 @@ export const toBusiness = (row: Row) =>
       ...row,
       createdAt: iso(r.createdAt),
       updatedAt: iso(r.updatedAt),
+      releaseAt: iso(r.releaseAt),
       phoneNumber:
         r.e164 === null || r.twilioSid === null
           ? null
-          : { e164: r.e164, areaCode: r.areaCode, twilioSid: r.twilioSid }
+          : { e164: r.e164, areaCode: r.areaCode, twilioSid: r.twilioSid, dateCreated: iso(r.dateCreated) }
     })
   )
 
@@ -64,14 +67,15 @@ const StatusCountRow = Schema.Struct({ numberStatus: NumberStatus, count: Schema
 /** `number_status, count(*)` rows, as counts of every status (none is zero). */
 export const toStatusCounts = (rows: ReadonlyArray<Row>) =>
   Effect.map(Schema.decodeUnknownEffect(Schema.Array(StatusCountRow))(rows), (counted) => {
-    const counts = { pending: 0, assigned: 0, failed: 0 }
+    const counts = { pending: 0, assigned: 0, failed: 0, released: 0 }
     for (const { numberStatus, count } of counted) counts[numberStatus] = count
     return counts
   })
 
 const PurchaseRow = Schema.Struct({ since: Timestamp })
 
-export const toPurchaseSince = (row: Row) =>
+/** A purchase or release marker's time. */
+export const toMarkerSince = (row: Row) =>
   Effect.map(Schema.decodeUnknownEffect(PurchaseRow)(row), (r) => DateTime.makeUnsafe(r.since))
 
 const CallRow = Schema.Struct({

@@ -1,6 +1,7 @@
 // Telephony on the official twilio SDK, pointed at TWILIO_API_URL. Buying by AreaCode is one round trip;
-// Twilio's errors become the port's at this boundary (see docs/PROVIDERS.md, "Buying a number (Twilio)").
-import { Effect, Layer, Redacted, Schema } from "effect"
+// Twilio's errors become the port's at this boundary (see docs/PROVIDERS.md, "Buying a number (Twilio)"), and
+// a number Twilio no longer has (404/20404) is an answer, not an error ("Releasing and parking numbers").
+import { DateTime, Effect, Layer, Redacted, Schema } from "effect"
 import type { TwilioSid } from "../../domain/ids.ts"
 import {
   InvalidAreaCode,
@@ -48,6 +49,19 @@ const mapError =
     return new TelephonyRejected({ message: detail })
   }
 
+/**
+ * Twilio's answer for a number that is not on the account (404 with code 20404): released, or never ours. Both
+ * are required: a 404 without Twilio's code (a wrong TWILIO_API_URL, a proxy) says nothing about the number.
+ */
+const isGone = (error: unknown) => Schema.is(RestError)(error) && error.status === 404 && error.code === 20404
+
+/** `request`, answering `gone` when Twilio says the number is not on the account (see `isGone`). */
+const unlessGone = <A, B>(request: Promise<A>, gone: B): Promise<A | B> =>
+  request.catch((error: unknown) => {
+    if (isGone(error)) return gone
+    throw error
+  })
+
 /** A purchase by area code also learns that the code is empty (21452) or unknown (21451). */
 const mapPurchaseError = (areaCode: string) => (error: unknown) => {
   const code = Schema.is(RestError)(error) ? error.code : undefined
@@ -60,19 +74,23 @@ const IncomingNumber = Schema.Struct({
   sid: Schema.String,
   phoneNumber: Schema.String,
   friendlyName: Schema.NullOr(Schema.String),
-  voiceUrl: Schema.NullOr(Schema.String)
+  voiceUrl: Schema.NullOr(Schema.String),
+  // The SDK turns Twilio's RFC 2822 `date_created` into a Date, and leaves a string it cannot parse as it is.
+  dateCreated: Schema.Union([Schema.Date, Schema.String])
 })
 
 const toOwned = (raw: unknown) =>
-  Schema.decodeUnknownEffect(IncomingNumber)(raw).pipe(
-    Effect.flatMap((n) =>
-      Schema.decodeUnknownEffect(OwnedNumber)({
-        sid: n.sid,
-        e164: n.phoneNumber,
-        friendlyName: n.friendlyName ?? "",
-        voiceUrl: n.voiceUrl
-      })
-    ),
+  Effect.gen(function* () {
+    const n = yield* Schema.decodeUnknownEffect(IncomingNumber)(raw)
+    const dateCreated = yield* Effect.fromOption(DateTime.make(n.dateCreated))
+    return yield* Schema.decodeUnknownEffect(OwnedNumber)({
+      sid: n.sid,
+      e164: n.phoneNumber,
+      friendlyName: n.friendlyName ?? "",
+      voiceUrl: n.voiceUrl,
+      dateCreated
+    })
+  }).pipe(
     Effect.mapError(
       () => new TelephonyUnavailable({ message: "Twilio answered with a number we could not read" })
     )
@@ -108,6 +126,15 @@ export const layer = (options: TwilioOptions) =>
         return match ? yield* toOwned(match) : null
       })
 
+      const fetchNumber = Effect.fn("Telephony.fetch")(function* (sid: TwilioSid) {
+        const found = yield* call(
+          "fetch",
+          () => unlessGone(numbers(sid).fetch(), null),
+          mapError("fetch number")
+        )
+        return found === null ? null : yield* toOwned(found)
+      })
+
       const purchase = Effect.fn("Telephony.purchase")(function* (request: PurchaseRequest) {
         const bought = yield* call(
           "purchase",
@@ -136,9 +163,16 @@ export const layer = (options: TwilioOptions) =>
       })
 
       const release = Effect.fn("Telephony.release")(function* (sid: TwilioSid) {
-        yield* call("release", () => numbers(sid).remove(), mapError("release number"))
+        const removed = yield* call(
+          "release",
+          () => unlessGone(numbers(sid).remove(), false),
+          mapError("release number")
+        )
+        // Already gone: an earlier DELETE went through and its 204 (or our record of it) was lost. Counting that
+        // as done is what lets a release be retried after a crash, instead of failing on 404 forever.
+        if (!removed) yield* Effect.annotateCurrentSpan("telephony.already_released", true)
       })
 
-      return Telephony.of({ findOwned, purchase, updateVoiceUrl, release })
+      return Telephony.of({ findOwned, fetch: fetchNumber, purchase, updateVoiceUrl, release })
     })
   )

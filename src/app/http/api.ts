@@ -4,6 +4,7 @@ import { DateTime, Effect, Schema, SchemaIssue, SchemaTransformation } from "eff
 import {
   AssistantStatus,
   Business,
+  BusinessStatus,
   type Call,
   CallStatus,
   NumberStatus,
@@ -24,6 +25,7 @@ import {
   retryAssignment
 } from "../usecases/Businesses.ts"
 import { convertTrial } from "../usecases/ConvertTrial.ts"
+import { cancelBusiness, reactivateBusiness, releaseNow } from "../usecases/NumberLifecycle.ts"
 import { requireServiceOrOperator } from "./auth.ts"
 import { type Auth, anyToken, json, pathIds, route, serviceToken } from "./route.ts"
 
@@ -124,6 +126,7 @@ const PageLimit = Schema.String.annotate({
 const BusinessesQuery = Schema.Struct({
   numberStatus: Schema.optionalKey(NumberStatus),
   assistantStatus: Schema.optionalKey(AssistantStatus),
+  status: Schema.optionalKey(BusinessStatus),
   limit: Schema.optionalKey(PageLimit),
   cursor: Schema.optionalKey(PageCursor)
 })
@@ -165,8 +168,8 @@ export const apiRoutes = [
     summary:
       "Businesses, newest first, a page at a time (limit 1-100, default 50; follow nextCursor, null on the last " +
       "page): every business for a service or operator token, the owner's own for an owner token. Filters: " +
-      "numberStatus, assistantStatus. counts: how many have each numberStatus among all the caller sees that " +
-      "match the other filters (assistantStatus), whatever the numberStatus filter and the page",
+      "numberStatus, assistantStatus, status. counts: how many have each numberStatus among all the caller sees " +
+      "that match the other filters (assistantStatus, status), whatever the numberStatus filter and the page",
     auth: anyToken,
     query: BusinessesQuery,
     answer: { schema: BusinessesAnswer, status: 200 },
@@ -203,7 +206,57 @@ export const apiRoutes = [
     auth: serviceOrOperatorToken,
     params: businessPath,
     answer: { schema: BusinessAnswer, status: 202 },
-    fails: ["BusinessNotFound", "AlreadyAssigned", "RepositoryUnavailable", "JobQueueUnavailable"],
+    fails: [
+      "BusinessNotFound",
+      "AlreadyAssigned",
+      "BusinessCancelled",
+      "RepositoryUnavailable",
+      "JobQueueUnavailable"
+    ],
     run: ({ params }) => Effect.map(retryAssignment(params.id), (business) => ({ business }))
+  }),
+  route({
+    method: "POST",
+    path: "/api/businesses/:id/cancel",
+    summary:
+      "Cancel the business (service or operator token; a repeat answers it as it is): calls to its number are " +
+      "rejected from now on, and the number is released at releaseAt (just before its next monthly bill, at " +
+      "least RELEASE_MIN_GRACE_HOURS away; null when it has no number, whose assignment then stops)",
+    auth: serviceOrOperatorToken,
+    params: businessPath,
+    answer: { schema: BusinessAnswer, status: 202 },
+    fails: ["BusinessNotFound", "RepositoryUnavailable", "JobQueueUnavailable"],
+    run: ({ params }) => Effect.map(cancelBusiness(params.id), (business) => ({ business }))
+  }),
+  route({
+    method: "POST",
+    path: "/api/businesses/:id/reactivate",
+    summary:
+      "Reactivate a cancelled business (service or operator token; a repeat answers it as it is): before the " +
+      "release it keeps its number and calls ring through again; after it, a new number is assigned (pending)",
+    auth: serviceOrOperatorToken,
+    params: businessPath,
+    answer: { schema: BusinessAnswer, status: 202 },
+    fails: [
+      "BusinessNotFound",
+      "RepositoryUnavailable",
+      "JobQueueUnavailable",
+      "TelephonyRateLimited",
+      "TelephonyUnavailable",
+      "TelephonyRejected"
+    ],
+    run: ({ params }) => Effect.map(reactivateBusiness(params.id), (business) => ({ business }))
+  }),
+  route({
+    method: "POST",
+    path: "/api/businesses/:id/release",
+    summary:
+      "Release a cancelled business's number now rather than at releaseAt (service or operator token): " +
+      "queued at once, done within seconds; 409 for an active business",
+    auth: serviceOrOperatorToken,
+    params: businessPath,
+    answer: { schema: BusinessAnswer, status: 202 },
+    fails: ["BusinessNotFound", "BusinessActive", "RepositoryUnavailable", "JobQueueUnavailable"],
+    run: ({ params }) => Effect.map(releaseNow(params.id), (business) => ({ business }))
   })
 ]

@@ -1,9 +1,16 @@
 // Translating failures to HTTP: every error a route can meet has one answer here, `{ error: { code, message } }`
 // with the status a caller can act on. Infrastructure trouble is a 503 (try again), never a 500 with internals.
 import { Effect, Schema } from "effect"
-import { AlreadyAssigned, BusinessNotFound, TrialNotFound } from "../../domain/errors.ts"
+import {
+  AlreadyAssigned,
+  BusinessActive,
+  BusinessCancelled,
+  BusinessNotFound,
+  TrialNotFound
+} from "../../domain/errors.ts"
 import { JobQueueUnavailable } from "../../ports/JobQueue.ts"
 import { RepositoryUnavailable } from "../../ports/Repository.ts"
+import { TelephonyRateLimited, TelephonyRejected, TelephonyUnavailable } from "../../ports/Telephony.ts"
 import { Forbidden, Unauthenticated } from "./auth.ts"
 
 export const MAX_BODY_BYTES = 64 * 1024
@@ -31,8 +38,13 @@ export const KnownError = Schema.Union([
   TrialNotFound,
   BusinessNotFound,
   AlreadyAssigned,
+  BusinessCancelled,
+  BusinessActive,
   RepositoryUnavailable,
-  JobQueueUnavailable
+  JobQueueUnavailable,
+  TelephonyRateLimited,
+  TelephonyUnavailable,
+  TelephonyRejected
 ])
 export type KnownError = typeof KnownError.Type
 export type KnownTag = KnownError["_tag"]
@@ -47,6 +59,8 @@ export const ErrorCode = Schema.Literals([
   "bad_secret",
   "not_found",
   "already_assigned",
+  "business_cancelled",
+  "business_active",
   "unavailable",
   "internal"
 ])
@@ -91,8 +105,22 @@ export const errorAnswers: { readonly [T in KnownTag]: ErrorAnswer<ErrorOf<T>> }
     code: "already_assigned",
     message: () => "this business already has its number"
   },
+  BusinessCancelled: {
+    status: 409,
+    code: "business_cancelled",
+    message: () => "this business is cancelled; reactivate it first"
+  },
+  BusinessActive: {
+    status: 409,
+    code: "business_active",
+    message: () => "this business is active and its number in use; cancel it first"
+  },
   RepositoryUnavailable: unavailable,
-  JobQueueUnavailable: unavailable
+  JobQueueUnavailable: unavailable,
+  // Twilio is asked only when a reactivation finds a release without a recorded answer: try again.
+  TelephonyRateLimited: unavailable,
+  TelephonyUnavailable: unavailable,
+  TelephonyRejected: unavailable
 }
 
 export const errorBody = (status: number, code: ErrorCode, message: string) =>

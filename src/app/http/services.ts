@@ -5,8 +5,11 @@ import type { Broadcaster } from "../../ports/Broadcaster.ts"
 import type { JobQueue } from "../../ports/JobQueue.ts"
 import type { Readiness } from "../../ports/Readiness.ts"
 import type { Repository } from "../../ports/Repository.ts"
+import type { Telephony } from "../../ports/Telephony.ts"
+import type { Settings } from "../usecases/Settings.ts"
 
-export type HttpServices = Repository | JobQueue | Assistant | Broadcaster | Readiness
+/** Telephony: a reactivation asks Twilio whether a release that went out unanswered happened. */
+export type HttpServices = Repository | JobQueue | Assistant | Broadcaster | Readiness | Telephony | Settings
 
 export interface HttpSettings {
   readonly appUrl: string

@@ -55,6 +55,8 @@ export interface AppConfigShape {
   readonly jobTuning: { readonly heartbeatSeconds?: number; readonly retryDelaySeconds?: number }
   /** After a purchase without a definite answer, no new purchase for the business before this (default 120 s). */
   readonly purchaseSettleSeconds: number
+  /** A cancelled business's number is kept at least this long before it is released (default 72 h). */
+  readonly releaseMinGraceHours: number
   /** True when a provider runs on its simulation: the secrets may then be generated. */
   readonly sandbox: boolean
   readonly telemetry: TelemetryConfig
@@ -83,7 +85,9 @@ const INTEGERS = {
   JOB_HEARTBEAT_SECONDS: { min: 10, max: 300 },
   // The first retry waits no longer than the backoff's cap (600 s).
   JOB_RETRY_DELAY_SECONDS: { min: 1, max: 600 },
-  PURCHASE_SETTLE_SECONDS: { min: 1 }
+  PURCHASE_SETTLE_SECONDS: { min: 1 },
+  // At most a year: a longer grace would keep paying for a number nobody uses.
+  RELEASE_MIN_GRACE_HOURS: { min: 0, max: 8_760 }
 } as const satisfies Record<string, Bounds>
 
 const expectedInteger = ({ min, max }: Bounds) =>
@@ -337,6 +341,7 @@ export const loadAppConfig = Effect.gen(function* () {
       })
     },
     purchaseSettleSeconds: yield* integer("PURCHASE_SETTLE_SECONDS").pipe(Config.withDefault(120)),
+    releaseMinGraceHours: yield* integer("RELEASE_MIN_GRACE_HOURS").pipe(Config.withDefault(72)),
     sandbox,
     telemetry: yield* loadTelemetry
   } satisfies AppConfigShape

@@ -29,7 +29,8 @@ const settingsLayer = Layer.effect(
       appUrl: config.appUrl,
       fallbackAreaCodes: config.fallbackAreaCodes,
       vapiWebhookSecret: config.vapiWebhookSecret,
-      purchaseSettle: Duration.seconds(config.purchaseSettleSeconds)
+      purchaseSettle: Duration.seconds(config.purchaseSettleSeconds),
+      releaseMinGrace: Duration.hours(config.releaseMinGraceHours)
     })
   })
 )

@@ -7,10 +7,11 @@ import type { FailureReason } from "../../domain/errors.ts"
 import { NumberAssigned, NumberFailed } from "../../domain/events.ts"
 import type { BusinessId } from "../../domain/ids.ts"
 import { type AreaCode, areaCodeOf } from "../../domain/phone.ts"
+import { releaseAtFor } from "../../domain/releaseDate.ts"
 import { friendlyNameFor, twilioVoiceUrl } from "../../domain/webhooks.ts"
 import { Broadcaster } from "../../ports/Broadcaster.ts"
 import { ErrorReporter } from "../../ports/ErrorReporter.ts"
-import { JobQueue, SendNumberAssignedEmailJob } from "../../ports/JobQueue.ts"
+import { JobQueue, ReleaseNumberJob, SendNumberAssignedEmailJob } from "../../ports/JobQueue.ts"
 import {
   type AreaCodeResult,
   areaCodeAttempts,
@@ -47,6 +48,8 @@ export class PurchaseSettling extends Schema.TaggedError<PurchaseSettling>()("Pu
 export type AssignmentOutcome =
   | { readonly _tag: "Assigned"; readonly business: Business; readonly number: PhoneNumber }
   | { readonly _tag: "Failed"; readonly business: Business; readonly reason: string }
+  /** The business was cancelled: it gets no number (one bought before and found late is recorded, and parked). */
+  | { readonly _tag: "Cancelled"; readonly business: Business }
 
 const assigned = (business: Business, number: PhoneNumber): AssignmentOutcome => ({
   _tag: "Assigned",
@@ -54,7 +57,9 @@ const assigned = (business: Business, number: PhoneNumber): AssignmentOutcome =>
   number
 })
 
-const emailKey = (businessId: BusinessId): string => `number-assigned-email:${businessId}`
+/** One "Number assigned" email per number (I4): a business that gets a new number after a release hears again. */
+const emailKey = (businessId: BusinessId, number: PhoneNumber): string =>
+  `number-assigned-email:${businessId}:${number.twilioSid}`
 
 /**
  * Buys in one area code. A 429 was never processed, so it is retried here, briefly. A 5xx or timeout is
@@ -174,6 +179,42 @@ const countAssigned = Effect.fnUntraced(function* (business: Business) {
   yield* Metric.update(assignmentDuration, secondsOf(sinceConversion))
 })
 
+const phoneNumberOf = (owned: OwnedNumber) =>
+  new PhoneNumber({
+    e164: owned.e164,
+    areaCode: areaCodeOf(owned.e164),
+    twilioSid: owned.sid,
+    dateCreated: owned.dateCreated
+  })
+
+/**
+ * A cancelled business buys nothing. But a purchase sent before the cancellation, with no definite answer, may
+ * have landed: that number is ours and billed, so it is recorded and parked like any cancelled business's number
+ * (released before its next bill), without an email. While it may still land, the attempt fails to look again.
+ */
+const whileCancelled = Effect.fnUntraced(function* (business: Business, voiceUrl: string) {
+  const repo = yield* Repository
+  const settings = yield* Settings
+  const cancelled = { _tag: "Cancelled", business } as const
+  if (business.phoneNumber || (yield* repo.purchaseInFlightSince(business.id)) === null) return cancelled
+  const late = yield* reconcile(friendlyNameFor(business.id), voiceUrl)
+  if (late === null) {
+    yield* settled(business.id)
+    yield* repo.clearPurchaseInFlight(business.id)
+    return cancelled
+  }
+  yield* repo.recordNumber(business.id, phoneNumberOf(late))
+  const releaseAt = releaseAtFor(late.dateCreated, yield* DateTime.now, settings.releaseMinGrace)
+  const parked = yield* repo.setBusinessStatus(business.id, "cancelled", releaseAt)
+  yield* (yield* JobQueue).enqueue(
+    ReleaseNumberJob.make({ businessId: business.id, releaseAt: DateTime.formatIso(releaseAt) }),
+    { key: `${business.id}:${DateTime.formatIso(releaseAt)}`, startAfter: releaseAt }
+  )
+  yield* repo.clearPurchaseInFlight(business.id)
+  yield* Effect.logInfo(`a number bought before the cancellation landed: ${late.e164}, parked`)
+  return { _tag: "Cancelled", business: parked } as const
+})
+
 /** One pass under the business lock: early return, reconcile, or buy; then record and queue the email. */
 const attempt = Effect.fnUntraced(function* (businessId: BusinessId) {
   const repo = yield* Repository
@@ -183,23 +224,22 @@ const attempt = Effect.fnUntraced(function* (businessId: BusinessId) {
   let recordedNow: Business | undefined
   const outcome = yield* repo.withBusinessLock(businessId, (business) =>
     Effect.gen(function* () {
-      if (business.phoneNumber) return assigned(business, business.phoneNumber)
-      if (business.numberStatus === "failed")
-        return { _tag: "Failed", business, reason: business.failureReason ?? "unknown" } as const
       const voiceUrl = twilioVoiceUrl(settings.appUrl, businessId)
+      if (business.status === "cancelled") return yield* whileCancelled(business, voiceUrl)
+      if (business.phoneNumber) return assigned(business, business.phoneNumber)
+      if (business.numberStatus !== "pending")
+        return { _tag: "Failed", business, reason: business.failureReason ?? "unknown" } as const
       const friendlyName = friendlyNameFor(businessId)
       const reconciled = yield* reconcile(friendlyName, voiceUrl)
       if (reconciled === null) yield* settled(businessId)
       const owned: OwnedNumber = reconciled ?? (yield* walkChain(business, voiceUrl, friendlyName))
-      const number = new PhoneNumber({
-        e164: owned.e164,
-        areaCode: areaCodeOf(owned.e164),
-        twilioSid: owned.sid
-      })
+      const number = phoneNumberOf(owned)
       const recorded = yield* repo.recordNumber(businessId, number)
       // The email (an outbox job) and the owner's event go out with this transaction: both exist if and only
       // if the number is recorded, and a later run that finds the number announces nothing again.
-      yield* jobs.enqueue(SendNumberAssignedEmailJob.make({ businessId }), { key: emailKey(businessId) })
+      yield* jobs.enqueue(SendNumberAssignedEmailJob.make({ businessId }), {
+        key: emailKey(businessId, number)
+      })
       const at = DateTime.formatIso(yield* DateTime.now)
       yield* (yield* Broadcaster).publish(
         businessId,

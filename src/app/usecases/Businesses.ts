@@ -1,8 +1,8 @@
 // Use cases behind the API: create a trial, list and read businesses (an owner's own; every one for a service
 // or an operator), and try a failed assignment again.
 import { Effect, Schema } from "effect"
-import { type AssistantStatus, Email, type NumberStatus } from "../../domain/entities.ts"
-import { AlreadyAssigned, BusinessNotFound } from "../../domain/errors.ts"
+import { type AssistantStatus, type BusinessStatus, Email, type NumberStatus } from "../../domain/entities.ts"
+import { AlreadyAssigned, BusinessCancelled, BusinessNotFound } from "../../domain/errors.ts"
 import { AssistantId, type BusinessId } from "../../domain/ids.ts"
 import { type Caller, owns } from "../../domain/ownership.ts"
 import { AreaCode } from "../../domain/phone.ts"
@@ -34,6 +34,7 @@ export const PAGE_SIZE = { default: 50, max: 100 } as const
 export interface BusinessesQuery {
   readonly numberStatus?: NumberStatus | undefined
   readonly assistantStatus?: AssistantStatus | undefined
+  readonly status?: BusinessStatus | undefined
   readonly limit?: number | undefined
   readonly cursor?: BusinessCursor | undefined
 }
@@ -44,6 +45,7 @@ export const listBusinesses = Effect.fn("ListBusinesses")(function* (caller: Cal
     ownerId: caller.role === "owner" ? caller.userId : undefined,
     numberStatus: query.numberStatus,
     assistantStatus: query.assistantStatus,
+    status: query.status,
     limit: Math.min(query.limit ?? PAGE_SIZE.default, PAGE_SIZE.max),
     cursor: query.cursor
   })
@@ -65,13 +67,15 @@ export const recentCallsOf = Effect.fn("RecentCalls")(function* (caller: Caller,
 
 /**
  * A failed assignment goes back to pending and is queued again; a pending one is already queued. A business
- * that has its number but whose assistant is not connected has the assistant pointed again by the same job.
+ * that has its number but whose assistant is not connected has the assistant pointed again by the same job. A
+ * cancelled business gets no number: it is reactivated instead (BusinessCancelled).
  */
 export const retryAssignment = Effect.fn("RetryAssignment")(function* (id: BusinessId) {
   const repo = yield* Repository
   const jobs = yield* JobQueue
   return yield* repo.withBusinessLock(id, (business) =>
     Effect.gen(function* () {
+      if (business.status === "cancelled") return yield* new BusinessCancelled({ businessId: id })
       if (business.numberStatus === "assigned") {
         if (business.assistantStatus === "connected") return yield* new AlreadyAssigned({ businessId: id })
         const { business: repointing } = yield* repo.setAssistantStatus(id, "pending", null)

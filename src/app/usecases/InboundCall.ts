@@ -16,6 +16,13 @@ export const APOLOGY_TWIML =
   '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Sorry, we cannot take your call right now. ' +
   "Please try again later. Goodbye.</Say><Hangup/></Response>"
 
+/**
+ * A cancelled business's parked number: Twilio does not answer the call (nor bill it), and the caller hears
+ * that the number is not in service.
+ */
+export const REJECT_TWIML =
+  '<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="rejected"/></Response>'
+
 /** Twilio gives up on a webhook after 15 s; Vapi gets well under that, leaving room to answer the apology. */
 const VAPI_BUDGET = "8 seconds"
 
@@ -30,6 +37,10 @@ export const inboundCall = Effect.fn("InboundCall")(
     if (business.phoneNumber?.e164 !== call.to) {
       yield* Effect.logWarning("inbound call refused: the called number is not this business's")
       return APOLOGY_TWIML
+    }
+    if (business.status === "cancelled") {
+      yield* Effect.logInfo("inbound call rejected: the business is cancelled")
+      return REJECT_TWIML
     }
     return yield* (yield* Assistant)
       .startInboundCall({

@@ -15,6 +15,8 @@ export interface SettingsShape {
   readonly stockChurnSpacing: Duration.Duration
   /** After a purchase without a definite answer, no new purchase for the business before this has passed. */
   readonly purchaseSettle: Duration.Duration
+  /** A cancelled business's number is kept at least this long (then until just before its next monthly bill). */
+  readonly releaseMinGrace: Duration.Duration
 }
 
 export class Settings extends Context.Service<Settings, SettingsShape>()("numbers/app/Settings") {
@@ -25,7 +27,8 @@ export class Settings extends Context.Service<Settings, SettingsShape>()("number
     inLockRetryBudget: Duration.seconds(5),
     stockChurnRetries: 3,
     stockChurnSpacing: Duration.seconds(20),
-    purchaseSettle: Duration.seconds(120)
+    purchaseSettle: Duration.seconds(120),
+    releaseMinGrace: Duration.hours(72)
   }
 
   static readonly layer = (overrides: Partial<SettingsShape> = {}) =>

@@ -8,6 +8,7 @@ import type { Mailer } from "../../ports/Mailer.ts"
 import type { Repository } from "../../ports/Repository.ts"
 import type { Telephony } from "../../ports/Telephony.ts"
 import { assignNumber, failAssignment, failureReasonOf } from "./AssignNumber.ts"
+import { failRelease, releaseNumber } from "./NumberLifecycle.ts"
 import { sendNumberAssignedEmail } from "./SendNumberAssignedEmail.ts"
 import type { Settings } from "./Settings.ts"
 
@@ -54,6 +55,19 @@ export const jobHandlers: Effect.Effect<JobHandlers, never, JobServices> = Effec
         ),
       onExhausted: (job, cause, { jobId }) =>
         reporter.report(cause, { businessId: job.businessId, jobId, operation: "SendNumberAssignedEmail" })
+    },
+    "release-number": {
+      run: (job, { jobId }) =>
+        releaseNumber(job.businessId, job.releaseAt).pipe(
+          Effect.annotateLogs({ jobId }),
+          Effect.provideContext(services)
+        ),
+      // Still cancelled and due, and visible as such (the operator's view lists it): released by a person.
+      onExhausted: (job, cause, { jobId }) =>
+        failRelease(job.businessId, cause).pipe(
+          Effect.annotateLogs({ jobId }),
+          Effect.provideContext(services)
+        )
     }
   }
 })

@@ -205,7 +205,7 @@ describe("listing businesses", () => {
         const first = await app.call("GET", "/api/businesses?limit=3", { token })
         expect(first.status).toBe(200)
         expect(first.json.businesses.map((x: { id: string }) => x.id)).toEqual(newestFirst.slice(0, 3))
-        expect(first.json.counts).toEqual({ pending: 0, assigned: 3, failed: 1 })
+        expect(first.json.counts).toEqual({ pending: 0, assigned: 3, failed: 1, released: 0 })
         expect(first.json.nextCursor).toEqual(expect.any(String))
         const last = await app.call("GET", `/api/businesses?limit=3&cursor=${first.json.nextCursor}`, {
           token
@@ -224,7 +224,7 @@ describe("listing businesses", () => {
       expect(
         failing.json.businesses.map((x: { id: string }) => [x.id, (x as JsonObject).failureReason])
       ).toEqual([[failed.business.id, "no_numbers_available"]])
-      expect(failing.json.counts).toEqual({ pending: 0, assigned: 3, failed: 1 })
+      expect(failing.json.counts).toEqual({ pending: 0, assigned: 3, failed: 1, released: 0 })
       const connected = await app.call(
         "GET",
         "/api/businesses?assistantStatus=connected&numberStatus=assigned",
@@ -233,12 +233,12 @@ describe("listing businesses", () => {
         }
       )
       expect(connected.json.businesses).toHaveLength(3)
-      expect(connected.json.counts).toEqual({ pending: 0, assigned: 3, failed: 0 })
+      expect(connected.json.counts).toEqual({ pending: 0, assigned: 3, failed: 0, released: 0 })
 
       // An owner: their own, counted alone.
       const mine = await app.call("GET", "/api/businesses?limit=1", { token: owner })
       expect(mine.json.businesses.map((x: { id: string }) => x.id)).toEqual([failed.business.id])
-      expect(mine.json.counts).toEqual({ pending: 0, assigned: 1, failed: 1 })
+      expect(mine.json.counts).toEqual({ pending: 0, assigned: 1, failed: 1, released: 0 })
       const rest = await app.call("GET", `/api/businesses?limit=1&cursor=${mine.json.nextCursor}`, {
         token: owner
       })

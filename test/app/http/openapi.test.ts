@@ -138,6 +138,17 @@ describe("the OpenAPI document", () => {
     await call("POST", `/api/businesses/${business.id}/assign-number`, { token: operator })
     await call("POST", `/api/businesses/${business.id}/assign-number`, { token: null })
     await call("POST", `/api/businesses/${unknownId}/assign-number`)
+    // The number's life: release refused while active (409), cancel, release now, reactivate; each refused
+    // without a token (401), to an owner (403), for an unknown business (404).
+    await call("POST", `/api/businesses/${business.id}/release`)
+    await call("POST", `/api/businesses/${business.id}/cancel`, { token: operator })
+    await call("POST", `/api/businesses/${business.id}/release`)
+    await call("POST", `/api/businesses/${business.id}/reactivate`)
+    for (const action of ["cancel", "reactivate", "release"]) {
+      await call("POST", `/api/businesses/${business.id}/${action}`, { token: null })
+      await call("POST", `/api/businesses/${business.id}/${action}`, { token: await owner(trial) })
+      await call("POST", `/api/businesses/${unknownId}/${action}`)
+    }
     await call("GET", "/health", { token: null })
     await call("GET", "/ready", { token: null })
     // Metrics: for a service token only.

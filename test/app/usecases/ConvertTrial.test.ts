@@ -52,7 +52,7 @@ describe("ConvertTrial", () => {
       assert.strictEqual(new Set(businesses.map((b) => b.id)).size, 1)
       const enqueued = yield* MemoryJobQueueControl.use((j) => j.enqueued)
       assert.deepStrictEqual(
-        enqueued.filter((e) => e.accepted).map((e) => e.job),
+        enqueued.filter((e) => e.accepted).map((e): unknown => e.job),
         [{ _tag: "assign-number", businessId: businesses[0]?.id }]
       )
     }).pipe(withMemory())
