@@ -8,7 +8,8 @@ const runs: ReadonlyArray<{ readonly file: string; readonly env?: Record<string,
   { file: "bench/pipeline.ts", env: { PROVIDER_LATENCY: "1" } },
   { file: "bench/http.ts" },
   { file: "bench/sockets.ts" },
-  { file: "bench/start.ts" }
+  { file: "bench/start.ts" },
+  { file: "bench/tracing.ts" }
 ]
 
 for (const run of runs) {
@@ -22,6 +23,6 @@ for (const run of runs) {
 }
 
 console.log("\n== results (bench/results/*.json)")
-for (const name of ["pipeline", "provider-latency", "http", "sockets", "start-and-memory"]) {
+for (const name of ["pipeline", "provider-latency", "http", "sockets", "start-and-memory", "tracing"]) {
   console.log(name, readFileSync(join(import.meta.dirname, "results", `${name}.json`), "utf8"))
 }

@@ -3,40 +3,20 @@
 //   read:  GET /api/businesses/:id (an owner reading their business)
 //   read:  POST /webhooks/twilio/inbound (signed; business lookup, then Vapi's TwiML from a local fake)
 //   write: POST /webhooks/vapi status-update (a new call recorded, the owner told)
-import { Effect, Redacted } from "effect"
 import twilio from "twilio"
-import { signToken } from "../src/app/http/auth.ts"
-import { PUBLIC_APP_URL, startFakeTwilio } from "../test/support/fakeTwilio.ts"
-import { startFakeVapi } from "../test/support/fakeVapi.ts"
-import { freePort, spawnService, untilReady } from "../test/support/processes.ts"
-import { checked, type Target, wrk } from "./load.ts"
+import { PUBLIC_APP_URL } from "../test/support/fakeTwilio.ts"
+import { freePort, untilReady } from "../test/support/processes.ts"
+import { CONNECTIONS, checked, READ_RATE, type Target, WRITE_RATE, wrk } from "./load.ts"
+import { ASSISTANT, convertedBusiness, startProviders, startService, VAPI_SECRET } from "./service.ts"
 import { createDatabase, pgbenchSimpleUpdate, report, serverUrl } from "./support.ts"
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
-const CONNECTIONS = 64
-const READ_RATE = 2_000
-const WRITE_RATE = 1_000
-const ASSISTANT = "5f0a2c1e-7b3d-4c1a-9e2f-0000000be4c3"
-const AUTH_SECRET = "bench-http-auth-secret"
-const VAPI_SECRET = "bench-http-vapi-secret"
 
 const server = await serverUrl()
 const database = await createDatabase(server.url)
-const twilioApi = startFakeTwilio({ defaultStock: 5 })
-const vapiApi = startFakeVapi({ assistants: [ASSISTANT] })
-const port = freePort()
-const base = `http://127.0.0.1:${port}`
-const service = spawnService({
-  ROLE: "all",
-  PORT: String(port),
-  // Real-looking Twilio credentials need a public https APP_URL; requests still go to `base`.
-  APP_URL: PUBLIC_APP_URL,
-  DATABASE_URL: database.url,
-  ...twilioApi.env,
-  ...vapiApi.env,
-  VAPI_WEBHOOK_SECRET: VAPI_SECRET,
-  AUTH_SECRET
-})
+const providers = startProviders()
+const twilioApi = providers.twilio
+const { base, process: service } = startService(database.url, providers)
 const barePort = freePort()
 const bareHello = Bun.spawn(
   [
@@ -49,34 +29,8 @@ const bareHello = Bun.spawn(
 
 try {
   await untilReady(base)
-  const sign = (claims: Parameters<typeof signToken>[1]) =>
-    Effect.runPromise(signToken(Redacted.make(AUTH_SECRET), claims))
-  const serviceToken = await sign({ role: "service" })
-  const api = async (method: string, path: string, token: string, body?: unknown) => {
-    const response = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: body === undefined ? null : JSON.stringify(body)
-    })
-    return (await response.json()) as Record<string, Record<string, unknown>>
-  }
   // One converted business with its number, as every route below finds it.
-  const { trial } = await api("POST", "/api/trials", serviceToken, {
-    ownerEmail: "bench-http@example.com",
-    ownerName: "Bench",
-    businessName: "Bench HTTP",
-    vapiAssistantId: ASSISTANT,
-    requestedAreaCode: "415"
-  })
-  const ownerToken = await sign({ role: "owner", sub: String(trial?.ownerId) })
-  const { business } = await api("POST", `/api/trials/${trial?.id}/convert`, serviceToken)
-  const businessId = String(business?.id)
-  let e164 = ""
-  for (const deadline = Date.now() + 30_000; !e164; await Bun.sleep(50)) {
-    if (Date.now() > deadline) throw new Error(`no number assigned: ${service.output()}`)
-    const phone = (await api("GET", `/api/businesses/${businessId}`, ownerToken)).business?.phoneNumber
-    e164 = String((phone as { e164?: string } | null)?.e164 ?? "")
-  }
+  const { businessId, ownerToken, e164 } = await convertedBusiness(base, service)
 
   const inboundPath = `/webhooks/twilio/inbound?business_id=${businessId}`
   const callFields = { CallSid: "CAbenchhttp", From: "+14155550100", To: e164, CallStatus: "ringing" }
@@ -179,8 +133,7 @@ try {
 } finally {
   await service.kill("SIGTERM")
   bareHello.kill("SIGTERM")
-  twilioApi.stop()
-  vapiApi.stop()
+  providers.stop()
   await database.drop()
   await server.stop()
 }

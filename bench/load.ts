@@ -4,6 +4,11 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
+/** The HTTP benchmarks' load: wrk's open connections, and the fixed rates the latency targets are set at. */
+export const CONNECTIONS = 64
+export const READ_RATE = 2_000
+export const WRITE_RATE = 1_000
+
 export interface Target {
   readonly url: string
   readonly method?: "GET" | "POST"

@@ -1,7 +1,11 @@
 // Benchmark 1 (and 2 with PROVIDER_LATENCY=1): the assignment pipeline through the real stack (Postgres,
 // pg-boss, the worker, sandbox providers) on a fresh database, against baselines measured in the same run on
 // the same server: pg-boss's own no-op job rate with the same worker settings, and pgbench's simple-update rate.
-import { Duration, Effect, Fiber, Layer, Redacted, Stream } from "effect"
+// For bench/tracing.ts: OTEL_EXPORTER_OTLP_ENDPOINT exports the run's spans there as the service would
+// (OTEL_EXPORTER_OTLP_PROTOCOL http/protobuf, the default, or http/json), BENCH_BASELINES=0 skips the
+// baselines, BENCH_RESULT names the result file.
+import { hostname } from "node:os"
+import { Duration, Effect, Fiber, Layer, Option, Redacted, Stream } from "effect"
 import { PgBoss } from "pg-boss"
 import * as MemoryAssistant from "../src/adapters/memory/MemoryAssistant.ts"
 import * as MemoryErrorReporter from "../src/adapters/memory/MemoryErrorReporter.ts"
@@ -12,6 +16,8 @@ import { DatabaseUrl } from "../src/adapters/postgres/Database.ts"
 import * as PgBossJobQueue from "../src/adapters/postgres/PgBossJobQueue.ts"
 import * as PgBroadcaster from "../src/adapters/postgres/PgBroadcaster.ts"
 import * as PostgresRepository from "../src/adapters/postgres/PostgresRepository.ts"
+import type { TelemetryConfig } from "../src/app/layers/AppConfig.ts"
+import { tracingLayer } from "../src/app/layers/telemetry.ts"
 import { convertTrial } from "../src/app/usecases/ConvertTrial.ts"
 import { jobHandlers } from "../src/app/usecases/jobHandlers.ts"
 import { Settings } from "../src/app/usecases/Settings.ts"
@@ -33,6 +39,29 @@ const N = Number(process.env.BENCH_ASSIGNMENTS ?? (withLatency ? 160 : 1000))
 const CONCURRENCY = Number(process.env.WORKER_CONCURRENCY ?? 8)
 const TWILIO_MS = withLatency ? 300 : 0
 const VAPI_MS = withLatency ? 200 : 0
+const BASELINES = process.env.BENCH_BASELINES !== "0"
+const RESULT = process.env.BENCH_RESULT || (withLatency ? "provider-latency" : "pipeline")
+/** Blank means unset, as the service reads it. */
+const OTLP_ENDPOINT = process.env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || undefined
+const OTLP_PROTOCOL = process.env.OTEL_EXPORTER_OTLP_PROTOCOL?.trim() || "http/protobuf"
+if (OTLP_PROTOCOL !== "http/protobuf" && OTLP_PROTOCOL !== "http/json")
+  throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL: expected http/protobuf or http/json, got ${OTLP_PROTOCOL}`)
+
+/** The service's telemetry settings with spans exported to OTLP_ENDPOINT, or none exported without it. */
+const telemetry: TelemetryConfig = {
+  serviceName: "numbers-bench-pipeline",
+  instanceId: `${hostname()}:${process.pid}`,
+  otlp:
+    OTLP_ENDPOINT === undefined
+      ? Option.none()
+      : Option.some({
+          tracesUrl: `${OTLP_ENDPOINT.replace(/\/+$/, "")}/v1/traces`,
+          protocol: OTLP_PROTOCOL,
+          headers: Redacted.make({})
+        }),
+  logFormat: "json",
+  logLevel: "Warn"
+}
 
 const server = await serverUrl()
 
@@ -84,7 +113,10 @@ const stack = Layer.mergeAll(
     )
   ),
   Layer.provideMerge(Database.layer({ maxConnections: CONCURRENCY + 8 })),
-  Layer.provideMerge(freshDatabase(server.url))
+  Layer.provideMerge(freshDatabase(server.url)),
+  // Outermost, as in the service: built first and released last, flushing the spans left (the run's last ones
+  // and the shutdown's). Merged, so that the benchmark's own fibers (the conversions, the worker) use it too.
+  Layer.provideMerge(tracingLayer({ role: "all", telemetry }))
 )
 
 await runBenchmark(
@@ -137,8 +169,8 @@ await runBenchmark(
     const commits = (yield* Effect.promise(() => commitsIn(url))) - commitsBefore
     yield* Fiber.interrupt(events)
     const latencies = [...assignedAt].map(([id, at]) => at - (convertedAt.get(id) ?? at))
-    const noop = yield* Effect.promise(() => noopJobRate(url))
-    const pgbench = yield* Effect.sync(() => pgbenchSimpleUpdate(url))
+    const noop = BASELINES ? yield* Effect.promise(() => noopJobRate(url)) : undefined
+    const pgbench = BASELINES ? yield* Effect.sync(() => pgbenchSimpleUpdate(url)) : undefined
     const rate = N / seconds
     const commitsPerAssignment = commits / N
     // The floor with provider latency: batches of WORKER_CONCURRENCY, each paying the sequential external
@@ -146,7 +178,8 @@ await runBenchmark(
     const floorSeconds = (Math.ceil(N / CONCURRENCY) * (2 * TWILIO_MS + VAPI_MS)) / 1000
     const twilioCalls = yield* MemoryTelephony.MemoryTelephonyControl.use((t) => t.calls)
     return {
-      benchmark: withLatency ? "provider-latency" : "pipeline",
+      benchmark: RESULT,
+      tracesExported: OTLP_ENDPOINT === undefined ? false : OTLP_PROTOCOL,
       assignments: N,
       workerConcurrency: CONCURRENCY,
       twilioMillis: TWILIO_MS,
@@ -157,11 +190,14 @@ await runBenchmark(
       assignmentsPerSecond: Number(rate.toFixed(1)),
       p50Millis: Math.round(percentile(latencies, 50)),
       p99Millis: Math.round(percentile(latencies, 99)),
-      noopJobsPerSecond: Number(noop.toFixed(1)),
-      ratioToNoop: Number((rate / noop).toFixed(3)),
-      pgbenchTps: Number(pgbench.toFixed(0)),
+      ...(noop === undefined
+        ? {}
+        : { noopJobsPerSecond: Number(noop.toFixed(1)), ratioToNoop: Number((rate / noop).toFixed(3)) }),
+      ...(pgbench === undefined ? {} : { pgbenchTps: Number(pgbench.toFixed(0)) }),
       commitsPerAssignment: Number(commitsPerAssignment.toFixed(1)),
-      ratioToCommitLimit: Number((rate / (pgbench / commitsPerAssignment)).toFixed(3)),
+      ...(pgbench === undefined
+        ? {}
+        : { ratioToCommitLimit: Number((rate / (pgbench / commitsPerAssignment)).toFixed(3)) }),
       ...(withLatency ? { floorSeconds, ratioToFloor: Number((seconds / floorSeconds).toFixed(3)) } : {}),
       // Per assignment: one lookup by FriendlyName and one purchase per area code tried (the API has no search).
       twilioCallsPerAssignment: twilioCalls.length / N,

@@ -1,0 +1,92 @@
+// Shared by the benchmarks that load the service as its own process (bench/http.ts, bench/tracing.ts): the
+// fake Twilio and Vapi on loopback, the service (ROLE=all) wired to them, and one converted business with its
+// number, created through the service's API as an owner's would be.
+import { Effect, Redacted } from "effect"
+import { signToken } from "../src/app/http/auth.ts"
+import { type FakeTwilio, PUBLIC_APP_URL, startFakeTwilio } from "../test/support/fakeTwilio.ts"
+import { startFakeVapi } from "../test/support/fakeVapi.ts"
+import { freePort, type ServiceProcess, spawnService } from "../test/support/processes.ts"
+
+export const ASSISTANT = "5f0a2c1e-7b3d-4c1a-9e2f-0000000be4c3"
+export const AUTH_SECRET = "bench-http-auth-secret"
+export const VAPI_SECRET = "bench-http-vapi-secret"
+
+export interface Providers {
+  readonly twilio: FakeTwilio
+  readonly env: Readonly<Record<string, string>>
+  readonly stop: () => void
+}
+
+/** The fake Twilio (5 numbers in stock) and Vapi (ASSISTANT), served by this process. */
+export const startProviders = (): Providers => {
+  const twilio = startFakeTwilio({ defaultStock: 5 })
+  const vapi = startFakeVapi({ assistants: [ASSISTANT] })
+  return {
+    twilio,
+    env: { ...twilio.env, ...vapi.env },
+    stop: () => {
+      twilio.stop()
+      vapi.stop()
+    }
+  }
+}
+
+/** The service (`ROLE=all`) as its own process on `databaseUrl` and `providers`, with `env` on top. */
+export const startService = (
+  databaseUrl: string,
+  providers: Providers,
+  env: Readonly<Record<string, string>> = {}
+): { readonly base: string; readonly process: ServiceProcess } => {
+  const port = freePort()
+  return {
+    base: `http://127.0.0.1:${port}`,
+    process: spawnService({
+      ROLE: "all",
+      PORT: String(port),
+      // Real-looking Twilio credentials need a public https APP_URL; requests still go to `base`.
+      APP_URL: PUBLIC_APP_URL,
+      DATABASE_URL: databaseUrl,
+      ...providers.env,
+      VAPI_WEBHOOK_SECRET: VAPI_SECRET,
+      AUTH_SECRET,
+      ...env
+    })
+  }
+}
+
+/** A token signed with AUTH_SECRET. */
+export const sign = (claims: Parameters<typeof signToken>[1]) =>
+  Effect.runPromise(signToken(Redacted.make(AUTH_SECRET), claims))
+
+/**
+ * One trial converted through the API of the service at `base`, waited on until its number is assigned (30 s
+ * at most): the business, its owner's token and its number.
+ */
+export const convertedBusiness = async (base: string, service: ServiceProcess) => {
+  const serviceToken = await sign({ role: "service" })
+  const api = async (method: string, path: string, token: string, body?: unknown) => {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? null : JSON.stringify(body)
+    })
+    return (await response.json()) as Record<string, Record<string, unknown>>
+  }
+  const { trial } = await api("POST", "/api/trials", serviceToken, {
+    ownerEmail: "bench-http@example.com",
+    ownerName: "Bench",
+    businessName: "Bench HTTP",
+    vapiAssistantId: ASSISTANT,
+    requestedAreaCode: "415"
+  })
+  const ownerToken = await sign({ role: "owner", sub: String(trial?.ownerId) })
+  const { business } = await api("POST", `/api/trials/${trial?.id}/convert`, serviceToken)
+  const businessId = String(business?.id)
+  let e164 = ""
+  for (const deadline = Date.now() + 30_000; !e164; await Bun.sleep(50)) {
+    if (Date.now() > deadline) throw new Error(`no number assigned: ${service.output()}`)
+    const phone = (await api("GET", `/api/businesses/${businessId}`, ownerToken)).business?.phoneNumber
+    e164 = String((phone as { e164?: string } | null)?.e164 ?? "")
+  }
+  return { businessId, ownerToken, e164 }
+}
