@@ -25,7 +25,8 @@ export const assignmentDuration = Metric.histogram("numbers_assignment_duration_
 export type AreaCodeResult = "purchased" | "empty" | "invalid" | "error"
 
 export const areaCodeAttempts = Metric.counter("numbers_area_code_attempts_total", {
-  description: "Purchases tried in one area code, by what came of them",
+  // A step is an area code, or a state that `nearby` searches (counted once, however many numbers it tried).
+  description: "Steps of the area-code chain tried (an area code, or a state searched), by what came of them",
   incremental: true
 })
 

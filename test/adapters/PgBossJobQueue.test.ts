@@ -120,7 +120,7 @@ layer(stack, { timeout: "120 seconds" })("JobQueue on pg-boss", (it) => {
       assert.strictEqual(purchases.filter((p) => ours.has(p.friendlyName)).length, 30)
       yield* Effect.sleep("1500 millis")
       const sent = (yield* MemoryMailerControl.use((m) => m.sent)).filter((m) =>
-        businesses.some((b) => m.idempotencyKey === `number-assigned:${b.id}`)
+        businesses.some((b) => m.idempotencyKey.startsWith(`number-assigned:${b.id}:`))
       )
       assert.strictEqual(sent.length, 30)
       assert.strictEqual(new Set(sent.map((m) => m.idempotencyKey)).size, 30)

@@ -8,12 +8,13 @@ import { MemoryTelephonyControl } from "../../src/adapters/memory/MemoryTelephon
 import * as PgSandboxTelephony from "../../src/adapters/postgres/PgSandboxTelephony.ts"
 import * as TwilioTelephony from "../../src/adapters/twilio/TwilioTelephony.ts"
 import type { TwilioSid } from "../../src/domain/ids.ts"
-import type { AreaCode } from "../../src/domain/phone.ts"
+import { nearbyOf, type UsState } from "../../src/domain/nearby.ts"
+import { type AreaCode, areaCodeOf, type E164 } from "../../src/domain/phone.ts"
 import { Telephony } from "../../src/ports/Telephony.ts"
 import { testDatabase } from "../support/database.ts"
 import { type FakeTwilio, startFakeTwilio } from "../support/fakeTwilio.ts"
 
-type Fault = "rate-limited" | "unavailable" | "ambiguous" | "rejected"
+type Fault = "rate-limited" | "unavailable" | "ambiguous" | "rejected" | "taken"
 
 /** How a test makes the next call meet a fault, whichever adapter is under test. */
 class FaultInjector extends Context.Service<
@@ -21,7 +22,9 @@ class FaultInjector extends Context.Service<
   { readonly inject: (fault: Fault) => Effect.Effect<void> }
 >()("test/FaultInjector") {}
 
-// Both start with 415 stocked (2), 212 empty and 555 unknown to the provider.
+// All start with 415 stocked (2), 212 empty and 555 unknown to the provider, and New York selling 718's next
+// three numbers (the sandbox derives them from 718's stock; the others list them).
+const NEW_YORK = ["+17185551000", "+17185551001", "+17185551002"]
 const memory = Layer.effect(
   FaultInjector,
   Effect.gen(function* () {
@@ -34,20 +37,33 @@ const memory = Layer.effect(
     }
   })
 ).pipe(
-  Layer.provideMerge(MemoryTelephony.layer({ inventory: { "415": 2, "212": 0 }, unknownAreaCodes: ["555"] }))
+  Layer.provideMerge(
+    MemoryTelephony.layer({
+      inventory: { "415": 2, "212": 0 },
+      unknownAreaCodes: ["555"],
+      regions: { NY: NEW_YORK }
+    })
+  )
 )
 
 const overHttp = Layer.unwrap(
   Effect.gen(function* () {
     const fake = yield* Effect.acquireRelease(
-      Effect.sync(() => startFakeTwilio({ stock: { "415": 2, "212": 0 }, unknownAreaCodes: ["555"] })),
+      Effect.sync(() =>
+        startFakeTwilio({
+          stock: { "415": 2, "212": 0 },
+          unknownAreaCodes: ["555"],
+          regions: { NY: NEW_YORK }
+        })
+      ),
       (fake) => Effect.sync(() => fake.stop())
     )
     const codes = {
       "rate-limited": "429",
       unavailable: "500",
       ambiguous: "ambiguous",
-      rejected: "401"
+      rejected: "401",
+      taken: "taken"
     } as const
     return Layer.merge(
       Layer.succeed(FaultInjector, {
@@ -65,7 +81,7 @@ const overHttp = Layer.unwrap(
 // Sandbox mode's simulated Twilio on a fresh database. It simulates no faults: the fault cases skip it.
 const sandbox = Layer.merge(
   Layer.succeed(FaultInjector, { inject: (fault: Fault) => Effect.die(`the sandbox simulates no ${fault}`) }),
-  PgSandboxTelephony.layer({ inventory: { "415": 2, "212": 0 }, unknownAreaCodes: ["555"] }).pipe(
+  PgSandboxTelephony.layer({ inventory: { "415": 2, "212": 0, "718": 3 }, unknownAreaCodes: ["555"] }).pipe(
     Layer.provide(testDatabase())
   )
 )
@@ -78,6 +94,20 @@ const request = (areaCode: string, friendlyName: string) => ({
   voiceUrl: `https://numbers.test/webhooks/twilio/inbound?business_id=${friendlyName}`,
   friendlyName: `business:${friendlyName}`
 })
+
+const numberRequest = (phoneNumber: string, friendlyName: string) => ({
+  phoneNumber: phoneNumber as E164,
+  voiceUrl: `https://numbers.test/webhooks/twilio/inbound?business_id=${friendlyName}`,
+  friendlyName: `business:${friendlyName}`
+})
+
+const search = (region: string, limit: number) => ({ region: region as UsState, limit })
+
+/** The state of a listed number's area code (by NANPA's table). */
+const stateOf = (e164: E164) => {
+  const areaCode = areaCodeOf(e164)
+  return areaCode && nearbyOf(areaCode)?.state
+}
 
 for (const [name, harness, faults] of [
   ["memory", memory, true],
@@ -193,6 +223,101 @@ for (const [name, harness, faults] of [
       )
     )
 
+    it.effect("lists a state's local numbers, at most the limit; a state with none for sale lists none", () =>
+      run(() =>
+        Effect.gen(function* () {
+          const telephony = yield* Telephony
+          const listed = yield* telephony.searchLocal(search("NY", 2))
+          assert.strictEqual(listed.length, 2)
+          for (const n of listed) assert.strictEqual(stateOf(n), "NY" as unknown, n)
+          assert.deepStrictEqual(yield* telephony.searchLocal(search("WY", 3)), [])
+        })
+      )
+    )
+
+    it.effect("buys a listed number by PhoneNumber; then it is NumberTaken, and no longer listed", () =>
+      run(() =>
+        Effect.gen(function* () {
+          const telephony = yield* Telephony
+          const [first, second] = yield* telephony.searchLocal(search("NY", 3))
+          if (first === undefined || second === undefined) return assert.fail("New York lists three numbers")
+          const bought = yield* telephony.purchase(numberRequest(first, "n1"))
+          assert.deepStrictEqual(
+            [bought.e164, bought.friendlyName, bought.voiceUrl],
+            [first, "business:n1", "https://numbers.test/webhooks/twilio/inbound?business_id=n1"]
+          )
+          assert.deepStrictEqual(yield* telephony.findOwned("business:n1"), bought)
+          const again = yield* Effect.flip(telephony.purchase(numberRequest(first, "n2")))
+          assert.deepStrictEqual(
+            [again._tag, "phoneNumber" in again && again.phoneNumber],
+            ["NumberTaken", first]
+          )
+          assert.notInclude(yield* telephony.searchLocal(search("NY", 3)), first)
+          // A number never listed is not for sale either.
+          const never = yield* Effect.flip(telephony.purchase(numberRequest("+19995550100", "n2")))
+          assert.strictEqual(never._tag, "NumberTaken")
+          assert.isNull(yield* telephony.findOwned("business:n2"))
+          assert.strictEqual((yield* telephony.purchase(numberRequest(second, "n2"))).e164, second)
+        })
+      )
+    )
+
+    withFaults(
+      "a number sold between the search and our purchase is NumberTaken, and nothing is bought",
+      () =>
+        run((inject) =>
+          Effect.gen(function* () {
+            const telephony = yield* Telephony
+            const [first, second] = yield* telephony.searchLocal(search("NY", 3))
+            if (first === undefined || second === undefined)
+              return assert.fail("New York lists three numbers")
+            yield* inject("taken")
+            const taken = yield* Effect.flip(telephony.purchase(numberRequest(first, "n3")))
+            assert.strictEqual(taken._tag, "NumberTaken")
+            assert.isNull(yield* telephony.findOwned("business:n3"))
+            assert.notInclude(yield* telephony.searchLocal(search("NY", 3)), first)
+            assert.strictEqual((yield* telephony.purchase(numberRequest(second, "n3"))).e164, second)
+          })
+        )
+    )
+
+    withFaults(
+      "a purchase by number whose answer is lost is TelephonyUnavailable, and the number is found by FriendlyName",
+      () =>
+        run((inject) =>
+          Effect.gen(function* () {
+            const telephony = yield* Telephony
+            const [first] = yield* telephony.searchLocal(search("NY", 1))
+            if (first === undefined) return assert.fail("New York lists a number")
+            yield* inject("ambiguous")
+            const lost = yield* Effect.flip(telephony.purchase(numberRequest(first, "n4")))
+            assert.strictEqual(lost._tag, "TelephonyUnavailable")
+            assert.strictEqual((yield* telephony.findOwned("business:n4"))?.e164, first)
+          })
+        )
+    )
+
+    withFaults(
+      "a search meets faults as the lookups do: 429 TelephonyRateLimited, 5xx TelephonyUnavailable",
+      () =>
+        run((inject) =>
+          Effect.gen(function* () {
+            const telephony = yield* Telephony
+            yield* inject("rate-limited")
+            assert.strictEqual(
+              (yield* Effect.flip(telephony.searchLocal(search("NY", 3))))._tag,
+              "TelephonyRateLimited"
+            )
+            yield* inject("unavailable")
+            assert.strictEqual(
+              (yield* Effect.flip(telephony.searchLocal(search("NY", 3))))._tag,
+              "TelephonyUnavailable"
+            )
+            assert.strictEqual((yield* telephony.searchLocal(search("NY", 3))).length, 3)
+          })
+        )
+    )
+
     withFaults(
       "a fetch meets faults as the other calls do: 429 TelephonyRateLimited, 5xx TelephonyUnavailable",
       () =>
@@ -297,6 +422,51 @@ const onTheWire = <A, E>(
   )
 
 describe("Twilio adapter on the wire", () => {
+  it.effect("searches by InRegion and PageSize, and buys by PhoneNumber instead of AreaCode", () =>
+    onTheWire(
+      (fake) =>
+        Effect.gen(function* () {
+          const telephony = yield* Telephony
+          assert.deepStrictEqual(yield* telephony.searchLocal(search("NY", 1)), ["+13475550101"] as never)
+          yield* telephony.purchase(numberRequest("+13475550101", "w8"))
+          const [searched, buy] = fake.requests()
+          assert.strictEqual(
+            `${searched?.method} ${searched?.path}`,
+            `GET /2010-04-01/Accounts/${fake.accountSid}/AvailablePhoneNumbers/US/Local.json`
+          )
+          assert.deepStrictEqual(buy?.form, {
+            PhoneNumber: "+13475550101",
+            VoiceUrl: "https://numbers.test/webhooks/twilio/inbound?business_id=w8",
+            VoiceMethod: "POST",
+            FriendlyName: "business:w8"
+          })
+        }),
+      { defaultStock: 5, regions: { NY: ["+13475550101", "+17185550102"] } }
+    )
+  )
+
+  it.effect("21422 is NumberTaken on a purchase by number, and stays TelephonyUnavailable by area code", () =>
+    onTheWire(
+      (fake) =>
+        Effect.gen(function* () {
+          const telephony = yield* Telephony
+          fake.injectFaults("taken")
+          const byNumber = yield* Effect.flip(telephony.purchase(numberRequest("+13475550101", "w9")))
+          assert.deepStrictEqual(
+            [byNumber._tag, "phoneNumber" in byNumber && byNumber.phoneNumber],
+            ["NumberTaken", "+13475550101"]
+          )
+          fake.injectFaults("taken")
+          const byCode = yield* Effect.flip(telephony.purchase(request("650", "w9")))
+          assert.deepStrictEqual(
+            [byCode._tag, "message" in byCode && byCode.message],
+            ["TelephonyUnavailable", "buy number: HTTP 400 (21422): number just taken"]
+          )
+        }),
+      { defaultStock: 5, regions: { NY: ["+13475550101"] } }
+    )
+  )
+
   it.effect("sends Twilio's form fields to Twilio's paths, with Basic auth, and no search call", () =>
     onTheWire((fake) =>
       Effect.gen(function* () {

@@ -17,6 +17,7 @@ import * as TwilioTelephony from "../../src/adapters/twilio/TwilioTelephony.ts"
 import { type AssignmentOutcome, assignNumber } from "../../src/app/usecases/AssignNumber.ts"
 import { Settings } from "../../src/app/usecases/Settings.ts"
 import type { TwilioSid } from "../../src/domain/ids.ts"
+import type { UsState } from "../../src/domain/nearby.ts"
 import type { AreaCode } from "../../src/domain/phone.ts"
 import { Repository } from "../../src/ports/Repository.ts"
 import { Telephony } from "../../src/ports/Telephony.ts"
@@ -32,7 +33,13 @@ interface Scenario {
     readonly faults?: ReadonlyArray<MemoryTelephony.TelephonyFault>
   }
   /** The same situation on the local Twilio (only used when recording without real credentials). */
-  readonly local: { readonly stock: Record<string, number>; readonly faults?: ReadonlyArray<TwilioFault> }
+  readonly local: {
+    readonly stock: Record<string, number>
+    readonly regions?: Record<string, ReadonlyArray<string>>
+    readonly faults?: ReadonlyArray<TwilioFault>
+  }
+  /** FALLBACK_AREA_CODES, when not the default. */
+  readonly fallbacks?: ReadonlyArray<string>
   /** A number bought for the business by an earlier attempt that died before recording it. */
   readonly orphan?: boolean
   /**
@@ -110,6 +117,27 @@ const scenarios: ReadonlyArray<Scenario> = [
   }
 ]
 
+// Nearby (FALLBACK_AREA_CODES `nearby`), recorded against the local Twilio only: the real one cannot be made to
+// sell out Manhattan, or to sell a listed number to someone else on cue. New York lists three numbers.
+const NEW_YORK = ["+13475550101", "+17185550102", "+19295550103"]
+
+const purchaseByPhoneNumber: Scenario = {
+  // 212 and its overlays are empty, so New York is searched; its first number is sold to someone else
+  // between the search and our purchase (21422), so the second is bought, by PhoneNumber.
+  cassette: "purchase_by_phone_number",
+  localOnly: true,
+  requested: "212",
+  fallbacks: ["nearby"],
+  memory: { inventory: {}, regions: { NY: NEW_YORK }, faults: [{ _tag: "taken" }] },
+  // The fault meets the seventh request: the lookup, four purchases by AreaCode and the search come first.
+  local: {
+    stock: {},
+    regions: { NY: NEW_YORK },
+    faults: [...Array.from({ length: 6 }, () => "none" as const), "taken"]
+  },
+  expect: assignedIn("718")
+}
+
 // Ids must be the same on every run (they are in the recorded URLs and bodies), and differ between scenarios:
 // on a real account, a scenario meeting another's business would find its number by FriendlyName and
 // reconcile instead of buying. The scenario's index is the fourth group (scenario 0: ...-8000-...).
@@ -121,7 +149,7 @@ const deterministicIds = (scenario: number) => {
 /** The scenario's business: user 1, trial 2, business 3 of its ids. */
 const businessOf = (scenario: number) => `${idPrefix(scenario)}-000000000003`
 
-const programLayer = <T>(telephony: Layer.Layer<T>, scenario: number) =>
+const programLayer = <T>(telephony: Layer.Layer<T>, scenario: number, fallbacks?: ReadonlyArray<string>) =>
   Layer.mergeAll(
     telephony,
     MemoryRepository.layerWith({ newId: deterministicIds(scenario) }),
@@ -133,7 +161,8 @@ const programLayer = <T>(telephony: Layer.Layer<T>, scenario: number) =>
     Settings.layer({
       appUrl: "https://numbers.example.com",
       vapiWebhookSecret: Redacted.make("unused"),
-      stockChurnRetries: 0
+      stockChurnRetries: 0,
+      ...(fallbacks ? { fallbackAreaCodes: fallbacks } : {})
     })
   )
 
@@ -185,8 +214,14 @@ const releaseBought = (cassette: Cassette, businessId: string) => {
   }).pipe(Effect.provide(upstreamTelephony(cassette, upstream)), Effect.orDie)
 }
 
+// The nearby scenario's ids come after the two release scenarios' (below), whose tapes hold theirs.
+const assignmentScenarios: ReadonlyArray<readonly [number, Scenario]> = [
+  ...scenarios.entries(),
+  [scenarios.length + 2, purchaseByPhoneNumber]
+]
+
 describe("Twilio cassettes", () => {
-  for (const [index, scenario] of scenarios.entries()) {
+  for (const [index, scenario] of assignmentScenarios) {
     describe(scenario.cassette, () => {
       it.effect("the in-memory Telephony", () =>
         Effect.gen(function* () {
@@ -206,14 +241,17 @@ describe("Twilio cassettes", () => {
           const purchases = yield* MemoryTelephony.MemoryTelephonyControl.use((t) => t.purchases)
           assert.isAtMost(purchases.length, 1)
         }).pipe(
-          Effect.provide(programLayer(MemoryTelephony.layer(scenario.memory), index)),
+          Effect.provide(programLayer(MemoryTelephony.layer(scenario.memory), index, scenario.fallbacks)),
           TestClock.withLive
         )
       )
 
       it.effect("the Twilio adapter on the cassette", () =>
         Effect.gen(function* () {
-          const local = startFakeTwilio({ stock: scenario.local.stock })
+          const local = startFakeTwilio({
+            stock: scenario.local.stock,
+            ...(scenario.local.regions ? { regions: scenario.local.regions } : {})
+          })
           const cassette = yield* Effect.acquireRelease(
             Effect.promise(() =>
               openCassette(
@@ -242,7 +280,8 @@ describe("Twilio cassettes", () => {
                   authToken: Redacted.make(cassette.credentials.twilioAuthToken),
                   apiUrl: cassette.url
                 }),
-                index
+                index,
+                scenario.fallbacks
               )
             )
           )
@@ -397,4 +436,57 @@ describe("Twilio cassettes: releasing a number", () => {
       )
     })
   }
+})
+
+// A search alone: at most the limit, in Twilio's order; a state with nothing for sale lists nothing.
+describe("Twilio cassettes: searching a state", () => {
+  const searches = [
+    { region: "NY", limit: 2 },
+    { region: "WY", limit: 3 }
+  ].map(({ region, limit }) => ({ region: region as UsState, limit }))
+  const expected: ReadonlyArray<ReadonlyArray<string>> = [NEW_YORK.slice(0, 2), []]
+  const searchAll = Telephony.use((telephony) =>
+    Effect.forEach(searches, (search) => telephony.searchLocal(search))
+  )
+
+  describe("search_in_region", () => {
+    it.effect("the in-memory Telephony", () =>
+      searchAll.pipe(
+        Effect.map((found) => assert.deepStrictEqual<ReadonlyArray<ReadonlyArray<string>>>(found, expected)),
+        Effect.provide(MemoryTelephony.layer({ regions: { NY: NEW_YORK } }))
+      )
+    )
+
+    it.effect("the Twilio adapter on the cassette", () =>
+      Effect.gen(function* () {
+        const local = startFakeTwilio({ regions: { NY: NEW_YORK } })
+        const cassette = yield* Effect.acquireRelease(
+          Effect.promise(() =>
+            openCassette(
+              "twilio",
+              "search_in_region",
+              {
+                url: local.url,
+                credentials: { twilioAccountSid: local.accountSid, twilioAuthToken: local.authToken }
+              },
+              { localOnly: true }
+            )
+          ),
+          (c) => Effect.promise(() => c.close()).pipe(Effect.ensuring(Effect.sync(() => local.stop())))
+        )
+        const found = yield* searchAll.pipe(
+          Effect.provide(
+            TwilioTelephony.layer({
+              accountSid: cassette.credentials.twilioAccountSid,
+              authToken: Redacted.make(cassette.credentials.twilioAuthToken),
+              apiUrl: cassette.url
+            })
+          )
+        )
+        assert.deepStrictEqual<ReadonlyArray<ReadonlyArray<string>>>(found, expected)
+        assert.deepStrictEqual(cassette.misses(), [], "every request matched a recorded one")
+        assert.deepStrictEqual(cassette.unused(), [], "every recorded interaction was used")
+      }).pipe(Effect.scoped, TestClock.withLive)
+    )
+  })
 })

@@ -2,7 +2,6 @@
 // HTTP (local servers speaking their wire formats) and a real SMTP server: create a trial, convert it, the
 // owner's socket receives the number, the email arrives, and a signed inbound call gets Vapi's TwiML.
 import { Effect, Redacted } from "effect"
-import twilio from "twilio"
 import { afterAll, describe, expect, it } from "vitest"
 import { signToken } from "../../src/app/http/auth.ts"
 import { PUBLIC_APP_URL, startFakeTwilio } from "../support/fakeTwilio.ts"
@@ -11,6 +10,7 @@ import type { JsonObject } from "../support/httpApp.ts"
 import { eventually, freePort, spawnService, untilReady } from "../support/processes.ts"
 import { databaseUrlOf, processSuite } from "../support/processStack.ts"
 import { startSmtp } from "../support/smtp.ts"
+import { signedInboundCall } from "../support/twilioCalls.ts"
 
 const ASSISTANT = "5f0a2c1e-7b3d-4c1a-9e2f-00000000e2e0"
 const AUTH_SECRET = "e2e-auth-secret"
@@ -119,22 +119,11 @@ describe("end to end, the service as its own process", () => {
 
     // A call to the new number, signed as Twilio signs it (over APP_URL, not the address it is sent to), is
     // handed to Vapi.
-    const path = `/webhooks/twilio/inbound?business_id=${businessId}`
-    const fields = {
+    const call = await signedInboundCall(base, twilioApi.authToken, businessId, {
       CallSid: "CAe2e",
       From: "+14155550100",
       To: business.phoneNumber.e164,
       CallStatus: "ringing"
-    }
-    const signature = twilio.getExpectedTwilioSignature(
-      twilioApi.authToken,
-      `${PUBLIC_APP_URL}${path}`,
-      fields
-    )
-    const call = await fetch(`${base}${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature },
-      body: new URLSearchParams(fields)
     })
     expect(call.headers.get("content-type")).toContain("text/xml")
     expect(await call.text()).toContain('<Connect><Stream url="wss://')

@@ -4,7 +4,6 @@
 // span and business. Then a worker (ROLE=worker): /metrics, 404 for the API, spans in protobuf, pretty logs.
 import { mkdirSync, writeFileSync } from "node:fs"
 import { Effect, Redacted } from "effect"
-import twilio from "twilio"
 import { afterAll, describe, expect, it } from "vitest"
 import { signToken } from "../../src/app/http/auth.ts"
 import { convertTrial } from "../../src/app/usecases/ConvertTrial.ts"
@@ -18,6 +17,7 @@ import { eventually, freePort, type ServiceProcess, spawnService, untilReady } f
 import { databaseUrlOf, processSuite } from "../support/processStack.ts"
 import { parsePrometheus, type Sample, sumOf } from "../support/prometheus.ts"
 import { startSmtp } from "../support/smtp.ts"
+import { signedInboundCall } from "../support/twilioCalls.ts"
 
 const AUTH_SECRET = "telemetry-auth-secret"
 const VAPI_SECRET = "telemetry-vapi-secret"
@@ -174,18 +174,11 @@ describe("telemetry, the service as its own process", () => {
     ).json()) as {
       business: { phoneNumber: { e164: string } }
     }
-    const path = `/webhooks/twilio/inbound?business_id=${done.businessIds[0]}`
     for (let n = 0; n < K; n++) {
-      const fields = { CallSid: `CAtel${n}`, From: "+14155550100", To: first.business.phoneNumber.e164 }
-      const signature = twilio.getExpectedTwilioSignature(
-        twilioApi.authToken,
-        `${PUBLIC_APP_URL}${path}`,
-        fields
-      )
-      const call = await fetch(`${base}${path}`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature },
-        body: new URLSearchParams(fields)
+      const call = await signedInboundCall(base, twilioApi.authToken, String(done.businessIds[0]), {
+        CallSid: `CAtel${n}`,
+        From: "+14155550100",
+        To: first.business.phoneNumber.e164
       })
       expect(await call.text()).toContain("<Connect>")
     }

@@ -55,7 +55,7 @@ const localSource: Record<Provider, string> = {
   twilio:
     "the local Twilio in test/support/fakeTwilio.ts, whose bodies have the shapes of " +
     "test/fixtures/specs/twilio_api_v2010.json (CreateIncomingPhoneNumber, ListIncomingPhoneNumber, " +
-    "UpdateIncomingPhoneNumber) and whose errors are the ones Twilio documents (docs/PROVIDERS.md)",
+    "UpdateIncomingPhoneNumber, ListAvailablePhoneNumberLocal) and whose errors are the ones Twilio documents (docs/PROVIDERS.md)",
   vapi:
     "the local Vapi in test/support/fakeVapi.ts, whose bodies have the shapes of " +
     "test/fixtures/specs/vapi_openapi.json (Assistant, Call) and whose errors are Vapi's NestJS error " +

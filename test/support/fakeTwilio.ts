@@ -1,11 +1,13 @@
-// A local Twilio (REST API v2010, IncomingPhoneNumbers) speaking the real wire format: form-encoded requests,
-// snake_case JSON, Twilio's error bodies. The real adapter talks to it over HTTP; several worker processes
-// can share it, so every purchase by any process is counted in one place.
+// A local Twilio (REST API v2010, IncomingPhoneNumbers and the local AvailablePhoneNumbers search) speaking the
+// real wire format: form-encoded requests, snake_case JSON, Twilio's error bodies. The real adapter talks to it
+// over HTTP; several worker processes can share it, so every purchase by any process is counted in one place.
 
 /**
  * What the next request meets. `ambiguous` buys (or releases) the number and then answers 503; other requests
  * answer as usual. `hold-before` keeps a purchase waiting before it happens, `hold-after` makes the purchase and
- * then keeps its answer: a worker killed meanwhile dies before, or after, buying.
+ * then keeps its answer: a worker killed meanwhile dies before, or after, buying. `taken` answers a purchase
+ * 21422, buying nothing: by PhoneNumber, someone else bought the number after a search listed it (it leaves
+ * the listing).
  */
 export type TwilioFault =
   | "none"
@@ -17,6 +19,7 @@ export type TwilioFault =
   | "reset"
   | "hold-before"
   | "hold-after"
+  | "taken"
 
 /**
  * How the next purchase is held: before it happens, after it (its answer withheld), or `late`: it happens only
@@ -64,12 +67,20 @@ export interface FakeTwilio {
   readonly holdNextPurchase: (when: PurchaseHold) => void
   /** Completes the purchases held `late`, now. */
   readonly completeLatePurchases: () => void
-  /** Resolves once `count` purchase requests in all have been held (see `hold-before` and `hold-after`). */
+  /**
+   * Resolves once `count` requests in all have been held (purchases: see `hold-before` and `hold-after`;
+   * DELETEs: see `holdNextDelete`).
+   */
   readonly held: (count: number) => Promise<void>
   /** The SID of every DELETE of a number received, in order: repeats and failed ones included. */
   readonly deletes: () => ReadonlyArray<string>
   /** The next DELETE of a number fails once with a 503 (see DeleteFailure; `before` unless told). */
   readonly failNextDelete: (when?: DeleteFailure) => void
+  /**
+   * The next DELETE of a number it has releases the number, then keeps its answer (as a purchase held `after`)
+   * until `stop`: a worker killed meanwhile dies between Twilio's release and its own record of it.
+   */
+  readonly holdNextDelete: () => void
   readonly stop: () => void
 }
 
@@ -87,6 +98,8 @@ export const startFakeTwilio = (
     readonly stock?: Readonly<Record<string, number>>
     readonly defaultStock?: number
     readonly unknownAreaCodes?: ReadonlyArray<string>
+    /** Numbers for sale per state (InRegion), listed by the search in this order, bought by PhoneNumber. */
+    readonly regions?: Readonly<Record<string, ReadonlyArray<string>>>
     readonly slowMillis?: number
     /** Every purchase takes this long (a real purchase takes a few hundred milliseconds). */
     readonly purchaseMillis?: number
@@ -98,6 +111,7 @@ export const startFakeTwilio = (
   const authToken = "fake-twilio-token"
   const stock = new Map(Object.entries(options.stock ?? {}))
   const sold = new Map<string, number>()
+  const forSale = new Map(Object.entries(options.regions ?? {}).map(([region, list]) => [region, [...list]]))
   const owned = new Map<string, Record<string, unknown>>()
   const purchases: Array<FakePurchase> = []
   const requests: Array<{ method: string; path: string; form: Record<string, string> }> = []
@@ -106,6 +120,7 @@ export const startFakeTwilio = (
   const latePurchases: Array<Record<string, string>> = []
   const deletes: Array<string> = []
   const deleteFailures: Array<DeleteFailure> = []
+  let deleteHolds = 0
   let serial = 0
   // Held requests wait on this until the server stops; their clients are killed meanwhile.
   const { promise: released, resolve: release } = Promise.withResolvers<void>()
@@ -121,6 +136,7 @@ export const startFakeTwilio = (
       ? Promise.resolve()
       : new Promise<void>((resolve) => waiters.push(() => resolve(held(count))))
   const base = `/2010-04-01/Accounts/${accountSid}/IncomingPhoneNumbers`
+  const search = `/2010-04-01/Accounts/${accountSid}/AvailablePhoneNumbers/US/Local.json`
   /** The SID in a number's path (`…/IncomingPhoneNumbers/{Sid}.json`), or "" for any other path. */
   const sidIn = (path: string) =>
     path.startsWith(`${base}/`) ? path.slice(base.length + 1).replace(/\.json$/, "") : ""
@@ -140,9 +156,8 @@ export const startFakeTwilio = (
     uri: `${base}/${sid}.json`
   })
 
-  /** A purchase by AreaCode: the number bought, or Twilio's error answer. */
-  const buy = (form: Record<string, string>): Response | Record<string, unknown> => {
-    const areaCode = form.AreaCode ?? ""
+  /** The next number in the area code, taken off the shelf, or Twilio's error answer. */
+  const pickInCode = (areaCode: string): Response | { readonly areaCode: string; readonly e164: string } => {
     if (options.unknownAreaCodes?.includes(areaCode))
       return twilioError(400, 21451, `Invalid area code: ${areaCode}`)
     const left = stock.get(areaCode) ?? options.defaultStock ?? 0
@@ -150,8 +165,27 @@ export const startFakeTwilio = (
     stock.set(areaCode, left - 1)
     const n = sold.get(areaCode) ?? 0
     sold.set(areaCode, n + 1)
+    return { areaCode, e164: `+1${areaCode}555${String(1000 + n).padStart(4, "0")}` }
+  }
+
+  /** Takes the number off its state's listing; false when no state lists it (sold, or never for sale). */
+  const unlist = (e164: string) => {
+    const list = [...forSale.values()].find((numbers) => numbers.includes(e164))
+    list?.splice(list.indexOf(e164), 1)
+    return list !== undefined
+  }
+
+  /** A purchase by AreaCode or by PhoneNumber: the number bought, or Twilio's error answer. */
+  const buy = (form: Record<string, string>): Response | Record<string, unknown> => {
+    const picked =
+      form.PhoneNumber === undefined
+        ? pickInCode(form.AreaCode ?? "")
+        : unlist(form.PhoneNumber)
+          ? { areaCode: form.PhoneNumber.slice(2, 5), e164: form.PhoneNumber }
+          : twilioError(400, 21422, `Phone number ${form.PhoneNumber} is not available`)
+    if (picked instanceof Response) return picked
+    const { areaCode, e164 } = picked
     const sid = `PN${(++serial).toString(16).padStart(32, "0")}`
-    const e164 = `+1${areaCode}555${String(1000 + n).padStart(4, "0")}`
     const number = resource(sid, e164, form.FriendlyName ?? e164, form.VoiceUrl ?? "")
     owned.set(sid, number)
     purchases.push({
@@ -210,6 +244,10 @@ export const startFakeTwilio = (
         latePurchases.push(form)
         return hold()
       }
+      if (fault === "taken") {
+        if (form.PhoneNumber !== undefined) unlist(form.PhoneNumber)
+        return twilioError(400, 21422, "The requested phone number is no longer available")
+      }
       const bought = buy(form)
       if (bought instanceof Response) return bought
       const number = bought
@@ -236,6 +274,28 @@ export const startFakeTwilio = (
         uri: `${url.pathname}${url.search}`
       })
     }
+    if (request.method === "GET" && url.pathname === search) {
+      const region = url.searchParams.get("InRegion") ?? ""
+      const pageSize = Number(url.searchParams.get("PageSize") ?? 50)
+      return Response.json({
+        available_phone_numbers: (forSale.get(region) ?? []).slice(0, pageSize).map((e164) => ({
+          friendly_name: `(${e164.slice(2, 5)}) ${e164.slice(5, 8)}-${e164.slice(8)}`,
+          phone_number: e164,
+          lata: null,
+          locality: null,
+          rate_center: null,
+          latitude: null,
+          longitude: null,
+          region,
+          postal_code: null,
+          iso_country: "US",
+          address_requirements: "none",
+          beta: false,
+          capabilities: { voice: true, sms: true, mms: true }
+        })),
+        uri: `${url.pathname}${url.search}`
+      })
+    }
     const sid = sidIn(url.pathname)
     // A failed DELETE is one Twilio may or may not have carried out: it fails whether the number is there or not.
     // An `ambiguous` DELETE is one whose answer is lost after the release, as for a purchase.
@@ -254,6 +314,10 @@ export const startFakeTwilio = (
     }
     if (request.method === "DELETE") {
       owned.delete(sid)
+      if (deleteHolds > 0) {
+        deleteHolds--
+        return hold()
+      }
       return new Response(null, { status: 204 })
     }
     return Response.json(number)
@@ -278,6 +342,9 @@ export const startFakeTwilio = (
     holdNextPurchase: (when) => purchaseHolds.push(when),
     deletes: () => [...deletes],
     failNextDelete: (when = "before") => deleteFailures.push(when),
+    holdNextDelete: () => {
+      deleteHolds++
+    },
     completeLatePurchases: () => {
       for (const form of latePurchases.splice(0)) buy(form)
     },

@@ -37,7 +37,10 @@ export class MemoryJobQueueControl extends Context.Service<
   MemoryJobQueueControl,
   {
     readonly enqueued: Effect.Effect<ReadonlyArray<Enqueued>>
-    /** Waits until no job is queued or running (advance the TestClock meanwhile if jobs back off). */
+    /**
+     * Waits until no job is queued or running (advance the TestClock meanwhile if jobs back off). Jobs for later
+     * do not count until their time comes: advance the clock past it to have them run.
+     */
     readonly awaitIdle: Effect.Effect<void>
   }
 >()("numbers/adapters/memory/MemoryJobQueueControl") {}
@@ -52,6 +55,8 @@ interface Entry {
 interface State {
   /** Scoped keys of the jobs queued or running. */
   readonly live: ReadonlySet<string>
+  /** Scoped keys of the live jobs waiting for their start time (not runnable yet: the queue can be idle). */
+  readonly scheduled: ReadonlySet<string>
   readonly enqueued: ReadonlyArray<Enqueued>
   /** Jobs accepted so far: the next job id's serial. */
   readonly serial: number
@@ -68,9 +73,16 @@ const enqueueStep =
     const serial = s.serial + 1
     return [
       { job, key: scoped, id: `job-${serial}` },
-      { live: new Set(s.live).add(scoped), enqueued, serial }
+      { ...s, live: new Set(s.live).add(scoped), enqueued, serial }
     ]
   }
+
+const scheduleStep =
+  (key: string, waiting: boolean) =>
+  (s: State): State => ({
+    ...s,
+    scheduled: waiting ? new Set(s.scheduled).add(key) : new Set([...s.scheduled].filter((k) => k !== key))
+  })
 
 const finishStep =
   (key: string) =>
@@ -81,7 +93,12 @@ export const layer = (options: MemoryJobQueueOptions = {}) =>
     Effect.gen(function* () {
       const pending = yield* Queue.unbounded<Entry>()
       const layerScope = yield* Scope.Scope
-      const state = yield* SubscriptionRef.make<State>({ live: new Set(), enqueued: [], serial: 0 })
+      const state = yield* SubscriptionRef.make<State>({
+        live: new Set(),
+        scheduled: new Set(),
+        enqueued: [],
+        serial: 0
+      })
 
       const schedule = Schedule.exponential(options.retryBase ?? "1 second").pipe(
         Schedule.jittered,
@@ -100,8 +117,12 @@ export const layer = (options: MemoryJobQueueOptions = {}) =>
         const wait = startAfter ? DateTime.distance(yield* DateTime.now, startAfter) : Duration.zero
         // A job for later waits on a fiber of its own (on the clock: a test advances it), not on a worker.
         if (Duration.isGreaterThan(wait, Duration.zero)) {
+          yield* SubscriptionRef.update(state, scheduleStep(entry.key, true))
           yield* Effect.forkIn(
-            Effect.sleep(wait).pipe(Effect.andThen(Queue.offer(pending, entry))),
+            Effect.sleep(wait).pipe(
+              Effect.andThen(SubscriptionRef.update(state, scheduleStep(entry.key, false))),
+              Effect.andThen(Queue.offer(pending, entry))
+            ),
             layerScope
           )
         } else yield* Queue.offer(pending, entry)
@@ -146,7 +167,7 @@ export const layer = (options: MemoryJobQueueOptions = {}) =>
       const control = MemoryJobQueueControl.of({
         enqueued: Effect.map(SubscriptionRef.get(state), (s) => s.enqueued),
         awaitIdle: SubscriptionRef.changes(state).pipe(
-          Stream.filter((s) => s.live.size === 0),
+          Stream.filter((s) => s.live.size === s.scheduled.size),
           Stream.take(1),
           Stream.runDrain
         )

@@ -1,12 +1,14 @@
-// In-memory Telephony: an inventory per area code, injectable faults and a log of every purchase.
+// In-memory Telephony: an inventory per area code and per state, injectable faults and a log of every purchase.
 // It backs the tests and sandbox mode, so it behaves as Twilio does on every case the contract suite covers.
 // Its state is one immutable value in a Ref: every operation is a pure step from one state to the next.
 import { Context, DateTime, Duration, Effect, Layer, Ref } from "effect"
 import { TwilioSid } from "../../domain/ids.ts"
-import { type AreaCode, E164 } from "../../domain/phone.ts"
+import { type AreaCode, areaCodeOf, E164 } from "../../domain/phone.ts"
 import {
   InvalidAreaCode,
+  type LocalSearch,
   NoNumbersInAreaCode,
+  NumberTaken,
   OwnedNumber,
   type PurchaseRequest,
   Telephony,
@@ -15,13 +17,22 @@ import {
   TelephonyUnavailable
 } from "../../ports/Telephony.ts"
 
-export type TelephonyOperation = "findOwned" | "fetch" | "purchase" | "updateVoiceUrl" | "release"
+/** The calls, as the log names them: `purchase` buys by AreaCode, `purchaseNumber` by PhoneNumber. */
+export type TelephonyOperation =
+  | "findOwned"
+  | "fetch"
+  | "searchLocal"
+  | "purchase"
+  | "purchaseNumber"
+  | "updateVoiceUrl"
+  | "release"
 
 /**
  * What a call meets. `ambiguous` buys the number (or releases it) and then reports a 5xx (a lost response); a
  * lookup it meets answers as usual. `late` times out (a TelephonyUnavailable) while the request still goes
  * through `afterMillis` later, on the clock: a purchase lands then (a FriendlyName lookup before that finds
- * nothing), as do a voice URL update and a release.
+ * nothing), as do a voice URL update and a release. `taken` is met by a purchase by number only: someone else
+ * bought the number after the search listed it (it leaves the inventory), and the purchase is NumberTaken.
  *
  * A fault with an `operation` is met only by a call of that operation; one without, by a call of any.
  * Faults are met in the order they were injected, one per call: a call meets the first one that applies to it.
@@ -32,12 +43,18 @@ export type TelephonyFault = (
   | { readonly _tag: "ambiguous" }
   | { readonly _tag: "rejected" }
   | { readonly _tag: "late"; readonly afterMillis: number }
+  | { readonly _tag: "taken" }
 ) & { readonly operation?: TelephonyOperation }
 
 export interface MemoryTelephonyOptions {
   /** Numbers for sale per area code; codes not listed have `defaultStock`. */
   readonly inventory?: Readonly<Record<string, number>>
   readonly defaultStock?: number
+  /**
+   * Numbers for sale per state (what `searchLocal` lists, and a purchase by number takes), apart from the
+   * area codes' stock: a state's list is its own, not the sum of its codes'.
+   */
+  readonly regions?: Readonly<Record<string, ReadonlyArray<string>>>
   /** Codes the provider refuses as unknown (Twilio 21451). */
   readonly unknownAreaCodes?: ReadonlyArray<string>
   readonly latency?: Duration.Input
@@ -56,6 +73,8 @@ interface State {
   readonly stock: Readonly<Record<string, number>>
   /** Numbers sold per area code: the next number's serial in that code. */
   readonly sold: Readonly<Record<string, number>>
+  /** Numbers for sale per state, in the order a search lists them. */
+  readonly regions: Readonly<Record<string, ReadonlyArray<E164>>>
   /** The account's numbers, in the order they were bought (a released number is gone from it). */
   readonly owned: ReadonlyArray<OwnedNumber>
   readonly purchases: ReadonlyArray<Purchase>
@@ -92,7 +111,8 @@ const countIn = (counts: Readonly<Record<string, number>>, areaCode: string): nu
   Object.hasOwn(counts, areaCode) ? counts[areaCode] : undefined
 
 const appliesTo = (operation: TelephonyOperation) => (fault: TelephonyFault) =>
-  fault.operation === undefined || fault.operation === operation
+  (fault.operation === undefined || fault.operation === operation) &&
+  (fault._tag !== "taken" || operation === "purchaseNumber")
 
 /** Records the call and takes the first fault that applies to it, if any. */
 const enterStep =
@@ -109,16 +129,48 @@ const enterStep =
     ]
   }
 
-/** Buys the next number in the code at `now`, or nothing (null) when the code has none left. */
+/** The state without the number in any state's list (bought by us, or by someone else). */
+const unlist =
+  (e164: E164) =>
+  (s: State): State => ({
+    ...s,
+    regions: Object.fromEntries(
+      Object.entries(s.regions).map(([r, list]) => [r, list.filter((n) => n !== e164)])
+    )
+  })
+
+/** Takes the next number in the code off the shelf, or nothing (null) when the code has none left. */
+const takeInCode =
+  (areaCode: AreaCode, defaultStock: number) =>
+  (s: State): readonly [E164, State] | null => {
+    const left = countIn(s.stock, areaCode) ?? defaultStock
+    if (left <= 0) return null
+    const sold = countIn(s.sold, areaCode) ?? 0
+    return [
+      numberFor(areaCode, sold),
+      { ...s, stock: { ...s.stock, [areaCode]: left - 1 }, sold: { ...s.sold, [areaCode]: sold + 1 } }
+    ]
+  }
+
+/** Takes the number off its state's list, or nothing (null) when no state lists it any more. */
+const takeListed =
+  (e164: E164) =>
+  (s: State): readonly [E164, State] | null =>
+    Object.values(s.regions).some((list) => list.includes(e164)) ? [e164, unlist(e164)(s)] : null
+
+/** Buys what the request asks for at `now`, or nothing (null) when it is not for sale. */
 const purchaseStep =
   (request: PurchaseRequest, defaultStock: number, now: DateTime.Utc) =>
-  (s: State): readonly [OwnedNumber | null, State] => {
-    const left = countIn(s.stock, request.areaCode) ?? defaultStock
-    if (left <= 0) return [null, s]
-    const sold = countIn(s.sold, request.areaCode) ?? 0
+  (before: State): readonly [OwnedNumber | null, State] => {
+    const taken =
+      request.phoneNumber === undefined
+        ? takeInCode(request.areaCode, defaultStock)(before)
+        : takeListed(request.phoneNumber)(before)
+    const areaCode = taken && areaCodeOf(taken[0])
+    if (!taken || !areaCode) return [null, before]
+    const [e164, s] = taken
     const serial = s.serial + 1
     const sid = sidFor(serial)
-    const e164 = numberFor(request.areaCode, sold)
     const owned = new OwnedNumber({
       sid,
       e164,
@@ -129,7 +181,7 @@ const purchaseStep =
     const purchase: Purchase = {
       sid,
       e164,
-      areaCode: request.areaCode,
+      areaCode,
       friendlyName: request.friendlyName,
       voiceUrl: request.voiceUrl
     }
@@ -137,8 +189,6 @@ const purchaseStep =
       owned,
       {
         ...s,
-        stock: { ...s.stock, [request.areaCode]: left - 1 },
-        sold: { ...s.sold, [request.areaCode]: sold + 1 },
         owned: [...s.owned, owned],
         purchases: [...s.purchases, purchase],
         serial
@@ -171,6 +221,12 @@ export const layer = (options: MemoryTelephonyOptions = {}) =>
       const state = yield* Ref.make<State>({
         stock: { ...options.inventory },
         sold: {},
+        regions: Object.fromEntries(
+          Object.entries(options.regions ?? {}).map(([region, list]) => [
+            region,
+            list.map((n) => E164.make(n))
+          ])
+        ),
         owned: [],
         purchases: [],
         faults: [],
@@ -229,19 +285,39 @@ export const layer = (options: MemoryTelephonyOptions = {}) =>
       const buy = (request: PurchaseRequest) =>
         Effect.flatMap(DateTime.now, (now) => Ref.modify(state, purchaseStep(request, defaultStock, now)))
 
+      const searchLocal = Effect.fn("Telephony.searchLocal")(function* (search: LocalSearch) {
+        const fault = yield* enter("searchLocal")
+        if (fault && fault._tag !== "ambiguous") return yield* failWith(fault, "searchLocal")
+        const s = yield* Ref.get(state)
+        return (Object.hasOwn(s.regions, search.region) ? (s.regions[search.region] ?? []) : []).slice(
+          0,
+          search.limit
+        )
+      })
+
       const purchase = Effect.fn("Telephony.purchase")(function* (request: PurchaseRequest) {
-        const fault = yield* enter("purchase")
+        const operation = request.phoneNumber === undefined ? "purchase" : "purchaseNumber"
+        const fault = yield* enter(operation)
+        const known = request.phoneNumber !== undefined || !unknown.has(request.areaCode)
         if (fault?._tag === "late") {
           // Timed out on our side; the provider buys the number later, if the code is real and still has one.
-          if (!unknown.has(request.areaCode)) yield* landLate(fault.afterMillis, buy(request))
-          return yield* failWith(fault, "purchase")
+          if (known) yield* landLate(fault.afterMillis, buy(request))
+          return yield* failWith(fault, operation)
         }
-        if (fault && fault._tag !== "ambiguous") return yield* failWith(fault, "purchase")
-        if (unknown.has(request.areaCode)) return yield* new InvalidAreaCode({ areaCode: request.areaCode })
+        if (fault?._tag === "taken" && request.phoneNumber !== undefined) {
+          yield* Ref.update(state, unlist(request.phoneNumber))
+          return yield* new NumberTaken({ phoneNumber: request.phoneNumber })
+        }
+        if (fault && fault._tag !== "ambiguous") return yield* failWith(fault, operation)
+        if (request.phoneNumber === undefined && !known)
+          return yield* new InvalidAreaCode({ areaCode: request.areaCode })
         const bought = yield* buy(request)
-        if (bought === null) return yield* new NoNumbersInAreaCode({ areaCode: request.areaCode })
+        if (bought === null)
+          return yield* request.phoneNumber === undefined
+            ? new NoNumbersInAreaCode({ areaCode: request.areaCode })
+            : new NumberTaken({ phoneNumber: request.phoneNumber })
         // The purchase went through but its answer was lost: the caller sees a 5xx.
-        if (fault?._tag === "ambiguous") return yield* failWith(fault, "purchase")
+        if (fault?._tag === "ambiguous") return yield* failWith(fault, operation)
         return bought
       })
 
@@ -288,7 +364,7 @@ export const layer = (options: MemoryTelephonyOptions = {}) =>
 
       return Context.make(
         Telephony,
-        Telephony.of({ findOwned, fetch: fetchNumber, purchase, updateVoiceUrl, release })
+        Telephony.of({ findOwned, fetch: fetchNumber, searchLocal, purchase, updateVoiceUrl, release })
       ).pipe(Context.add(MemoryTelephonyControl, control))
     })
   )

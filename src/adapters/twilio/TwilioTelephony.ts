@@ -1,11 +1,15 @@
-// Telephony on the official twilio SDK, pointed at TWILIO_API_URL. Buying by AreaCode is one round trip;
-// Twilio's errors become the port's at this boundary (see docs/PROVIDERS.md, "Buying a number (Twilio)"), and
-// a number Twilio no longer has (404/20404) is an answer, not an error ("Releasing and parking numbers").
+// Telephony on the official twilio SDK, pointed at TWILIO_API_URL. A purchase, by AreaCode or by PhoneNumber,
+// is one round trip; Twilio's errors become the port's at this boundary (see docs/PROVIDERS.md, "Buying a
+// number (Twilio)"), and a number Twilio no longer has (404/20404) is an answer, not an error ("Releasing and
+// parking numbers").
 import { DateTime, Effect, Layer, Redacted, Schema } from "effect"
 import type { TwilioSid } from "../../domain/ids.ts"
+import { E164 } from "../../domain/phone.ts"
 import {
   InvalidAreaCode,
+  type LocalSearch,
   NoNumbersInAreaCode,
+  NumberTaken,
   OwnedNumber,
   type PurchaseRequest,
   Telephony,
@@ -43,7 +47,8 @@ const mapError =
     const { status, code } = error
     const detail = `${operation}: HTTP ${status}${code === undefined ? "" : ` (${code})`}`
     if (code === 20429 || status === 429) return new TelephonyRateLimited({ retryAfterMillis: 1_000 })
-    // The number offered for the area code was taken between offer and purchase: another try may succeed.
+    // On a purchase by AreaCode: the number offered was taken between offer and purchase; another try may
+    // succeed. (On a purchase by PhoneNumber it is NumberTaken: see mapPurchaseError.)
     if (code === 21422) return new TelephonyUnavailable({ message: `${detail}: number just taken` })
     if (status >= 500) return new TelephonyUnavailable({ message: detail })
     return new TelephonyRejected({ message: detail })
@@ -62,13 +67,22 @@ const unlessGone = <A, B>(request: Promise<A>, gone: B): Promise<A | B> =>
     throw error
   })
 
-/** A purchase by area code also learns that the code is empty (21452) or unknown (21451). */
-const mapPurchaseError = (areaCode: string) => (error: unknown) => {
+/**
+ * A purchase by area code also learns that the code is empty (21452) or unknown (21451); one by number that
+ * the number is no longer for sale (21422, a definite answer: nothing was bought).
+ */
+const mapPurchaseError = (request: PurchaseRequest) => (error: unknown) => {
   const code = Schema.is(RestError)(error) ? error.code : undefined
-  if (code === 21452) return new NoNumbersInAreaCode({ areaCode })
-  if (code === 21451) return new InvalidAreaCode({ areaCode })
+  if (request.phoneNumber !== undefined)
+    return code === 21422
+      ? new NumberTaken({ phoneNumber: request.phoneNumber })
+      : mapError("buy number")(error)
+  if (code === 21452) return new NoNumbersInAreaCode({ areaCode: request.areaCode })
+  if (code === 21451) return new InvalidAreaCode({ areaCode: request.areaCode })
   return mapError("buy number")(error)
 }
+
+const AvailableNumbers = Schema.Array(Schema.Struct({ phoneNumber: E164 }))
 
 const IncomingNumber = Schema.Struct({
   sid: Schema.String,
@@ -107,7 +121,8 @@ export const layer = (options: TwilioOptions) =>
         autoRetry: false
       })
       client.api.baseUrl = options.apiUrl.replace(/\/+$/, "")
-      const numbers = client.api.v2010.accounts(options.accountSid).incomingPhoneNumbers
+      const account = client.api.v2010.accounts(options.accountSid)
+      const numbers = account.incomingPhoneNumbers
 
       /** A call into the SDK; its requests are traced and counted as `operation` (fetchHttpClient.ts). */
       const call = <A, E>(operation: string, run: () => Promise<A>, mapFailure: (error: unknown) => E) =>
@@ -135,17 +150,35 @@ export const layer = (options: TwilioOptions) =>
         return found === null ? null : yield* toOwned(found)
       })
 
+      const searchLocal = Effect.fn("Telephony.searchLocal")(function* (search: LocalSearch) {
+        yield* Effect.annotateCurrentSpan("telephony.region", search.region)
+        const listed = yield* call(
+          "search_local",
+          () =>
+            account.availablePhoneNumbers("US").local.list({ inRegion: search.region, limit: search.limit }),
+          mapError("search numbers")
+        )
+        const found = yield* Schema.decodeUnknownEffect(AvailableNumbers)(listed).pipe(
+          Effect.mapError(
+            () => new TelephonyUnavailable({ message: "Twilio answered a search we could not read" })
+          )
+        )
+        return found.slice(0, search.limit).map((n) => n.phoneNumber)
+      })
+
       const purchase = Effect.fn("Telephony.purchase")(function* (request: PurchaseRequest) {
         const bought = yield* call(
           "purchase",
           () =>
             numbers.create({
-              areaCode: request.areaCode,
+              ...(request.phoneNumber === undefined
+                ? { areaCode: request.areaCode }
+                : { phoneNumber: request.phoneNumber }),
               voiceUrl: request.voiceUrl,
               voiceMethod: "POST",
               friendlyName: request.friendlyName
             }),
-          mapPurchaseError(request.areaCode)
+          mapPurchaseError(request)
         )
         yield* Effect.annotateCurrentSpan({ "twilio.sid": bought.sid })
         return yield* toOwned(bought)
@@ -173,6 +206,6 @@ export const layer = (options: TwilioOptions) =>
         if (!removed) yield* Effect.annotateCurrentSpan("telephony.already_released", true)
       })
 
-      return Telephony.of({ findOwned, fetch: fetchNumber, purchase, updateVoiceUrl, release })
+      return Telephony.of({ findOwned, fetch: fetchNumber, searchLocal, purchase, updateVoiceUrl, release })
     })
   )

@@ -27,7 +27,8 @@ export const sandboxWelcomeLayer = Layer.effectDiscard(
           "",
           "  Sandbox ready.",
           `  Dashboard:  ${base}/#token=${owner}`,
-          `  Convert the trial "${trial.businessName}" (asks for 212, sold out in sandbox: watch it fall back):`,
+          `  Convert the trial "${trial.businessName}" (asks for 212: in sandbox 212 and its overlays 332, 646 and 917`,
+          "  are sold out, so watch it search New York State and get a New York number):",
           `    curl -X POST ${base}/api/trials/${trial.id}/convert -H "Authorization: Bearer ${service}"`,
           ""
         ].join("\n")

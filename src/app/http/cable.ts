@@ -1,7 +1,7 @@
 // `GET /cable`: owners watch their business live. A client sends `{ type: "subscribe", businessId, token }`
 // (or passes `?token=`); the business's owner (or a service) gets `subscribed` with the state now, then the
 // business's events; anyone else gets `rejected` and the socket closes with 4403.
-import { Effect, Metric, Schema, Stream } from "effect"
+import { DateTime, Effect, Metric, Schema, Stream } from "effect"
 import { Elysia } from "elysia"
 import { BusinessNotFound } from "../../domain/errors.ts"
 import { toWire } from "../../domain/events.ts"
@@ -53,7 +53,9 @@ const subscription = (settings: HttpSettings, message: unknown, queryToken: stri
         numberStatus: business.numberStatus,
         phoneNumber: business.phoneNumber?.e164 ?? null,
         assistantStatus: business.assistantStatus,
-        failureReason: business.failureReason
+        failureReason: business.failureReason,
+        status: business.status,
+        releaseAt: business.releaseAt && DateTime.formatIso(business.releaseAt)
       }
     }
   })

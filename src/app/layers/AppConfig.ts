@@ -2,8 +2,9 @@
 // env.example). Secrets are Redacted. A bad value stops startup with one line naming the variable.
 import { hostname } from "node:os"
 import { Config, Context, Effect, Layer, type LogLevel, Option, Redacted, Schema } from "effect"
-import { areaCodeChain, DEFAULT_FALLBACK_AREA_CODES } from "../../domain/areaCodeChain.ts"
+import { DEFAULT_FALLBACK_AREA_CODES, isFallbackEntry } from "../../domain/areaCodeChain.ts"
 import { publicHttpsUrlProblem } from "../../domain/publicUrl.ts"
+import { SANDBOX_FALLBACK_AREA_CODES } from "./sandbox.ts"
 
 export type Role = "all" | "web" | "worker"
 
@@ -293,17 +294,23 @@ export const loadAppConfig = Effect.gen(function* () {
     live ? Config.Redacted(name) : optionalRedacted(name).pipe(Config.map(Option.getOrElse(generated)))
   const vapiWebhookSecret = yield* secret("VAPI_WEBHOOK_SECRET")
   const authSecret = yield* secret("AUTH_SECRET")
+  // Simulated Twilio shows `nearby` unless told otherwise; a real one keeps to plain area codes by default.
   const fallbackRaw = yield* Config.String("FALLBACK_AREA_CODES").pipe(
-    Config.withDefault(DEFAULT_FALLBACK_AREA_CODES.join(","))
+    Config.withDefault(
+      (Option.isNone(accountSid) ? SANDBOX_FALLBACK_AREA_CODES : DEFAULT_FALLBACK_AREA_CODES).join(",")
+    )
   )
   const fallbackAreaCodes = fallbackRaw
     .split(",")
     .map((c) => c.trim())
     .filter((c) => c !== "")
-  if (areaCodeChain(null, fallbackAreaCodes).length !== fallbackAreaCodes.length) {
+  if (
+    !fallbackAreaCodes.every(isFallbackEntry) ||
+    new Set(fallbackAreaCodes).size !== fallbackAreaCodes.length
+  ) {
     return yield* Effect.fail(
       new InvalidConfig({
-        message: `FALLBACK_AREA_CODES must be a comma list of area codes like 415,510,650 (got "${fallbackRaw}")`
+        message: `FALLBACK_AREA_CODES must be a comma list of area codes like 415,510,650, each once, and may name nearby (got "${fallbackRaw}")`
       })
     )
   }

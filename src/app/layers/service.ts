@@ -44,7 +44,7 @@ const providersLayer = Layer.unwrap(
     })
     if (Option.isNone(config.twilio)) {
       yield* Effect.logWarning(
-        "SANDBOX TELEPHONY: no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN, numbers are simulated (212 and 415 sold out)"
+        "SANDBOX TELEPHONY: no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN, numbers are simulated (212, its overlays and 415 sold out)"
       )
     }
     if (Option.isNone(config.vapi))

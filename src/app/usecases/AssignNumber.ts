@@ -1,12 +1,13 @@
 // Use case: give a converted business its own phone number, exactly once, whatever fails.
 // A pure program over the ports; every step is safe to run again (jobs are delivered at least once).
 import { Cause, DateTime, Duration, Effect, Exit, Metric, Option, Predicate, Schedule, Schema } from "effect"
-import { areaCodeChain } from "../../domain/areaCodeChain.ts"
+import { type ChainStep, purchaseChain, stepLabel } from "../../domain/areaCodeChain.ts"
 import { type Business, PhoneNumber } from "../../domain/entities.ts"
 import type { FailureReason } from "../../domain/errors.ts"
 import { NumberAssigned, NumberFailed } from "../../domain/events.ts"
 import type { BusinessId } from "../../domain/ids.ts"
-import { type AreaCode, areaCodeOf } from "../../domain/phone.ts"
+import type { UsState } from "../../domain/nearby.ts"
+import { areaCodeOf } from "../../domain/phone.ts"
 import { releaseAtFor } from "../../domain/releaseDate.ts"
 import { friendlyNameFor, twilioVoiceUrl } from "../../domain/webhooks.ts"
 import { Broadcaster } from "../../ports/Broadcaster.ts"
@@ -21,7 +22,11 @@ import {
 } from "../../ports/metrics.ts"
 import { Repository, type RepositoryUnavailable } from "../../ports/Repository.ts"
 import {
+  type InvalidAreaCode,
+  type NoNumbersInAreaCode,
+  type NumberTaken,
   type OwnedNumber,
+  type PurchaseTarget,
   Telephony,
   type TelephonyRateLimited,
   type TelephonyRejected,
@@ -31,7 +36,7 @@ import { announceAssistantFailed, connectAssistant } from "./ConnectAssistant.ts
 import { briefRetry } from "./retrySchedules.ts"
 import { Settings } from "./Settings.ts"
 
-/** Every area code in the chain had no numbers (or was unknown) on this pass. */
+/** Every area code in the chain had no numbers (or was unknown), and every state searched none, on this pass. */
 export class AllAreaCodesEmpty extends Schema.TaggedError<AllAreaCodesEmpty>()("AllAreaCodesEmpty", {
   tried: Schema.Array(Schema.String)
 }) {}
@@ -61,31 +66,36 @@ const assigned = (business: Business, number: PhoneNumber): AssignmentOutcome =>
 const emailKey = (businessId: BusinessId, number: PhoneNumber): string =>
   `number-assigned-email:${businessId}:${number.twilioSid}`
 
+/** A definite "not this one": an empty or unknown code, or a listed number sold meanwhile. Nothing was bought. */
+type Refusal = NoNumbersInAreaCode | InvalidAreaCode | NumberTaken
+
+const isRefusal = (error: { readonly _tag: string }): error is Refusal =>
+  error._tag === "NoNumbersInAreaCode" || error._tag === "InvalidAreaCode" || error._tag === "NumberTaken"
+
 /**
- * Buys in one area code. A 429 was never processed, so it is retried here, briefly. A 5xx or timeout is
- * ambiguous: the number may be ours, or may become ours once a slow purchase completes. So we look it up by
- * FriendlyName, and if it is not there yet we do not buy again in this attempt: the attempt ends (retryable)
- * and the purchase marker keeps later attempts from buying until the purchase has had time to land.
+ * Buys in one area code, or one number by its PhoneNumber. A 429 was never processed, so it is retried here,
+ * briefly. A 5xx or timeout is ambiguous: the number may be ours, or may become ours once a slow purchase
+ * completes. So we look it up by FriendlyName, and if it is not there yet we do not buy again in this attempt:
+ * the attempt ends (retryable) and the purchase marker keeps later attempts from buying until the purchase has
+ * had time to land.
  */
 const buyIn = Effect.fnUntraced(function* (
   businessId: BusinessId,
-  areaCode: AreaCode,
+  target: PurchaseTarget,
   voiceUrl: string,
   friendlyName: string
 ) {
   const telephony = yield* Telephony
   const settings = yield* Settings
   const repo = yield* Repository
-  // The marker is committed before the request goes out and cleared on a definite answer only: bought,
-  // empty (21452), unknown (21451), rate limited (429) or refused (auth, account): the last two never processed.
+  // The marker is committed before the request goes out and cleared on a definite answer only: bought, a
+  // refusal (21452 empty, 21451 unknown, 21422 on a number), rate limited (429) or refused (auth, account): the
+  // last two never processed.
   const purchase = repo.markPurchaseInFlight(businessId).pipe(
-    Effect.andThen(telephony.purchase({ areaCode, voiceUrl, friendlyName })),
+    Effect.andThen(telephony.purchase({ ...target, voiceUrl, friendlyName })),
     Effect.tap(() => repo.clearPurchaseInFlight(businessId)),
     Effect.tapError((error) =>
-      error._tag === "NoNumbersInAreaCode" ||
-      error._tag === "InvalidAreaCode" ||
-      error._tag === "TelephonyRateLimited" ||
-      error._tag === "TelephonyRejected"
+      isRefusal(error) || error._tag === "TelephonyRateLimited" || error._tag === "TelephonyRejected"
         ? repo.clearPurchaseInFlight(businessId)
         : Effect.void
     )
@@ -116,10 +126,46 @@ const settled = Effect.fnUntraced(function* (businessId: BusinessId) {
   }
 })
 
-/** What one area code's purchase came to (numbers_area_code_attempts_total). */
-const areaCodeResult = (exit: Exit.Exit<unknown, { readonly _tag: string }>): AreaCodeResult =>
+/** At most this many of a state's listed numbers are tried, each taken one sending us to the next. */
+const NEARBY_TRIES = 3
+
+/**
+ * Searches the state and buys one of the numbers it lists by PhoneNumber, through `buyIn` (so with the same
+ * marker and reconciliation as a purchase by AreaCode). A number sold meanwhile (NumberTaken) sends us to the
+ * next one listed; null when the search lists none, or every one tried was taken.
+ */
+const buyNearby = Effect.fnUntraced(function* (
+  businessId: BusinessId,
+  region: UsState,
+  voiceUrl: string,
+  friendlyName: string
+) {
+  const telephony = yield* Telephony
+  const settings = yield* Settings
+  // A search is a GET: a 429 or a 5xx is safe to repeat.
+  const listed = yield* telephony
+    .searchLocal({ region, limit: NEARBY_TRIES })
+    .pipe(Effect.retry(briefRetry(settings.inLockRetryBudget)))
+  for (const phoneNumber of listed.slice(0, NEARBY_TRIES)) {
+    const bought = yield* buyIn(businessId, { phoneNumber }, voiceUrl, friendlyName).pipe(
+      Effect.catchIf(isRefusal, (refusal) =>
+        Effect.as(Effect.logInfo(`state ${region}: ${phoneNumber} ${refusal._tag}`), null)
+      )
+    )
+    if (bought) return bought
+  }
+  return null
+})
+
+/**
+ * What one step of the chain came to (numbers_area_code_attempts_total): an area code's purchase, or a state's
+ * search with its purchases, counted once (`empty` when it listed nothing, or only numbers taken meanwhile).
+ */
+const stepResult = (exit: Exit.Exit<OwnedNumber | null, { readonly _tag: string }>): AreaCodeResult =>
   Exit.isSuccess(exit)
-    ? "purchased"
+    ? exit.value === null
+      ? "empty"
+      : "purchased"
     : Option.match(Exit.findErrorOption(exit), {
         onNone: () => "error",
         onSome: (error) =>
@@ -130,30 +176,39 @@ const areaCodeResult = (exit: Exit.Exit<unknown, { readonly _tag: string }>): Ar
               : "error"
       })
 
-/** The rest of a walk: a number, or why the walk ended without one (empty and unknown codes never end it). */
-type Walk = Effect.Effect<
-  OwnedNumber,
-  AllAreaCodesEmpty | TelephonyRateLimited | TelephonyUnavailable | TelephonyRejected | RepositoryUnavailable,
-  Telephony | Settings | Repository
->
+type WalkError = TelephonyRateLimited | TelephonyUnavailable | TelephonyRejected | RepositoryUnavailable
+
+/** The rest of a walk: a number, or why the walk ended without one (refusals and empty states never end it). */
+type Walk = Effect.Effect<OwnedNumber, AllAreaCodesEmpty | WalkError, Telephony | Settings | Repository>
 
 /**
- * Walks the area-code chain as a fold: each code falls through to the next on an empty (21452) or unknown
- * (21451) answer, the end of the chain is AllAreaCodesEmpty, and any other failure stops the walk.
+ * Walks the chain as a fold: each step falls through to the next on a refusal (an empty or unknown code) or
+ * a state with nothing to sell, the end of the chain is AllAreaCodesEmpty, and any other failure stops the walk.
  */
 const walkChain = Effect.fnUntraced(function* (business: Business, voiceUrl: string, friendlyName: string) {
   const settings = yield* Settings
-  const chain = areaCodeChain(business.requestedAreaCode, settings.fallbackAreaCodes)
-  const tryCode = (areaCode: AreaCode, next: Walk) =>
-    buyIn(business.id, areaCode, voiceUrl, friendlyName).pipe(
+  const chain = purchaseChain(business.requestedAreaCode, settings.fallbackAreaCodes)
+  const tryStep = (step: ChainStep, next: Walk): Walk => {
+    const where = step._tag === "AreaCode" ? `area code ${step.areaCode}` : `state ${step.region}`
+    const look: Effect.Effect<OwnedNumber | null, Refusal | WalkError, Telephony | Settings | Repository> =
+      step._tag === "AreaCode"
+        ? buyIn(business.id, { areaCode: step.areaCode }, voiceUrl, friendlyName)
+        : buyNearby(business.id, step.region, voiceUrl, friendlyName)
+    return look.pipe(
       Effect.onExit((exit) =>
-        Metric.update(Metric.withAttributes(areaCodeAttempts, { result: areaCodeResult(exit) }), 1)
+        Metric.update(Metric.withAttributes(areaCodeAttempts, { result: stepResult(exit) }), 1)
       ),
-      Effect.tapError((error) => Effect.logInfo(`area code ${areaCode}: ${error._tag}`)),
-      Effect.catchTags({ NoNumbersInAreaCode: () => next, InvalidAreaCode: () => next })
+      Effect.tapError((error) => Effect.logInfo(`${where}: ${error._tag}`)),
+      Effect.flatMap((found) =>
+        found === null
+          ? Effect.logInfo(`${where}: nothing for sale`).pipe(Effect.andThen(next))
+          : Effect.succeed(found)
+      ),
+      Effect.catchIf(isRefusal, () => next)
     )
-  const exhausted: Walk = Effect.fail(new AllAreaCodesEmpty({ tried: chain }))
-  return yield* chain.reduceRight((next, areaCode) => tryCode(areaCode, next), exhausted)
+  }
+  const exhausted: Walk = Effect.fail(new AllAreaCodesEmpty({ tried: chain.map(stepLabel) }))
+  return yield* chain.reduceRight((next, step) => tryStep(step, next), exhausted)
 })
 
 /** A number bought earlier for this business (by an attempt that died before recording it), pointed at us. */

@@ -7,7 +7,10 @@ import { Repository } from "../../ports/Repository.ts"
 import { numberAssignedEmail } from "./email/numberAssignedEmail.ts"
 import { Settings } from "./Settings.ts"
 
-/** Fails with `MailUnavailable` while SMTP is down (the queue retries); the idempotency key makes it send once. */
+/**
+ * Fails with `MailUnavailable` while SMTP is down (the queue retries); the idempotency key (the business and its
+ * number's SID) makes it send once per number: a business given a new number after a release hears again.
+ */
 export const sendNumberAssignedEmail = Effect.fn("SendNumberAssignedEmail")(function* (
   businessId: BusinessId
 ) {
@@ -21,7 +24,7 @@ export const sendNumberAssignedEmail = Effect.fn("SendNumberAssignedEmail")(func
   // Rendered once per send (MJML's API is a Promise; a template error is a defect, not a retryable failure).
   const message = yield* Effect.promise(() => numberAssignedEmail({ owner, business, number, appUrl }))
   return yield* (yield* Mailer)
-    .send(message, { idempotencyKey: `number-assigned:${businessId}` })
+    .send(message, { idempotencyKey: `number-assigned:${businessId}:${number.twilioSid}` })
     .pipe(
       Effect.catchTag("MailRejected", (error) =>
         reporter

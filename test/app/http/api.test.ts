@@ -161,6 +161,73 @@ describe("re-enqueueing an assignment", () => {
   })
 })
 
+describe("the number's life over HTTP", () => {
+  it("cancel (idempotent), 409s while cancelled or active, release now, reactivate to a new number", async () => {
+    const trial = await newTrial()
+    const id = (await t.call("POST", `/api/trials/${trial.id}/convert`)).json.business.id
+    await t.jobsDone()
+    const first = (await t.call("GET", `/api/businesses/${id}`)).json.business
+    expect(first).toMatchObject({ status: "active", releaseAt: null, numberStatus: "assigned" })
+    expect(first.phoneNumber.dateCreated).toEqual(expect.any(String))
+
+    const active = await t.call("POST", `/api/businesses/${id}/release`)
+    expect([active.status, active.json.error.code]).toEqual([409, "business_active"])
+    const owner = await t.sign({ role: "owner", sub: trial.ownerId })
+    expect((await t.call("POST", `/api/businesses/${id}/cancel`, { token: owner })).status).toBe(403)
+
+    const cancelled = await t.call("POST", `/api/businesses/${id}/cancel`)
+    expect(cancelled.status).toBe(202)
+    expect(cancelled.json.business).toMatchObject({ status: "cancelled", phoneNumber: first.phoneNumber })
+    // At least the 72 h grace away, and within about a month of it.
+    const releaseAt = Date.parse(cancelled.json.business.releaseAt)
+    expect(releaseAt - Date.now()).toBeGreaterThanOrEqual(72 * 3_600_000 - 60_000)
+    expect(releaseAt - Date.now()).toBeLessThan((72 + 32 * 24) * 3_600_000)
+    const repeat = await t.call("POST", `/api/businesses/${id}/cancel`)
+    expect([repeat.status, repeat.json.business.releaseAt]).toEqual([202, cancelled.json.business.releaseAt])
+    const retry = await t.call("POST", `/api/businesses/${id}/assign-number`)
+    expect([retry.status, retry.json.error.code]).toEqual([409, "business_cancelled"])
+    const listed = await t.call("GET", "/api/businesses?status=cancelled&limit=100")
+    expect(listed.json.businesses.map((b: JsonObject) => b.id)).toContain(id)
+    expect((await t.call("GET", "/api/businesses?status=gone")).status).toBe(400)
+
+    const released = await t.call("POST", `/api/businesses/${id}/release`)
+    expect(released.status).toBe(202)
+    await t.jobsDone()
+    const gone = (await t.call("GET", `/api/businesses/${id}`)).json.business
+    expect(gone).toMatchObject({
+      status: "cancelled",
+      numberStatus: "released",
+      phoneNumber: null,
+      releaseAt: null
+    })
+    const owned = await t.run(MemoryTelephonyControl.use((c) => c.owned))
+    expect(owned.map((n) => n.sid)).not.toContain(first.phoneNumber.twilioSid)
+    // Releasing again has nothing left to do.
+    expect((await t.call("POST", `/api/businesses/${id}/release`)).json.business.numberStatus).toBe(
+      "released"
+    )
+
+    const back = await t.call("POST", `/api/businesses/${id}/reactivate`)
+    expect(back.status).toBe(202)
+    expect(back.json.business).toMatchObject({ status: "active", numberStatus: "pending", phoneNumber: null })
+    await t.jobsDone()
+    const renewed = (await t.call("GET", `/api/businesses/${id}`)).json.business
+    expect(renewed.numberStatus).toBe("assigned")
+    expect(renewed.phoneNumber.twilioSid).not.toBe(first.phoneNumber.twilioSid)
+    const events = await t.run(MemoryBroadcasterControl.use((b) => b.published))
+    expect(events.filter((e) => e.businessId === id).map((e) => e.event._tag)).toEqual([
+      "number.assigned",
+      "business.cancelled",
+      "number.released",
+      "business.reactivated",
+      "number.assigned"
+    ])
+    for (const action of ["cancel", "reactivate", "release"]) {
+      expect((await t.call("POST", `/api/businesses/not-an-id/${action}`)).status).toBe(404)
+    }
+  })
+})
+
 describe("the rest of the surface", () => {
   it("serves the dashboard page, the OpenAPI document, and JSON 404s", async () => {
     const page = await t.call("GET", "/", { token: null })

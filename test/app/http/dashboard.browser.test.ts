@@ -1,7 +1,9 @@
 // The dashboard in headless Chromium. The owner's: opened before the trial converts, it shows the business and
-// then its number as soon as it is assigned, without a reload. The operator's: counts by status, the failed
-// businesses, those pending for more than 10 minutes and those whose assistant is not connected, each with its
-// reason and a retry that works. The token stays in sessionStorage only. Screenshots land in test-output/.
+// then its number as soon as it is assigned, without a reload; a cancellation, the release and a reactivation
+// are shown live, in words. The operator's: counts by status, the numbers due for release (soonest first, past
+// due highlighted) with a release now that works, the failed businesses, those pending for more than 10 minutes
+// and those whose assistant is not connected, each with its reason and a retry that works. The token stays in
+// sessionStorage only. Screenshots land in test-output/.
 import { mkdirSync } from "node:fs"
 import { resolve } from "node:path"
 import { Duration, Fiber, Redacted } from "effect"
@@ -12,6 +14,13 @@ import { MemoryTelephonyControl } from "../../../src/adapters/memory/MemoryTelep
 import { relayEvents } from "../../../src/app/http/cable.ts"
 import { launchChromium } from "../../support/browser.ts"
 import { makeTestApp, SETTINGS, trialBody } from "../../support/httpApp.ts"
+
+/** How the page shows a North American number to its owner. */
+const national = (e164: string) => e164.replace(/^\+1(\d{3})(\d{3})(\d{4})$/, "($1) $2-$3")
+/** Pages read in en-US, in UTC, so that the dates they show can be checked here. */
+const PAGE_LOCALE = { locale: "en-US", timezoneId: "UTC" }
+const formatDate = (iso: string, options: Intl.DateTimeFormatOptions) =>
+  new Intl.DateTimeFormat("en-US", { ...options, timeZone: "UTC" }).format(new Date(iso))
 
 let t: Awaited<ReturnType<typeof makeTestApp>>
 let browser: Browser
@@ -90,6 +99,84 @@ describe("dashboard in a browser", () => {
     const out = resolve(import.meta.dirname, "../../../test-output")
     mkdirSync(out, { recursive: true })
     await page.screenshot({ path: resolve(out, "dashboard.png"), fullPage: true })
+  })
+
+  it("shows a cancellation, then the release, then the reactivation live, in words", {
+    timeout: 60_000
+  }, async () => {
+    // (No jobsDone from here on: a cancellation leaves a release job waiting for its time.)
+    const trial = (await t.call("POST", "/api/trials", { body: trialBody({ businessName: "Harbor Yoga" }) }))
+      .json.trial
+    const { id } = (await t.call("POST", `/api/trials/${trial.id}/convert`)).json.business
+    const stored = async () => (await t.call("GET", `/api/businesses/${id}`)).json.business
+    await expect.poll(async () => (await stored()).numberStatus, { timeout: 15_000 }).toBe("assigned")
+    const number: string = (await stored()).phoneNumber.e164
+
+    const token = await t.sign({ role: "owner", sub: trial.ownerId })
+    const page = await browser.newPage(PAGE_LOCALE)
+    await page.goto(`${base}/#token=${token}`)
+    const card = page.locator(`section.card[data-business-id="${id}"]`)
+    const field = (name: string) => card.locator(`[data-field="${name}"]`)
+    await card.getByText("Call it now to talk to your receptionist.").waitFor({ timeout: 10_000 })
+    await page.locator("#live").getByText("live").waitFor({ timeout: 10_000 })
+    // A mark on this page: still there at the end, so nothing below came from a reload.
+    await page.evaluate(() => Object.assign(window, { samePage: true }))
+    expect(await page.evaluate(() => [sessionStorage.getItem("numbers-token"), localStorage.length])).toEqual(
+      [token, 0]
+    )
+
+    // Cancelled: the number is kept until its release time, shown as a date; calls to it are not answered.
+    const cancel = await t.call("POST", `/api/businesses/${id}/cancel`)
+    expect(cancel.status).toBe(202)
+    const releaseAt: string = cancel.json.business.releaseAt
+    expect(releaseAt).toEqual(expect.any(String))
+    const date = formatDate(releaseAt, { dateStyle: "long" })
+    await expect
+      .poll(() => field("detail").textContent(), { timeout: 10_000 })
+      .toBe(`Your number ${national(number)} is kept until ${date}. Calls to it are not answered meanwhile.`)
+    await card.getByText(`is kept until ${date}`).waitFor()
+    expect(await field("detail").locator("time").getAttribute("datetime")).toBe(releaseAt)
+    expect(await field("status").textContent()).toBe("cancelled")
+    expect(await field("number").textContent()).toBe(national(number))
+
+    // Released now: the page says which number went.
+    expect((await t.call("POST", `/api/businesses/${id}/release`)).status).toBe(202)
+    await expect
+      .poll(() => field("detail").textContent(), { timeout: 15_000 })
+      .toBe(`Your number ${national(number)} was released: it no longer answers calls.`)
+    expect([await field("status").textContent(), await field("number").textContent()]).toEqual([
+      "released",
+      "No number"
+    ])
+    expect((await stored()).numberStatus).toBe("released")
+
+    // Reactivated after the release: back on, a new number on its way, then the new number.
+    const seen: Array<string> = []
+    const watching = (async () => {
+      const deadline = Date.now() + 20_000
+      while (Date.now() < deadline && !/^Back on: call /.test(seen.at(-1) ?? "")) {
+        const now = (await field("detail").textContent()) ?? ""
+        if (seen.at(-1) !== now) seen.push(now)
+        await new Promise((resolve) => setTimeout(resolve, 25))
+      }
+    })()
+    const reactivate = await t.call("POST", `/api/businesses/${id}/reactivate`)
+    expect([reactivate.status, reactivate.json.business.numberStatus]).toEqual([202, "pending"])
+    await watching
+    expect(seen).toContain("Back on: a new number is on its way.")
+    const again = await stored()
+    expect([again.status, again.numberStatus]).toEqual(["active", "assigned"])
+    expect(seen.at(-1)).toBe(
+      `Back on: call ${national(again.phoneNumber.e164)} to talk to your receptionist.`
+    )
+    await card.getByText("Back on").waitFor()
+    expect(await field("number").textContent()).toBe(national(again.phoneNumber.e164))
+    expect(await field("status").textContent()).toBe("assigned")
+    expect(await page.evaluate(() => "samePage" in window)).toBe(true)
+
+    const out = resolve(import.meta.dirname, "../../../test-output")
+    mkdirSync(out, { recursive: true })
+    await page.screenshot({ path: resolve(out, "dashboard-back-on.png"), fullPage: true })
   })
 })
 
@@ -229,5 +316,109 @@ describe("the operator's dashboard in a browser", () => {
     expect([await count("pending").textContent(), await count("assigned").textContent()]).toEqual(["1", "3"])
 
     await page.screenshot({ path: resolve(out, "dashboard-operator-later.png"), fullPage: true })
+  })
+
+  it("lists the numbers due for release, soonest first, past due highlighted; release now releases", {
+    timeout: 90_000
+  }, async () => {
+    // (No jobsDone here: a cancellation leaves a release job waiting for its time.)
+    const stored = async (id: string) => (await ops.call("GET", `/api/businesses/${id}`)).json.business
+    const convert = async (businessName: string, requestedAreaCode: string, numberStatus: string) => {
+      const trial = (
+        await ops.call("POST", "/api/trials", { body: trialBody({ businessName, requestedAreaCode }) })
+      ).json.trial
+      const { id } = (await ops.call("POST", `/api/trials/${trial.id}/convert`)).json.business
+      await expect.poll(async () => (await stored(id)).numberStatus, { timeout: 15_000 }).toBe(numberStatus)
+      return stored(id)
+    }
+    const cancel = async (id: string) => {
+      const answer = await ops.call("POST", `/api/businesses/${id}/cancel`)
+      expect(answer.status).toBe(202)
+      return answer.json.business
+    }
+    // Two numbers bought a moment apart, cancelled in the other order: listed by release time, the first first.
+    const first = await convert("Early Cafe", "646", "assigned")
+    const second = await convert("Late Laundry", "718", "assigned")
+    const secondReleaseAt: string = (await cancel(second.id)).releaseAt
+    const firstReleaseAt: string = (await cancel(first.id)).releaseAt
+    expect(Date.parse(firstReleaseAt)).toBeLessThan(Date.parse(secondReleaseAt))
+    // A cancelled business with no number has nothing to release: not listed.
+    const numberless = await convert("Numberless Nails", "212", "pending")
+    expect((await cancel(numberless.id)).releaseAt).toBeNull()
+
+    const token = await ops.sign({ role: "operator" })
+    const page = await browser.newPage(PAGE_LOCALE)
+    await page.goto(`${opsBase}/#token=${token}`)
+    await page.getByRole("heading", { name: "Numbers: operator view" }).waitFor({ timeout: 10_000 })
+    const due = page.locator('[data-list="due"]')
+    const dueIds = () =>
+      due
+        .locator("tr[data-business-id]")
+        .evaluateAll((rows) => rows.map((row) => row.getAttribute("data-business-id")))
+    const dueRow = (id: string) => due.locator(`tr[data-business-id="${id}"]`)
+    const cell = (id: string, name: string) => dueRow(id).locator(`[data-field="${name}"]`)
+    const highlighted = (id: string) => dueRow(id).evaluate((row) => row.classList.contains("overdue"))
+    await expect.poll(dueIds, { timeout: 10_000 }).toEqual([first.id, second.id])
+    await due.getByRole("heading", { name: "Numbers due for release" }).waitFor()
+    for (const [business, releaseAt] of [
+      [first, firstReleaseAt],
+      [second, secondReleaseAt]
+    ] as const) {
+      expect(await cell(business.id, "name").textContent()).toBe(business.name)
+      expect(await cell(business.id, "number").textContent()).toBe(business.phoneNumber.e164)
+      const time = cell(business.id, "releaseAt").locator("time")
+      expect(await time.getAttribute("datetime")).toBe(releaseAt)
+      expect(await time.textContent()).toBe(
+        formatDate(releaseAt, { dateStyle: "medium", timeStyle: "short" })
+      )
+      expect(await cell(business.id, "status").textContent()).toMatch(/^due in \d+ days$/)
+      expect(await highlighted(business.id)).toBe(false)
+      await dueRow(business.id).getByRole("button", { name: "Release now" }).waitFor()
+    }
+    await due.getByText(first.phoneNumber.e164).waitFor()
+    const count = (status: string) => page.locator(`[data-count="${status}"]`)
+    await expect.poll(() => count("released").textContent(), { timeout: 10_000 }).toBe("0")
+
+    // The page's clock between the two release times: the first is past due (highlighted), the second not yet.
+    await page.clock.setFixedTime((Date.parse(firstReleaseAt) + Date.parse(secondReleaseAt)) / 2)
+    await page.reload()
+    await page.getByRole("heading", { name: "Numbers: operator view" }).waitFor({ timeout: 10_000 })
+    await expect.poll(dueIds, { timeout: 10_000 }).toEqual([first.id, second.id])
+    expect(await highlighted(first.id)).toBe(true)
+    expect(await cell(first.id, "status").textContent()).toMatch(/^past due by /)
+    expect(await highlighted(second.id)).toBe(false)
+    expect(await cell(second.id, "status").textContent()).toMatch(/^due in /)
+    // Pending for weeks by the page's clock, but cancelled: nothing to retry, so not among what needs a person.
+    await page.locator('[data-list="stuck"]').getByText("Waiting Bakery").waitFor()
+    expect(await page.getByText("Numberless Nails").count()).toBe(0)
+    expect(await page.evaluate(() => [sessionStorage.getItem("numbers-token"), localStorage.length])).toEqual(
+      [token, 0]
+    )
+    const out = resolve(import.meta.dirname, "../../../test-output")
+    mkdirSync(out, { recursive: true })
+    await page.screenshot({ path: resolve(out, "dashboard-operator-due.png"), fullPage: true })
+
+    // Release now: the row says it is released (keeping the number it had), and it is.
+    await dueRow(first.id).getByRole("button", { name: "Release now" }).click()
+    await expect.poll(() => cell(first.id, "status").textContent(), { timeout: 15_000 }).toBe("released")
+    expect(await dueRow(first.id).getByRole("button").isHidden()).toBe(true)
+    expect(await cell(first.id, "number").textContent()).toBe(first.phoneNumber.e164)
+    const released = await stored(first.id)
+    expect([released.status, released.numberStatus, released.phoneNumber]).toEqual([
+      "cancelled",
+      "released",
+      null
+    ])
+    await expect.poll(() => count("released").textContent(), { timeout: 10_000 }).toBe("1")
+    // The other one is untouched.
+    expect(await cell(second.id, "status").textContent()).toMatch(/^due in /)
+    expect((await stored(second.id)).numberStatus).toBe("assigned")
+
+    // After a reload, only the second is due.
+    await page.reload()
+    await page.getByRole("heading", { name: "Numbers: operator view" }).waitFor({ timeout: 10_000 })
+    await expect.poll(dueIds, { timeout: 10_000 }).toEqual([second.id])
+    expect(await count("released").textContent()).toBe("1")
+    await page.screenshot({ path: resolve(out, "dashboard-operator-released.png"), fullPage: true })
   })
 })

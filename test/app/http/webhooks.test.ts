@@ -5,7 +5,7 @@ import twilio from "twilio"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { MemoryAssistantControl } from "../../../src/adapters/memory/MemoryAssistant.ts"
 import { MemoryBroadcasterControl } from "../../../src/adapters/memory/MemoryBroadcaster.ts"
-import { APOLOGY_TWIML } from "../../../src/app/usecases/InboundCall.ts"
+import { APOLOGY_TWIML, REJECT_TWIML } from "../../../src/app/usecases/InboundCall.ts"
 import { UNKNOWN_CALLER_REPLY } from "../../../src/app/usecases/VapiEvents.ts"
 import { Repository } from "../../../src/ports/Repository.ts"
 import { makeTestApp, SETTINGS, trialBody } from "../../support/httpApp.ts"
@@ -68,6 +68,29 @@ describe("Twilio inbound webhook", () => {
       from: "+14155550100",
       to: business.phoneNumber.e164
     })
+  })
+
+  it("a cancelled business's parked number: the call is rejected (not answered, not billed), Vapi not called", async () => {
+    const { business } = await assignedBusiness()
+    expect((await t.call("POST", `/api/businesses/${business.id}/cancel`)).status).toBe(202)
+    const before = (await t.run(MemoryAssistantControl.use((a) => a.inboundCalls))).length
+    const fields = {
+      CallSid: "CA-parked",
+      From: "+14155550100",
+      To: business.phoneNumber.e164,
+      CallStatus: "ringing"
+    }
+    const response = await twilioCall(business.id, fields)
+    expect(response.status).toBe(200)
+    expect(response.headers.get("content-type")).toContain("text/xml")
+    expect(response.text).toBe(REJECT_TWIML)
+    expect(response.text).toContain('<Reject reason="rejected"/>')
+    expect((await t.run(MemoryAssistantControl.use((a) => a.inboundCalls))).length).toBe(before)
+    // Reactivated: the same number rings through again.
+    expect((await t.call("POST", `/api/businesses/${business.id}/reactivate`)).status).toBe(202)
+    expect((await twilioCall(business.id, { ...fields, CallSid: "CA-back" })).text).toContain(
+      "<Connect><Stream"
+    )
   })
 
   it("forged, signed for another URL, or with a changed field: 403, and nothing happens", async () => {

@@ -176,7 +176,7 @@ const checkInvariants = (scenario: Scenario, ids: ReadonlyArray<string>, tally: 
         verify.strictEqual(s.secret, SECRET)
       }
       // I4: the owner hears once (and does hear, when assigned).
-      const emails = sent.filter((m) => m.idempotencyKey === `number-assigned:${business.id}`)
+      const emails = sent.filter((m) => m.idempotencyKey.startsWith(`number-assigned:${business.id}:`))
       const announced = events.filter(
         (e) => e.businessId === business.id && e.event._tag === "number.assigned"
       )

@@ -332,3 +332,121 @@ const rerun = (businessId: Parameters<typeof assignNumber>[0]) =>
     yield* TestClock.adjust("10 minutes")
     return yield* Fiber.join(fiber)
   })
+
+describe("AssignNumber with nearby", () => {
+  // Manhattan sold out; New York State lists four numbers, none of them Manhattan's.
+  const NEW_YORK = ["+13475550101", "+17185550102", "+19295550103", "+15165550104"]
+  const withNearby = (telephony: Partial<NonNullable<MemoryOptions["telephony"]>> = {}) =>
+    withMemory({
+      telephony: {
+        inventory: { "212": 0, "332": 0, "646": 0, "917": 0, "415": 5, "510": 5, "650": 5 },
+        regions: { NY: NEW_YORK },
+        ...telephony
+      },
+      settings: { fallbackAreaCodes: ["nearby", "415", "510", "650"] }
+    })
+  const calls = MemoryTelephonyControl.use((t) => t.calls)
+  const OVERLAYS = ["findOwned", "purchase", "purchase", "purchase", "purchase"] as const
+
+  it.effect(
+    "tries the overlays by area code, then searches the state and buys a listed number by number",
+    () =>
+      Effect.gen(function* () {
+        const business = yield* givenBusiness({ requestedAreaCode: "212" })
+        const outcome = yield* assignNumber(business.id)
+        assert.strictEqual(outcome._tag === "Assigned" && outcome.number.e164, "+13475550101" as unknown)
+        assert.deepStrictEqual(yield* calls, [...OVERLAYS, "searchLocal", "purchaseNumber"])
+        const purchases = yield* purchasesFor(business.id)
+        assert.deepStrictEqual(
+          purchases.map((p) => [p.e164, p.areaCode]),
+          [["+13475550101", "347"]]
+        )
+        const stored = yield* Repository.use((r) => r.findBusiness(business.id))
+        assert.strictEqual(stored?.phoneNumber?.areaCode, "347")
+        assert.isNull(yield* Repository.use((r) => r.purchaseInFlightSince(business.id)))
+      }).pipe(withNearby())
+  )
+
+  it.effect("a number taken since the search sends it to the next one listed", () =>
+    Effect.gen(function* () {
+      const business = yield* givenBusiness({ requestedAreaCode: "212" })
+      yield* MemoryTelephonyControl.use((t) => t.injectFaults([{ _tag: "taken" }]))
+      const outcome = yield* assignNumber(business.id)
+      assert.strictEqual(outcome._tag === "Assigned" && outcome.number.e164, "+17185550102" as unknown)
+      assert.deepStrictEqual(yield* calls, [...OVERLAYS, "searchLocal", "purchaseNumber", "purchaseNumber"])
+      assert.strictEqual((yield* purchasesFor(business.id)).length, 1)
+      assert.isNull(yield* Repository.use((r) => r.purchaseInFlightSince(business.id)))
+    }).pipe(withNearby())
+  )
+
+  it.effect("tries at most three listed numbers, then moves on down the chain", () =>
+    Effect.gen(function* () {
+      const business = yield* givenBusiness({ requestedAreaCode: "212" })
+      yield* MemoryTelephonyControl.use((t) =>
+        t.injectFaults([{ _tag: "taken" }, { _tag: "taken" }, { _tag: "taken" }])
+      )
+      const outcome = yield* assignNumber(business.id)
+      assert.strictEqual(outcome._tag === "Assigned" && outcome.number.areaCode, "415" as unknown)
+      assert.deepStrictEqual(yield* calls, [
+        ...OVERLAYS,
+        "searchLocal",
+        "purchaseNumber",
+        "purchaseNumber",
+        "purchaseNumber",
+        "purchase"
+      ])
+    }).pipe(withNearby())
+  )
+
+  it.effect("a state that lists nothing moves on down the chain", () =>
+    Effect.gen(function* () {
+      const business = yield* givenBusiness({ requestedAreaCode: "212" })
+      const outcome = yield* assignNumber(business.id)
+      assert.strictEqual(outcome._tag === "Assigned" && outcome.number.areaCode, "415" as unknown)
+      assert.deepStrictEqual(yield* calls, [...OVERLAYS, "searchLocal", "purchase"])
+    }).pipe(withNearby({ regions: {} }))
+  )
+
+  it.effect("a Canadian code has no nearby: its fallbacks follow it at once", () =>
+    Effect.gen(function* () {
+      const business = yield* givenBusiness({ requestedAreaCode: "604" })
+      const outcome = yield* assignNumber(business.id)
+      assert.strictEqual(outcome._tag === "Assigned" && outcome.number.areaCode, "415" as unknown)
+      assert.deepStrictEqual(yield* calls, ["findOwned", "purchase", "purchase"])
+    }).pipe(withNearby({ inventory: { "604": 0, "415": 5 } }))
+  )
+
+  it.effect("an ambiguous purchase by number is reconciled by FriendlyName, not bought again", () =>
+    Effect.gen(function* () {
+      const business = yield* givenBusiness({ requestedAreaCode: "212" })
+      yield* MemoryTelephonyControl.use((t) =>
+        t.injectFaults([{ _tag: "ambiguous", operation: "purchaseNumber" }])
+      )
+      const outcome = yield* assignNumber(business.id)
+      assert.strictEqual(outcome._tag === "Assigned" && outcome.number.e164, "+13475550101" as unknown)
+      assert.deepStrictEqual(yield* calls, [...OVERLAYS, "searchLocal", "purchaseNumber", "findOwned"])
+      assert.strictEqual((yield* purchasesFor(business.id)).length, 1)
+    }).pipe(withNearby())
+  )
+
+  it.effect(
+    "a purchase by number lost for good ends the attempt; the marker keeps the next from buying",
+    () =>
+      Effect.gen(function* () {
+        const business = yield* givenBusiness({ requestedAreaCode: "212" })
+        // Times out, and lands at Twilio a minute later: the FriendlyName lookup finds nothing yet.
+        yield* MemoryTelephonyControl.use((t) =>
+          t.injectFaults([{ _tag: "late", afterMillis: 60_000, operation: "purchaseNumber" }])
+        )
+        const first = yield* Effect.forkChild(Effect.flip(assignNumber(business.id)))
+        yield* TestClock.adjust("10 seconds")
+        assert.strictEqual((yield* Fiber.join(first))._tag, "TelephonyUnavailable")
+        assert.isNotNull(yield* Repository.use((r) => r.purchaseInFlightSince(business.id)))
+        // The late purchase lands; the next delivery finds it instead of buying.
+        yield* TestClock.adjust("1 minute")
+        const outcome = yield* rerun(business.id)
+        assert.strictEqual(outcome._tag === "Assigned" && outcome.number.e164, "+13475550101" as unknown)
+        assert.strictEqual((yield* purchasesFor(business.id)).length, 1)
+      }).pipe(withNearby())
+  )
+})

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { DateTime, Effect, Redacted } from "effect"
+import { DateTime, Duration, Effect, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { MemoryBroadcasterControl } from "../../../src/adapters/memory/MemoryBroadcaster.ts"
 import { MemoryErrorReporterControl } from "../../../src/adapters/memory/MemoryErrorReporter.ts"
@@ -7,6 +7,7 @@ import { MemoryJobQueueControl } from "../../../src/adapters/memory/MemoryJobQue
 import { MemoryRepositoryControl } from "../../../src/adapters/memory/MemoryRepository.ts"
 import { MemoryTelephonyControl } from "../../../src/adapters/memory/MemoryTelephony.ts"
 import { type MemoryOptions, memoryLayer } from "../../../src/app/layers/memory.ts"
+import { assignNumber } from "../../../src/app/usecases/AssignNumber.ts"
 import { retryAssignment } from "../../../src/app/usecases/Businesses.ts"
 import { convertTrial } from "../../../src/app/usecases/ConvertTrial.ts"
 import { inboundCall, REJECT_TWIML } from "../../../src/app/usecases/InboundCall.ts"
@@ -37,6 +38,8 @@ const idle = settle(
   MemoryJobQueueControl.use((j) => j.awaitIdle),
   "1 hour"
 )
+/** Time passes (every release scheduled meanwhile comes due), then the queue settles. */
+const passDays = (days: number) => Effect.andThen(TestClock.adjust(Duration.days(days)), idle)
 const work = JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work))
 const stored = (id: BusinessId) =>
   Effect.flatMap(
@@ -105,7 +108,7 @@ describe("the number's life: cancel, park, reactivate, release", () => {
         assert.notStrictEqual(yield* call(business.id, e164), REJECT_TWIML)
 
         // The release time passes: the stale job finds the business active and releases nothing.
-        yield* idle
+        yield* passDays(40)
         assert.deepStrictEqual(
           (yield* owned).map((n) => n.e164),
           [e164]
@@ -134,8 +137,11 @@ describe("the number's life: cancel, park, reactivate, release", () => {
           cancelled.releaseAt && DateTime.formatIso(cancelled.releaseAt),
           "2026-03-30T08:00:00.000Z"
         )
+        // Nothing happens before its time.
+        yield* passDays(32)
+        assert.strictEqual((yield* stored(business.id)).numberStatus, "assigned")
 
-        yield* idle
+        yield* passDays(2)
         assert.strictEqual(DateTime.formatIso(yield* DateTime.now) >= "2026-03-30T08:00:00.000Z", true)
         const released = yield* stored(business.id)
         assert.deepStrictEqual(
@@ -188,7 +194,7 @@ describe("the number's life: cancel, park, reactivate, release", () => {
         const deletesBefore = (yield* MemoryTelephonyControl.use((t) => t.calls)).filter(
           (c) => c === "release"
         ).length
-        yield* idle
+        yield* passDays(40)
         assert.strictEqual((yield* stored(business.id)).numberStatus, "released")
         const deletes = (yield* MemoryTelephonyControl.use((t) => t.calls)).filter(
           (c) => c === "release"
@@ -277,6 +283,38 @@ describe("the number's life: cancel, park, reactivate, release", () => {
           (yield* MemoryTelephonyControl.use((t) => t.calls)).filter((c) => c === "release").length,
           1
         )
+      }).pipe(withMemory())
+  )
+
+  it.effect(
+    "a purchase sent before the cancellation that lands late is recorded and parked, never left billed",
+    () =>
+      Effect.gen(function* () {
+        const trial = yield* Repository.use((r) => r.createTrial(newTrial()))
+        const business = yield* convertTrial(trial.id)
+        // The purchase times out at us, and completes at Twilio 30 s later.
+        yield* MemoryTelephonyControl.use((t) =>
+          t.injectFaults([{ _tag: "late", afterMillis: 30_000, operation: "purchase" }])
+        )
+        const lost = yield* Effect.flip(assignNumber(business.id))
+        assert.strictEqual(lost._tag, "TelephonyUnavailable")
+        const cancelled = yield* cancelBusiness(business.id)
+        assert.deepStrictEqual([cancelled.numberStatus, cancelled.releaseAt], ["pending", null])
+        // The queued job finds the business cancelled with a purchase in flight: it only looks for that number.
+        yield* work
+        yield* passDays(1)
+        const parked = yield* stored(business.id)
+        assert.strictEqual(parked.status, "cancelled")
+        assert.strictEqual(parked.phoneNumber?.e164, (yield* owned)[0]?.e164)
+        assert.isNotNull(parked.releaseAt)
+        assert.strictEqual((yield* MemoryTelephonyControl.use((t) => t.purchases)).length, 1)
+        yield* passDays(40)
+        assert.strictEqual((yield* stored(business.id)).numberStatus, "released")
+        assert.deepStrictEqual(yield* owned, [])
+        const emails = (yield* MemoryJobQueueControl.use((j) => j.enqueued)).filter(
+          (e) => e.job._tag === "send-number-assigned-email"
+        )
+        assert.deepStrictEqual(emails, [], "no 'Number assigned' email for a business that left")
       }).pipe(withMemory())
   )
 
