@@ -144,6 +144,8 @@ const numberLifecycle = Effect.gen(function* () {
   // seconds of their purchase: their recording time stands for it.
   yield* sql`ALTER TABLE phone_numbers ADD COLUMN date_created timestamptz`
   yield* sql`UPDATE phone_numbers SET date_created = created_at`
+  // A default for the previous version's writers, still running during a rolling deploy.
+  yield* sql`ALTER TABLE phone_numbers ALTER COLUMN date_created SET DEFAULT now()`
   yield* sql`ALTER TABLE phone_numbers ALTER COLUMN date_created SET NOT NULL`
   // Released numbers stay as history; the unique keys hold among the numbers in use, so a business can hold a
   // second number over its life and Twilio can sell us an aged number again.

@@ -324,6 +324,8 @@ export const failAssignment = Effect.fn("AssignNumber.fail")(function* (
   const { business, failed } = yield* repo.withBusinessLock(
     businessId,
     (business): Effect.Effect<Ending, RepositoryUnavailable> => {
+      // A cancelled business is not failed: it stays as it is, and a reactivation resumes its assignment.
+      if (business.status === "cancelled") return Effect.succeed({ business, failed: null })
       if (business.numberStatus === "pending") {
         return repo
           .markFailed(businessId, reason)
@@ -345,6 +347,7 @@ export const failAssignment = Effect.fn("AssignNumber.fail")(function* (
     yield* (yield* Broadcaster).publish(businessId, new NumberFailed({ businessId, reason, at }))
   }
   if (failed === "assistant") yield* announceAssistantFailed(businessId, "assistant_unavailable", cause)
+  if (business.status === "cancelled") return { _tag: "Cancelled", business } as const
   return business.phoneNumber
     ? assigned(business, business.phoneNumber)
     : ({ _tag: "Failed", business, reason: business.failureReason ?? reason } as const)

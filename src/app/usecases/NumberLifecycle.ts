@@ -2,7 +2,7 @@
 // until just before the number's next monthly bill; then the durable `release-number` job gives it back to
 // Twilio, under the business lock and only once Twilio confirms the number is this business's (I7). Reactivating
 // before the release keeps the number; after it, the business is assigned a new one.
-import { Cause, DateTime, Effect, Metric, Schema } from "effect"
+import { Cause, DateTime, Duration, Effect, Metric, Schema } from "effect"
 import type { Business } from "../../domain/entities.ts"
 import { BusinessActive } from "../../domain/errors.ts"
 import { BusinessCancelled, BusinessReactivated, NumberReleased } from "../../domain/events.ts"
@@ -11,7 +11,12 @@ import { releaseAtFor } from "../../domain/releaseDate.ts"
 import { friendlyNameFor } from "../../domain/webhooks.ts"
 import { Broadcaster } from "../../ports/Broadcaster.ts"
 import { ErrorReporter } from "../../ports/ErrorReporter.ts"
-import { AssignNumberJob, JobQueue, ReleaseNumberJob } from "../../ports/JobQueue.ts"
+import {
+  AssignNumberJob,
+  JobQueue,
+  ReleaseNumberJob,
+  SendNumberAssignedEmailJob
+} from "../../ports/JobQueue.ts"
 import { type ReleaseOutcome, releases } from "../../ports/metrics.ts"
 import { Repository } from "../../ports/Repository.ts"
 import { Telephony } from "../../ports/Telephony.ts"
@@ -109,9 +114,25 @@ export const reactivateBusiness = Effect.fn("ReactivateBusiness")(function* (id:
           } else yield* repo.clearReleaseInFlight(id)
         }
         let reactivated = yield* repo.setBusinessStatus(id, "active", null)
-        if (current.numberStatus === "released") reactivated = yield* repo.markPending(id)
-        if (reactivated.numberStatus === "pending") {
-          yield* (yield* JobQueue).enqueue(AssignNumberJob.make({ businessId: id }), { key: id })
+        // Released, or failed while cancelled: assigned again from the start.
+        if (current.numberStatus === "released" || current.numberStatus === "failed") {
+          reactivated = yield* repo.markPending(id)
+        }
+        const jobs = yield* JobQueue
+        const now = iso(yield* DateTime.now)
+        // A key of its own: the job that ran while it was cancelled may still be finishing under the business's
+        // key, and would swallow this one (every attempt runs under the lock and ends early once a number is in).
+        const assign = jobs.enqueue(AssignNumberJob.make({ businessId: id }), {
+          key: `${id}:reactivated:${now}`
+        })
+        if (reactivated.numberStatus === "pending") yield* assign
+        if (reactivated.phoneNumber) {
+          // A number bought before the cancellation that landed while it was cancelled was never announced nor
+          // pointed at: the email job (sent once per number: the mailer remembers) and the assistant now.
+          yield* jobs.enqueue(SendNumberAssignedEmailJob.make({ businessId: id }), {
+            key: `number-assigned-email:${id}:${reactivated.phoneNumber.twilioSid}`
+          })
+          if (reactivated.assistantStatus !== "connected") yield* assign
         }
         const at = iso(yield* DateTime.now)
         yield* (yield* Broadcaster).publish(id, new BusinessReactivated({ businessId: id, at }))
@@ -197,12 +218,25 @@ export const releaseNumber = Effect.fn("ReleaseNumber")(
     )
 )
 
-/** The release job's budget is spent: counted, reported; the business stays cancelled and due (visible). */
+/** After a release's budget is spent, it is tried again this much later, for as long as it is due. */
+const RELEASE_RETRY_AFTER = Duration.hours(1)
+
+/**
+ * The release job's budget is spent (Twilio down or refusing us for hours): counted and reported, and the same
+ * release queued again an hour later under a key of its own: a number left on the bill costs a month, so it is
+ * never given up on while its business is cancelled and due (the job ends at once otherwise).
+ */
 export const failRelease = Effect.fn("ReleaseNumber.fail")(function* (
   businessId: BusinessId,
+  releaseAt: string,
   cause: Cause.Cause<unknown>
 ) {
   yield* countRelease("failed")
-  yield* Effect.logError("release failed: the retry budget is spent")
+  yield* Effect.logError("release failed: the retry budget is spent; trying again in an hour")
   yield* (yield* ErrorReporter).report(cause, { businessId, operation: "ReleaseNumber" })
+  const later = DateTime.addDuration(yield* DateTime.now, RELEASE_RETRY_AFTER)
+  yield* (yield* JobQueue).enqueue(ReleaseNumberJob.make({ businessId, releaseAt }), {
+    key: `${businessId}:${releaseAt}:again:${iso(later)}`,
+    startAfter: later
+  })
 })

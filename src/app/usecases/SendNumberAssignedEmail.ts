@@ -17,7 +17,8 @@ export const sendNumberAssignedEmail = Effect.fn("SendNumberAssignedEmail")(func
   const repo = yield* Repository
   const found = yield* repo.findBusinessWithOwner(businessId)
   const number = found?.business.phoneNumber
-  if (!found || !number) return "nothing-to-send" as const
+  // A business that left before its email went out is told if it comes back (its reactivation queues it).
+  if (!found || !number || found.business.status === "cancelled") return "nothing-to-send" as const
   const { business, owner } = found
   const { appUrl } = yield* Settings
   const reporter = yield* ErrorReporter

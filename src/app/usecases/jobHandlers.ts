@@ -62,11 +62,18 @@ export const jobHandlers: Effect.Effect<JobHandlers, never, JobServices> = Effec
           Effect.annotateLogs({ jobId }),
           Effect.provideContext(services)
         ),
-      // Still cancelled and due, and visible as such (the operator's view lists it): released by a person.
+      // Still cancelled and due, and visible as such (the operator's view lists it): tried again later.
       onExhausted: (job, cause, { jobId }) =>
-        failRelease(job.businessId, cause).pipe(
+        failRelease(job.businessId, job.releaseAt, cause).pipe(
           Effect.annotateLogs({ jobId }),
-          Effect.provideContext(services)
+          Effect.provideContext(services),
+          Effect.catchCause((failure) =>
+            reporter.report(Cause.combine(cause, failure), {
+              businessId: job.businessId,
+              jobId,
+              operation: "ReleaseNumber.fail"
+            })
+          )
         )
     }
   }

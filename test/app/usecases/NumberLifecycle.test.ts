@@ -4,6 +4,7 @@ import { TestClock } from "effect/testing"
 import { MemoryBroadcasterControl } from "../../../src/adapters/memory/MemoryBroadcaster.ts"
 import { MemoryErrorReporterControl } from "../../../src/adapters/memory/MemoryErrorReporter.ts"
 import { MemoryJobQueueControl } from "../../../src/adapters/memory/MemoryJobQueue.ts"
+import { MemoryMailerControl } from "../../../src/adapters/memory/MemoryMailer.ts"
 import { MemoryRepositoryControl } from "../../../src/adapters/memory/MemoryRepository.ts"
 import { MemoryTelephonyControl } from "../../../src/adapters/memory/MemoryTelephony.ts"
 import { type MemoryOptions, memoryLayer } from "../../../src/app/layers/memory.ts"
@@ -315,6 +316,65 @@ describe("the number's life: cancel, park, reactivate, release", () => {
           (e) => e.job._tag === "send-number-assigned-email"
         )
         assert.deepStrictEqual(emails, [], "no 'Number assigned' email for a business that left")
+      }).pipe(withMemory())
+  )
+
+  it.effect(
+    "a release Twilio refuses for longer than the job's budget is counted, reported and tried again",
+    () =>
+      Effect.gen(function* () {
+        yield* work
+        const business = yield* assignedBusiness
+        yield* cancelBusiness(business.id)
+        // Twilio refuses us (rotated credentials) for about a day.
+        yield* MemoryTelephonyControl.use((t) =>
+          t.injectFaults(
+            Array.from({ length: 150 }, () => ({ _tag: "rejected", operation: "fetch" }) as const)
+          )
+        )
+        yield* releaseNow(business.id)
+        yield* passDays(1)
+        assert.strictEqual((yield* stored(business.id)).numberStatus, "assigned")
+        const reports = (yield* MemoryErrorReporterControl.use((r) => r.reports)).filter(
+          (r) => r.context.operation === "ReleaseNumber"
+        )
+        assert.isAtLeast(reports.length, 2, "every spent budget reported, and the release queued again")
+        // Twilio takes us back: the next try releases it.
+        yield* MemoryTelephonyControl.use((t) => t.clearFaults)
+        yield* passDays(1)
+        assert.strictEqual((yield* stored(business.id)).numberStatus, "released")
+        assert.deepStrictEqual(yield* owned, [])
+      }).pipe(withMemory())
+  )
+
+  it.effect(
+    "a late number parked while cancelled is announced and connected when the business comes back",
+    () =>
+      Effect.gen(function* () {
+        const trial = yield* Repository.use((r) => r.createTrial(newTrial()))
+        const business = yield* convertTrial(trial.id)
+        yield* MemoryTelephonyControl.use((t) =>
+          t.injectFaults([{ _tag: "late", afterMillis: 30_000, operation: "purchase" }])
+        )
+        yield* Effect.flip(assignNumber(business.id))
+        yield* cancelBusiness(business.id)
+        yield* work
+        yield* passDays(1)
+        const parked = yield* stored(business.id)
+        assert.deepStrictEqual([parked.status, parked.assistantStatus], ["cancelled", "pending"])
+        const back = yield* reactivateBusiness(business.id)
+        assert.strictEqual(back.phoneNumber?.e164, parked.phoneNumber?.e164)
+        yield* idle
+        const connected = yield* stored(business.id)
+        assert.deepStrictEqual([connected.status, connected.assistantStatus], ["active", "connected"])
+        const sent = yield* MemoryMailerControl.use((m) => m.sent)
+        assert.strictEqual(sent.length, 1, "told once about the number it kept")
+        // A second round trip tells nobody again.
+        yield* cancelBusiness(business.id)
+        yield* reactivateBusiness(business.id)
+        yield* idle
+        assert.strictEqual((yield* MemoryMailerControl.use((m) => m.sent)).length, 1)
+        assert.strictEqual((yield* MemoryTelephonyControl.use((t) => t.purchases)).length, 1)
       }).pipe(withMemory())
   )
 
