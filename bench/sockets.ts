@@ -1,13 +1,17 @@
 // Benchmark 4: 10,000 owners, each with a WebSocket on the service's /cable subscribed to their own business,
 // one event each, against raw Bun pub/sub (bench/rawPubSub.ts) with the same clients in the same run.
 // The service runs as its own process (ROLE=web); events are published from this process through the
-// Broadcaster, as a worker on another instance publishes them (Postgres NOTIFY, the instance's LISTEN, Bun's
-// pub/sub). The burst publishes one event per owner as fast as this process can; the trickle publishes one
-// at a time on an idle path: the cross-instance latency.
+// Broadcaster, as a worker on another instance publishes them (stored in owner_events, a NOTIFY wake-up, the
+// instance's LISTEN and read, Bun's pub/sub). The burst publishes one event per owner as fast as this process
+// can; the trickle publishes one at a time on an idle path: the cross-instance latency. Then the resume storm:
+// the web process restarts, BENCH_RESUME_EVENTS (2) events per owner are committed while it is down, and all
+// 10,000 owners resubscribe at once with `since` their last offset: the time for each to hold its `subscribed`
+// frame and every event it missed, and the events lost or received twice (both must be 0).
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { Effect, Layer, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
 import * as Database from "../src/adapters/postgres/Database.ts"
 import { DatabaseUrl } from "../src/adapters/postgres/Database.ts"
 import * as PgBroadcaster from "../src/adapters/postgres/PgBroadcaster.ts"
@@ -18,22 +22,27 @@ import type { AssistantId } from "../src/domain/ids.ts"
 import { Broadcaster } from "../src/ports/Broadcaster.ts"
 import { Repository } from "../src/ports/Repository.ts"
 import { freePort, spawnService, untilReady } from "../test/support/processes.ts"
+import type { ResumeResult } from "./socketClients.ts"
 import { createDatabase, percentile, runBenchmark, serverUrl } from "./support.ts"
 
 const OWNERS = Number(process.env.BENCH_OWNERS ?? 10_000)
 const TRICKLE = 500
+/** Events committed per owner while the web process restarts, which every owner's resume must bring. */
+const MISSED = Number(process.env.BENCH_RESUME_EVENTS ?? 2)
 const PUBLISH_CONCURRENCY = 16
 const AUTH_SECRET = "bench-sockets-auth-secret"
 const root = resolve(import.meta.dirname, "..")
 const now = () => performance.timeOrigin + performance.now()
 
-/** The owners' process; resolves once every socket is subscribed, then `results` waits for the arrivals. */
-const startClients = async (wsUrl: string, ownersFile: string, expected: number) => {
-  const child = Bun.spawn(["bun", "bench/socketClients.ts", wsUrl, ownersFile, String(expected)], {
-    cwd: root,
-    stdout: "pipe",
-    stderr: "inherit"
-  })
+/**
+ * The owners' process; resolves once every socket is subscribed, then `results` waits for the arrivals. With
+ * `resume`, `dropped` waits until the server has closed every socket and `resume` reopens them all on `wsUrl`.
+ */
+const startClients = async (wsUrl: string, ownersFile: string, expected: number, resume = false) => {
+  const child = Bun.spawn(
+    ["bun", "bench/socketClients.ts", wsUrl, ownersFile, String(expected), ...(resume ? ["resume"] : [])],
+    { cwd: root, stdin: "pipe", stdout: "pipe", stderr: "inherit" }
+  )
   const lines: Array<string> = []
   const waiting: Array<(line: string) => void> = []
   void (async () => {
@@ -50,15 +59,29 @@ const startClients = async (wsUrl: string, ownersFile: string, expected: number)
     }
   })()
   const nextLine = () =>
-    new Promise<string>((resolve) => {
-      const line = lines.shift()
-      if (line !== undefined) resolve(line)
-      else waiting.push(resolve)
-    })
-  const ready = await Promise.race([nextLine(), child.exited.then((code) => `exited ${code}`)])
+    Promise.race([
+      new Promise<string>((resolve) => {
+        const line = lines.shift()
+        if (line !== undefined) resolve(line)
+        else waiting.push(resolve)
+      }),
+      child.exited.then((code) => {
+        throw new Error(`owners' process exited (${code})`)
+      })
+    ])
+  const ready = await nextLine()
   if (ready !== "ready") throw new Error(`owners' sockets did not come up: ${ready}`)
   return {
     results: async () => new Map(JSON.parse(await nextLine()) as Array<[string, number]>),
+    dropped: async () => {
+      const line = await nextLine()
+      if (line !== "dropped") throw new Error(`expected the sockets dropped, got ${line.slice(0, 200)}`)
+    },
+    resume: async (url: string): Promise<ResumeResult> => {
+      child.stdin.write(`resume ${url}\n`)
+      await child.stdin.flush()
+      return JSON.parse(await nextLine()) as ResumeResult
+    },
     exited: child.exited
   }
 }
@@ -78,14 +101,17 @@ const latencies = (published: ReadonlyArray<[string, number]>, received: Readonl
 
 const server = await serverUrl()
 const database = await createDatabase(server.url)
+/** The service's web role on `port`, on the benchmark's database. */
+const startWeb = (port: number) =>
+  spawnService({
+    ROLE: "web",
+    PORT: String(port),
+    APP_URL: `http://127.0.0.1:${port}`,
+    DATABASE_URL: database.url,
+    AUTH_SECRET
+  })
 const port = freePort()
-const service = spawnService({
-  ROLE: "web",
-  PORT: String(port),
-  APP_URL: `http://127.0.0.1:${port}`,
-  DATABASE_URL: database.url,
-  AUTH_SECRET
-})
+let service = startWeb(port)
 const rawPort = freePort()
 const raw = Bun.spawn(["bun", "bench/rawPubSub.ts", String(rawPort)], {
   cwd: root,
@@ -105,6 +131,7 @@ try {
   await runBenchmark(
     Effect.gen(function* () {
       const repo = yield* Repository
+      const sql = yield* SqlClient.SqlClient
       const broadcaster = yield* Broadcaster
       const secret = Redacted.make(AUTH_SECRET)
       const owners = yield* Effect.forEach(
@@ -131,9 +158,9 @@ try {
       const event = (businessId: (typeof owners)[number]["businessId"], callId: string) =>
         new CallUpdated({ businessId, callId, status: "ringing", endedReason: null, from: null, at: "" })
 
-      // The service: the burst, then the trickle on the same sockets.
+      // The service: the burst, then the trickle on the same sockets, then the resume after a restart.
       const clients = yield* Effect.promise(() =>
-        startClients(`ws://127.0.0.1:${port}/cable`, ownersFile, OWNERS + TRICKLE)
+        startClients(`ws://127.0.0.1:${port}/cable`, ownersFile, OWNERS + TRICKLE, true)
       )
       const burst = yield* Effect.forEach(
         owners,
@@ -154,7 +181,45 @@ try {
         yield* Effect.sleep("5 millis")
       }
       const received = yield* Effect.promise(clients.results)
+
+      // The resume storm: the web process stops (closing every socket with 1001), MISSED events per owner are
+      // committed while it is down, it starts again (on another port, as a new instance would), and every owner
+      // reconnects at once with `since` its last offset. Timed from the reconnect's start (the new process
+      // ready) to each socket holding its `subscribed` frame and every event up to that frame's offset.
+      yield* Effect.promise(() => service.kill("SIGTERM"))
+      yield* Effect.promise(clients.dropped)
+      const missedStarted = performance.now()
+      yield* Effect.forEach(
+        owners,
+        ({ businessId }, i) =>
+          Effect.forEach(
+            Array.from({ length: MISSED }, (_, k) => k),
+            (k) => broadcaster.publish(businessId, event(businessId, `missed-${i}-${k}`)),
+            { discard: true }
+          ),
+        { concurrency: PUBLISH_CONCURRENCY, discard: true }
+      )
+      const missedSeconds = (performance.now() - missedStarted) / 1000
+      const restartPort = freePort()
+      const restartedAt = performance.now()
+      service = startWeb(restartPort)
+      yield* Effect.promise(() => untilReady(`http://127.0.0.1:${restartPort}`))
+      const restartMillis = performance.now() - restartedAt
+      const resumed = yield* Effect.promise(() => clients.resume(`ws://127.0.0.1:${restartPort}/cable`))
       yield* Effect.promise(() => clients.exited)
+      // Lost: what each owner's copy lacks against the stored stream, plus what it skipped on the way.
+      const stored = new Map(
+        (yield* sql<{ readonly businessId: string; readonly lastOffset: string | number }>`
+          SELECT business_id, last_offset FROM event_streams`).map((row) => [
+          row.businessId,
+          Number(row.lastOffset)
+        ])
+      )
+      const behind = resumed.last.reduce(
+        (sum, [id, last]) => sum + Math.max(0, (stored.get(id) ?? 0) - last),
+        0
+      )
+      const resumeLost = behind + resumed.gaps
 
       // The baseline: the same owners' process on raw Bun pub/sub, the same burst.
       const rawClients = yield* Effect.promise(() =>
@@ -185,8 +250,21 @@ try {
         trickleEvents: TRICKLE,
         crossInstanceP50Millis: crossInstance.p50Millis,
         crossInstanceP99Millis: crossInstance.p99Millis,
+        resumeOwners: OWNERS,
+        resumeMissedPerOwner: MISSED,
+        resumeMissedPublishSeconds: Number(missedSeconds.toFixed(2)),
+        resumeRestartMillis: Math.round(restartMillis),
+        resumeCaughtUp: resumed.millis.length,
+        resumeP50Millis: Math.round(percentile(resumed.millis, 50)),
+        resumeP99Millis: Math.round(percentile(resumed.millis, 99)),
+        resumeAllMillis: Math.round(Math.max(...resumed.millis)),
+        resumeLost,
+        resumeDuplicated: resumed.duplicated,
+        resumeNotRecovered: resumed.notRecovered,
+        resumeRetries: resumed.retries,
         burstP99Met: ours.p99Millis <= 50,
-        crossInstanceP99Met: crossInstance.p99Millis <= 10
+        crossInstanceP99Met: crossInstance.p99Millis <= 10,
+        resumeExact: resumeLost === 0 && resumed.duplicated === 0 && resumed.millis.length === OWNERS
       }
     }),
     stack

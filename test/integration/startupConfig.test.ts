@@ -73,6 +73,12 @@ describe("startup configuration", () => {
       "OTEL_EXPORTER_OTLP_PROTOCOL is invalid: expected http/protobuf or http/json (grpc is not supported)"
     ],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT is invalid"],
+    [{ EVENT_HISTORY_MIN: "0" }, "EVENT_HISTORY_MIN is invalid: expected an integer from 1 to 100000"],
+    [{ EVENT_HISTORY_DAYS: "a week" }, "EVENT_HISTORY_DAYS is invalid"],
+    [
+      { RELEASE_MIN_GRACE_HOURS: "-1" },
+      "RELEASE_MIN_GRACE_HOURS is invalid: expected an integer from 0 to 8760"
+    ],
     [
       { OTEL_EXPORTER_OTLP_ENDPOINT: "http://localhost:4318", OTEL_EXPORTER_OTLP_HEADERS: "api-key" },
       "OTEL_EXPORTER_OTLP_HEADERS is invalid: expected comma-separated key=value pairs"

@@ -3,6 +3,7 @@ import { Effect, ManagedRuntime, Redacted, Scope } from "effect"
 import { MemoryJobQueueControl } from "../../src/adapters/memory/MemoryJobQueue.ts"
 import { makeApp } from "../../src/app/http/app.ts"
 import { signToken } from "../../src/app/http/auth.ts"
+import { openSockets } from "../../src/app/http/cable.ts"
 import type { HttpSettings } from "../../src/app/http/services.ts"
 import { type MemoryOptions, memoryLayer } from "../../src/app/layers/memory.ts"
 import { jobHandlers } from "../../src/app/usecases/jobHandlers.ts"
@@ -36,7 +37,9 @@ export const makeTestApp = async (options: MemoryOptions = {}) => {
   await runtime.runPromise(
     JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work)).pipe(Scope.provide(scope))
   )
-  const app = makeApp(runtime.runPromise, SETTINGS)
+  // The cable's state, shared by the app's socket route and the relay a test runs (relayEvents(sockets, ...)).
+  const sockets = openSockets()
+  const app = makeApp(runtime.runPromise, SETTINGS, sockets)
   const sign = (claims: Parameters<typeof signToken>[1], expiresIn?: string) =>
     Effect.runPromise(signToken(SETTINGS.authSecret, claims, expiresIn))
   const service = await sign({ role: "service" })
@@ -69,6 +72,7 @@ export const makeTestApp = async (options: MemoryOptions = {}) => {
   }
   return {
     app,
+    sockets,
     runtime,
     service,
     sign,

@@ -1,59 +1,180 @@
-// Broadcaster across instances: every publish is a Postgres NOTIFY; every instance LISTENs and hands
-// events to its own subscribers. Payloads are the small wire form of an event (ids and short fields).
+// Owner event streams on Postgres. An event is stored in `owner_events` with the next offset of its business's
+// stream (`event_streams.last_offset`, whose row lock orders writers: offsets follow commit order, with no gaps),
+// in the caller's transaction; its NOTIFY carries only `<business id>:<offset>`, as a wake-up. Each instance
+// reads the streams it follows by cursor (its last delivered offset per business) on every wake-up, every
+// TICK, and whenever its LISTEN connection is (re)established: an event committed while LISTEN was down is
+// read on the next tick, and none is delivered twice.
 import { PgClient } from "@effect/sql-pg"
-import {
-  Duration,
-  Effect,
-  Exit,
-  Layer,
-  Metric,
-  Option,
-  PubSub,
-  Queue,
-  Request,
-  RequestResolver,
-  Schedule,
-  Schema,
-  Semaphore,
-  Stream
-} from "effect"
+import { Duration, Effect, Layer, Metric, PubSub, Queue, Schedule, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { OwnerEvent } from "../../domain/events.ts"
 import type { BusinessId } from "../../domain/ids.ts"
-import { Broadcaster } from "../../ports/Broadcaster.ts"
+import {
+  Broadcaster,
+  BroadcastUnavailable,
+  type StoredEvent,
+  type StreamPosition
+} from "../../ports/Broadcaster.ts"
 import { ownerEvents } from "../../ports/metrics.ts"
-import { failureKind, retryTransient } from "./failures.ts"
+import { type DbError, failureKind, retryTransient } from "./failures.ts"
 
 const CHANNEL = "numbers_owner_events"
 
-/** Events sent in one statement at most (each payload is well under a kilobyte). */
-const MAX_BATCH = 256
+/** How often every followed stream is read even without a wake-up (a NOTIFY lost with its connection). */
+const TICK = Duration.seconds(2)
 
-class Notify extends Request.Class<{ readonly payload: string }, void> {}
+/** Events read in one statement at most; a full batch is followed at once by the next. */
+const BATCH = 2_000
 
 const encode = Schema.encodeSync(Schema.fromJsonString(OwnerEvent))
-const decode = Schema.decodeUnknownEffect(Schema.fromJsonString(OwnerEvent))
+const decode = Schema.decodeUnknownSync(Schema.fromJsonString(OwnerEvent))
+
+const unavailable = (operation: string) => (error: DbError) =>
+  Effect.fail(new BroadcastUnavailable({ message: `${operation}: ${failureKind(error)}` }))
+
+interface Followed {
+  refs: number
+  /** Where following began: every event after it is handed to `all`. */
+  readonly since: number
+  readonly epoch: string
+  /** The last offset handed to `all`. */
+  delivered: number
+}
+
+interface EventRow {
+  readonly businessId: string
+  readonly offset: string | number
+  readonly epoch: string
+  readonly payload: string
+}
 
 export const layer = Layer.effect(
   Broadcaster,
   Effect.gen(function* () {
     const pg = yield* PgClient.PgClient
     const sql = yield* SqlClient.SqlClient
-    const hub = yield* PubSub.unbounded<OwnerEvent>()
+    const hub = yield* PubSub.unbounded<StoredEvent>()
+    // This instance's cursors. Plain mutable state: only this layer's fibers touch it, each step synchronously.
+    const followed = new Map<BusinessId, Followed>()
+    // Which streams to read: a business id, or every followed one.
+    const wakeUps = yield* Queue.unbounded<BusinessId | "all">()
 
-    // One LISTEN connection per instance. When it drops (database restart, network), listen again with
-    // backoff for as long as the instance lives; events sent meanwhile are missed, and a dashboard
-    // reads the current state when it (re)subscribes.
+    const publish = Effect.fn("Broadcaster.publish")(function* (businessId: BusinessId, event: OwnerEvent) {
+      // One statement, in the caller's transaction if there is one: the stream's next offset (its row lock held to
+      // the commit), the event, and the wake-up, which Postgres sends on commit and drops on rollback.
+      yield* sql`
+        WITH s AS (
+          INSERT INTO event_streams (business_id, last_offset) VALUES (${businessId}, 1)
+          ON CONFLICT (business_id) DO UPDATE SET last_offset = event_streams.last_offset + 1
+          RETURNING last_offset, epoch
+        ), e AS (
+          INSERT INTO owner_events (business_id, "offset", epoch, type, payload)
+          SELECT ${businessId}, last_offset, epoch, ${event._tag}, ${encode(event)} FROM s
+          RETURNING "offset"
+        )
+        SELECT pg_notify(${CHANNEL}, ${businessId} || ':' || "offset") FROM e`.pipe(
+        Effect.catchTag("SqlError", unavailable("Broadcaster.publish"))
+      )
+      // Counted as published: inside a transaction that then rolls back, the count runs ahead.
+      yield* Metric.update(Metric.withAttributes(ownerEvents, { type: event._tag }), 1)
+    })
+
+    const positionOf = (businessId: BusinessId) =>
+      Effect.gen(function* () {
+        const read = sql<{ readonly lastOffset: string | number; readonly epoch: string }>`
+          SELECT last_offset, epoch FROM event_streams WHERE business_id = ${businessId}`
+        const [found] = yield* read
+        if (found) return { offset: Number(found.lastOffset), epoch: found.epoch } satisfies StreamPosition
+        // A stream is made on its first use: its epoch is fixed from then on, whoever asks first. The insert waits
+        // for a concurrent one to end; the read after it is a statement of its own, so it sees that one's row.
+        yield* sql`INSERT INTO event_streams (business_id) VALUES (${businessId}) ON CONFLICT (business_id) DO NOTHING`
+        const [made] = yield* read
+        if (!made) return yield* Effect.die(new Error(`no event stream for ${businessId}`))
+        return { offset: Number(made.lastOffset), epoch: made.epoch } satisfies StreamPosition
+      }).pipe(retryTransient(sql), Effect.catchTag("SqlError", unavailable("Broadcaster.position")))
+
+    const toStored = (row: EventRow): StoredEvent => ({
+      businessId: row.businessId as BusinessId,
+      offset: Number(row.offset),
+      epoch: row.epoch,
+      event: decode(row.payload)
+    })
+
+    const replay = Effect.fn("Broadcaster.replay")(function* (businessId: BusinessId, after: StreamPosition) {
+      // One statement: the stream's position and the events after `after` (none when the stream has none).
+      const rows = yield* sql<
+        { readonly lastOffset: string | number; readonly streamEpoch: string } & Partial<EventRow>
+      >`
+        SELECT s.last_offset, s.epoch AS stream_epoch, e.business_id, e."offset", e.epoch, e.payload
+        FROM event_streams s
+        LEFT JOIN owner_events e ON e.business_id = s.business_id AND e."offset" > ${after.offset}
+        WHERE s.business_id = ${businessId}
+        ORDER BY e."offset"`.pipe(
+        retryTransient(sql),
+        Effect.catchTag("SqlError", unavailable("Broadcaster.replay"))
+      )
+      const now = rows[0]
+        ? { offset: Number(rows[0].lastOffset), epoch: rows[0].streamEpoch }
+        : yield* positionOf(businessId)
+      if (after.epoch !== now.epoch || after.offset > now.offset) return null
+      if (after.offset === now.offset) return []
+      const events = rows.flatMap((row) =>
+        row.payload === undefined || row.payload === null ? [] : [toStored(row as EventRow)]
+      )
+      // Pruned past `after`: the next one is gone, and a replay would hide the gap.
+      return events[0]?.offset === after.offset + 1 ? events : null
+    })
+
+    /** Reads the followed streams named (every one for "all") past their cursors, and hands the events on. */
+    const readStreams = (targets: ReadonlySet<BusinessId> | "all") =>
+      Effect.gen(function* () {
+        const cursors = [...(targets === "all" ? followed.keys() : targets)].flatMap((id) => {
+          const entry = followed.get(id)
+          return entry ? [{ business_id: id, delivered: entry.delivered }] : []
+        })
+        if (cursors.length === 0) return
+        const rows = yield* sql<EventRow>`
+          SELECT e.business_id, e."offset", e.epoch, e.payload
+          FROM jsonb_to_recordset(${JSON.stringify(cursors)}::jsonb) AS w(business_id text, delivered bigint)
+          JOIN owner_events e ON e.business_id = w.business_id AND e."offset" > w.delivered
+          ORDER BY e.business_id, e."offset"
+          LIMIT ${BATCH}`
+        const handed: Array<StoredEvent> = []
+        for (const row of rows) {
+          const stored = toStored(row)
+          const entry = followed.get(stored.businessId)
+          // In order and once: a cursor moves only to the next offset.
+          if (entry && stored.offset === entry.delivered + 1) {
+            entry.delivered = stored.offset
+            handed.push(stored)
+          }
+        }
+        yield* PubSub.publishAll(hub, handed)
+        if (rows.length === BATCH) yield* Queue.offer(wakeUps, "all")
+      })
+
+    // One reader: wake-ups that pile up while it reads are served together by the next read.
+    yield* Effect.gen(function* () {
+      const first = yield* Queue.take(wakeUps)
+      const rest = yield* Queue.clear(wakeUps)
+      const all = first === "all" || rest.includes("all")
+      yield* readStreams(all ? "all" : new Set([first, ...rest] as ReadonlyArray<BusinessId>)).pipe(
+        Effect.catch((error) => Effect.logWarning(`owner events not read: ${failureKind(error)}; next tick`))
+      )
+    }).pipe(Effect.forever, Effect.forkScoped)
+
+    yield* Queue.offer(wakeUps, "all").pipe(Effect.repeat(Schedule.spaced(TICK)), Effect.forkScoped)
+
+    // One LISTEN connection per instance, listened again with backoff when it drops; each time it is up, every
+    // followed stream is read (what was committed while it was down).
     const listen = Effect.gen(function* () {
       const notifications = yield* pg.listen(CHANNEL)
-      yield* Effect.logDebug("listening for owner events")
+      yield* Queue.offer(wakeUps, "all")
       return yield* Queue.take(notifications).pipe(
-        Effect.flatMap((n) =>
-          decode(n.payload).pipe(
-            Effect.flatMap((event) => PubSub.publish(hub, event)),
-            Effect.catchTag("SchemaError", () => Effect.logWarning("ignored a malformed owner event"))
-          )
-        ),
+        Effect.flatMap((n) => {
+          const businessId = n.payload.slice(0, n.payload.lastIndexOf(":")) as BusinessId
+          return followed.has(businessId) ? Queue.offer(wakeUps, businessId) : Effect.void
+        }),
         Effect.forever
       )
     }).pipe(Effect.scoped)
@@ -68,51 +189,62 @@ export const layer = Layer.effect(
       Effect.forkScoped
     )
 
-    const notifyAll = (payloads: ReadonlyArray<string>) =>
-      sql`SELECT pg_notify(${CHANNEL}, payload) FROM jsonb_array_elements_text(${JSON.stringify(payloads)}::jsonb) AS e(payload)`.pipe(
-        retryTransient(sql),
-        // Best effort by design: the owner's dashboard also reads the state when it subscribes.
-        Effect.catch((error) => Effect.logWarning(`owner events not sent: ${failureKind(error)}`)),
-        Effect.asVoid
-      )
+    const following = (entry: Followed): StreamPosition => {
+      entry.refs++
+      return { offset: entry.since, epoch: entry.epoch }
+    }
 
-    // Outside a transaction, events published while a NOTIFY is in flight wait for it and then go out
-    // together: one statement and one commit for many (a NOTIFY commit is serialised in Postgres, so one per
-    // event bounded a burst at the commit rate). An idle path waits only a tick.
-    const sending = yield* Semaphore.make(1)
-    const batched = RequestResolver.make<Notify>((entries) =>
-      Semaphore.withPermit(
-        sending,
-        notifyAll(entries.map((entry) => entry.request.payload)).pipe(
-          Effect.andThen(
-            Effect.sync(() => {
-              for (const entry of entries) entry.completeUnsafe(Exit.void)
-            })
-          )
-        )
-      )
-    ).pipe(
-      RequestResolver.setDelayEffect(
-        Effect.andThen(Effect.yieldNow, Semaphore.withPermit(sending, Effect.void))
-      ),
-      RequestResolver.batchN(MAX_BATCH)
-    )
-
-    // pg_notify through the SQL client (not pg.notify, which takes its own connection): inside a transaction
-    // the notification is sent on its commit, and dropped on rollback.
-    const publish = Effect.fn("Broadcaster.publish")(function* (_businessId: BusinessId, event: OwnerEvent) {
-      const payload = encode(event)
-      // Counted as published: inside a transaction that then rolls back (rare: its commit failing), the count
-      // runs ahead of what owners received.
-      yield* Metric.update(Metric.withAttributes(ownerEvents, { type: event._tag }), 1)
-      const transaction = yield* Effect.serviceOption(sql.transactionService)
-      if (Option.isSome(transaction)) return yield* notifyAll([payload])
-      return yield* Effect.request(new Notify({ payload }), batched)
+    const watch = Effect.fn("Broadcaster.watch")(function* (businessId: BusinessId) {
+      const known = followed.get(businessId)
+      if (known) return following(known)
+      const position = yield* positionOf(businessId)
+      // Another watch may have begun following it while this one read.
+      const raced = followed.get(businessId)
+      if (raced) return following(raced)
+      followed.set(businessId, {
+        refs: 1,
+        since: position.offset,
+        epoch: position.epoch,
+        delivered: position.offset
+      })
+      // What was committed since the position was read comes at once, not on the next tick.
+      yield* Queue.offer(wakeUps, businessId)
+      return position
     })
 
-    const subscribe = (businessId: BusinessId) =>
-      Stream.fromPubSub(hub).pipe(Stream.filter((event) => event.businessId === businessId))
+    const unwatch = (businessId: BusinessId) =>
+      Effect.sync(() => {
+        const entry = followed.get(businessId)
+        if (entry && --entry.refs <= 0) followed.delete(businessId)
+      })
 
-    return Broadcaster.of({ publish, subscribe, all: Stream.fromPubSub(hub) })
+    const prune = Effect.fn("Broadcaster.prune")(function* (retention: {
+      readonly keepAtLeast: number
+      readonly keepFor: Duration.Duration
+    }) {
+      const rows = yield* sql<{ readonly pruned: number }>`
+        WITH gone AS (
+          DELETE FROM owner_events e USING event_streams s
+          WHERE e.business_id = s.business_id
+            AND e."offset" <= s.last_offset - ${retention.keepAtLeast}
+            AND e.created_at < now() - make_interval(secs => ${Duration.toSeconds(retention.keepFor)})
+          RETURNING 1
+        )
+        SELECT count(*)::int AS pruned FROM gone`.pipe(
+        retryTransient(sql),
+        Effect.catchTag("SqlError", unavailable("Broadcaster.prune"))
+      )
+      return rows[0]?.pruned ?? 0
+    })
+
+    return Broadcaster.of({
+      publish,
+      position: positionOf,
+      replay,
+      watch,
+      unwatch,
+      prune,
+      all: Stream.fromPubSub(hub)
+    })
   })
 )

@@ -166,11 +166,36 @@ const numberLifecycle = Effect.gen(function* () {
     )`
 })
 
+const ownerEventStreams = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // One stream per business: its last offset (each event takes the next under this row's lock, so offsets
+  // follow commit order with no gaps) and its epoch, fixed when the stream is made.
+  yield* sql`
+    CREATE TABLE event_streams (
+      business_id text PRIMARY KEY,
+      epoch text NOT NULL DEFAULT substr(md5(random()::text || clock_timestamp()::text), 1, 12),
+      last_offset bigint NOT NULL DEFAULT 0
+    )`
+  // The events, kept for resuming (pruned to at least EVENT_HISTORY_MIN per stream and EVENT_HISTORY_DAYS).
+  yield* sql`
+    CREATE TABLE owner_events (
+      business_id text NOT NULL,
+      "offset" bigint NOT NULL,
+      epoch text NOT NULL,
+      type text NOT NULL,
+      payload text NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (business_id, "offset")
+    )`
+  yield* sql`CREATE INDEX owner_events_created_at ON owner_events (created_at)`
+})
+
 const migrations = {
   "0001_initial": initial,
   "0002_assistant_status_purchase_markers": assistantStatusAndPurchaseMarkers,
   "0003_businesses_updated_at_listing": businessesUpdatedAtAndListing,
-  "0004_number_lifecycle": numberLifecycle
+  "0004_number_lifecycle": numberLifecycle,
+  "0005_owner_event_streams": ownerEventStreams
 }
 
 // Any constant: processes starting together queue on it instead of racing to create the tables.

@@ -225,7 +225,7 @@ export const apiRoutes = [
     auth: serviceOrOperatorToken,
     params: businessPath,
     answer: { schema: BusinessAnswer, status: 202 },
-    fails: ["BusinessNotFound", "RepositoryUnavailable", "JobQueueUnavailable"],
+    fails: ["BusinessNotFound", "RepositoryUnavailable", "JobQueueUnavailable", "BroadcastUnavailable"],
     run: ({ params }) => Effect.map(cancelBusiness(params.id), (business) => ({ business }))
   }),
   route({
@@ -241,6 +241,7 @@ export const apiRoutes = [
       "BusinessNotFound",
       "RepositoryUnavailable",
       "JobQueueUnavailable",
+      "BroadcastUnavailable",
       "TelephonyRateLimited",
       "TelephonyUnavailable",
       "TelephonyRejected"

@@ -8,6 +8,7 @@ import {
   BusinessNotFound,
   TrialNotFound
 } from "../../domain/errors.ts"
+import { BroadcastUnavailable } from "../../ports/Broadcaster.ts"
 import { JobQueueUnavailable } from "../../ports/JobQueue.ts"
 import { RepositoryUnavailable } from "../../ports/Repository.ts"
 import { TelephonyRateLimited, TelephonyRejected, TelephonyUnavailable } from "../../ports/Telephony.ts"
@@ -42,6 +43,7 @@ export const KnownError = Schema.Union([
   BusinessActive,
   RepositoryUnavailable,
   JobQueueUnavailable,
+  BroadcastUnavailable,
   TelephonyRateLimited,
   TelephonyUnavailable,
   TelephonyRejected
@@ -117,6 +119,7 @@ export const errorAnswers: { readonly [T in KnownTag]: ErrorAnswer<ErrorOf<T>> }
   },
   RepositoryUnavailable: unavailable,
   JobQueueUnavailable: unavailable,
+  BroadcastUnavailable: unavailable,
   // Twilio is asked only when a reactivation finds a release without a recorded answer: try again.
   TelephonyRateLimited: unavailable,
   TelephonyUnavailable: unavailable,

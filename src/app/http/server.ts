@@ -40,7 +40,9 @@ const serve = (kind: "app" | "worker") =>
             Effect.andThen(Effect.logInfo("http: stopped"))
           )
       )
-      yield* relayEvents((topic, payload) => void app.server?.publish(topic, payload)).pipe(Effect.forkScoped)
+      yield* relayEvents(sockets, (topic, payload) => void app.server?.publish(topic, payload)).pipe(
+        Effect.forkScoped
+      )
       yield* Effect.logInfo(`http: listening on ${config.appUrl} (port ${config.port})`)
     })
   )

@@ -72,6 +72,12 @@ const Twiml = Schema.String.annotate({ description: "TwiML" })
 
 const CANNOT_TAKE_CALL = "Sorry, we cannot take your call right now."
 
+/** Trouble on our side with a Vapi message: logged, and acknowledged (Vapi would speak a non-2xx to the caller). */
+const acknowledge = (type: string) => (error: { readonly message: string }) =>
+  Effect.logWarning(`Vapi ${type} not recorded: ${error.message}`).pipe(
+    Effect.as(type === "assistant-request" ? { error: CANNOT_TAKE_CALL } : {})
+  )
+
 /** What Vapi gets back: the assistant to use, something to say, or an acknowledgement. */
 const VapiReply = Schema.Union([
   Schema.Struct({ assistantId: AssistantId }),
@@ -112,11 +118,10 @@ export const webhookRoutes = [
           orElse: () => Effect.succeed({ error: CANNOT_TAKE_CALL })
         }),
         // Vapi may speak any non-2xx to the caller: trouble on our side is logged and acknowledged.
-        Effect.catchTag("RepositoryUnavailable", (error) =>
-          Effect.logWarning(`Vapi ${message.message.type} not recorded: ${error.message}`).pipe(
-            Effect.as(message.message.type === "assistant-request" ? { error: CANNOT_TAKE_CALL } : {})
-          )
-        )
+        Effect.catchTags({
+          RepositoryUnavailable: acknowledge(message.message.type),
+          BroadcastUnavailable: acknowledge(message.message.type)
+        })
       )
   })
 ]

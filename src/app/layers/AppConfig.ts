@@ -58,6 +58,9 @@ export interface AppConfigShape {
   readonly purchaseSettleSeconds: number
   /** A cancelled business's number is kept at least this long before it is released (default 72 h). */
   readonly releaseMinGraceHours: number
+  /** Owner events kept per business for resuming: at least EVENT_HISTORY_MIN (100), and EVENT_HISTORY_DAYS (7) days. */
+  readonly eventHistoryMin: number
+  readonly eventHistoryDays: number
   /** True when a provider runs on its simulation: the secrets may then be generated. */
   readonly sandbox: boolean
   readonly telemetry: TelemetryConfig
@@ -88,7 +91,9 @@ const INTEGERS = {
   JOB_RETRY_DELAY_SECONDS: { min: 1, max: 600 },
   PURCHASE_SETTLE_SECONDS: { min: 1 },
   // At most a year: a longer grace would keep paying for a number nobody uses.
-  RELEASE_MIN_GRACE_HOURS: { min: 0, max: 8_760 }
+  RELEASE_MIN_GRACE_HOURS: { min: 0, max: 8_760 },
+  EVENT_HISTORY_MIN: { min: 1, max: 100_000 },
+  EVENT_HISTORY_DAYS: { min: 0, max: 3_650 }
 } as const satisfies Record<string, Bounds>
 
 const expectedInteger = ({ min, max }: Bounds) =>
@@ -349,6 +354,8 @@ export const loadAppConfig = Effect.gen(function* () {
     },
     purchaseSettleSeconds: yield* integer("PURCHASE_SETTLE_SECONDS").pipe(Config.withDefault(120)),
     releaseMinGraceHours: yield* integer("RELEASE_MIN_GRACE_HOURS").pipe(Config.withDefault(72)),
+    eventHistoryMin: yield* integer("EVENT_HISTORY_MIN").pipe(Config.withDefault(100)),
+    eventHistoryDays: yield* integer("EVENT_HISTORY_DAYS").pipe(Config.withDefault(7)),
     sandbox,
     telemetry: yield* loadTelemetry
   } satisfies AppConfigShape

@@ -30,7 +30,8 @@ const settingsLayer = Layer.effect(
       fallbackAreaCodes: config.fallbackAreaCodes,
       vapiWebhookSecret: config.vapiWebhookSecret,
       purchaseSettle: Duration.seconds(config.purchaseSettleSeconds),
-      releaseMinGrace: Duration.hours(config.releaseMinGraceHours)
+      releaseMinGrace: Duration.hours(config.releaseMinGraceHours),
+      eventHistory: { keepAtLeast: config.eventHistoryMin, keepFor: Duration.days(config.eventHistoryDays) }
     })
   })
 )

@@ -390,7 +390,8 @@ const reasons: { readonly [Tag in AssignNumberError["_tag"]]: FailureReason } = 
   RepositoryUnavailable: "retry_budget_exhausted",
   RepositoryConflict: "retry_budget_exhausted",
   BusinessNotFound: "retry_budget_exhausted",
-  JobQueueUnavailable: "retry_budget_exhausted"
+  JobQueueUnavailable: "retry_budget_exhausted",
+  BroadcastUnavailable: "retry_budget_exhausted"
 }
 
 const isAssignNumberError = (error: unknown): error is AssignNumberError =>

@@ -17,6 +17,8 @@ export interface SettingsShape {
   readonly purchaseSettle: Duration.Duration
   /** A cancelled business's number is kept at least this long (then until just before its next monthly bill). */
   readonly releaseMinGrace: Duration.Duration
+  /** Owner events kept per business for resuming: at least this many, and every one younger than this. */
+  readonly eventHistory: { readonly keepAtLeast: number; readonly keepFor: Duration.Duration }
 }
 
 export class Settings extends Context.Service<Settings, SettingsShape>()("numbers/app/Settings") {
@@ -28,7 +30,8 @@ export class Settings extends Context.Service<Settings, SettingsShape>()("number
     stockChurnRetries: 3,
     stockChurnSpacing: Duration.seconds(20),
     purchaseSettle: Duration.seconds(120),
-    releaseMinGrace: Duration.hours(72)
+    releaseMinGrace: Duration.hours(72),
+    eventHistory: { keepAtLeast: 100, keepFor: Duration.days(7) }
   }
 
   static readonly layer = (overrides: Partial<SettingsShape> = {}) =>

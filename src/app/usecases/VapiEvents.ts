@@ -98,32 +98,43 @@ export const handleServerMessage = Effect.fn("VapiEvents")(function* (
   // Statuses outside the ones we show (e.g. "not-found") are acknowledged, not recorded.
   if (!isCallStatus(status)) return {}
   const from = message.customer?.number ?? message.call?.customer?.number ?? null
-  const call = yield* (yield* Repository).upsertCall(
-    new Call({
-      vapiCallId: callId,
-      callableKind: callable.kind,
-      callableId: callable.id,
-      status,
-      endedReason: message.endedReason ?? null,
-      from,
-      summary: message.analysis?.summary ?? message.summary ?? null,
-      startedAt: parseTime(message.startedAt),
-      endedAt: parseTime(message.endedAt)
-    })
-  )
-  if (callable.kind === "business") {
-    const at = DateTime.formatIso(yield* DateTime.now)
-    yield* (yield* Broadcaster).publish(
-      callable.businessId,
-      new CallUpdated({
-        businessId: callable.businessId,
-        callId: call.vapiCallId,
-        status: call.status,
-        endedReason: call.endedReason,
-        from: call.from,
-        at
+  const repo = yield* Repository
+  const broadcaster = yield* Broadcaster
+  // The call and the owner's event commit together: an event is stored with the change it announces.
+  const record = (call: Call) =>
+    repo.upsertCall(call).pipe(
+      Effect.tap((stored) =>
+        callable.kind !== "business"
+          ? Effect.void
+          : Effect.flatMap(DateTime.now, (now) =>
+              broadcaster.publish(
+                callable.businessId,
+                new CallUpdated({
+                  businessId: callable.businessId,
+                  callId: stored.vapiCallId,
+                  status: stored.status,
+                  endedReason: stored.endedReason,
+                  from: stored.from,
+                  at: DateTime.formatIso(now)
+                })
+              )
+            )
+      )
+    )
+  yield* repo.transaction(
+    record(
+      new Call({
+        vapiCallId: callId,
+        callableKind: callable.kind,
+        callableId: callable.id,
+        status,
+        endedReason: message.endedReason ?? null,
+        from,
+        summary: message.analysis?.summary ?? message.summary ?? null,
+        startedAt: parseTime(message.startedAt),
+        endedAt: parseTime(message.endedAt)
       })
     )
-  }
+  )
   return {}
 })

@@ -1,8 +1,9 @@
 // /cable with real WebSocket clients against the listening server: an owner gets `subscribed` then the number
 // as it is assigned; a non-owner, an expired token or a malformed request get `rejected` and close code 4403.
-import { Fiber } from "effect"
+import { Duration, Fiber } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { relayEvents } from "../../../src/app/http/cable.ts"
+import { Broadcaster } from "../../../src/ports/Broadcaster.ts"
 import { type JsonObject, makeTestApp, trialBody } from "../../support/httpApp.ts"
 
 let t: Awaited<ReturnType<typeof makeTestApp>>
@@ -13,7 +14,9 @@ beforeAll(async () => {
   t = await makeTestApp({ telephony: { defaultStock: 50, latency: "300 millis" } })
   t.app.listen({ port: 0, hostname: "127.0.0.1" })
   base = `127.0.0.1:${t.app.server?.port}`
-  relay = t.runtime.runFork(relayEvents((topic, payload) => void t.app.server?.publish(topic, payload)))
+  relay = t.runtime.runFork(
+    relayEvents(t.sockets, (topic, payload) => void t.app.server?.publish(topic, payload))
+  )
 })
 afterAll(async () => {
   await t.runtime.runPromise(Fiber.interrupt(relay))
@@ -123,5 +126,122 @@ describe("/cable", () => {
       expect((await client.closed).code).toBe(4403)
       expect(client.messages.some((m) => m.type === "subscribed" || m.type === "number.assigned")).toBe(false)
     }
+  })
+
+  describe("resuming with since (offset and epoch)", () => {
+    /** A converted business whose number is assigned, its owner's token, and its events so far (1: number.assigned). */
+    const assignedBusiness = async () => {
+      const { trial, business } = await convertedBusiness()
+      await t.jobsDone()
+      return { business, token: await t.sign({ role: "owner", sub: trial.ownerId }) }
+    }
+    const events = (client: Client) => client.messages.filter((m) => m.type !== "subscribed")
+    const cancelAndBack = async (id: string) => {
+      expect((await t.call("POST", `/api/businesses/${id}/cancel`)).status).toBe(202)
+      expect((await t.call("POST", `/api/businesses/${id}/reactivate`)).status).toBe(202)
+    }
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 150))
+
+    it("subscribed carries the stream's offset and epoch and the whole state; events carry theirs", async () => {
+      const { business, token } = await assignedBusiness()
+      const client = await connect()
+      client.send({ type: "subscribe", businessId: business.id, token })
+      const subscribed = await client.next("subscribed")
+      expect(subscribed).toMatchObject({
+        offset: 1,
+        epoch: expect.any(String),
+        numberStatus: "assigned",
+        status: "active",
+        releaseAt: null,
+        assistantStatus: "connected",
+        failureReason: null
+      })
+      expect(subscribed).not.toHaveProperty("recovered")
+      await cancelAndBack(business.id)
+      await client.next("business.reactivated")
+      expect(events(client).map((m) => [m.type, m.offset, m.epoch])).toEqual([
+        ["business.cancelled", 2, subscribed.epoch],
+        ["business.reactivated", 3, subscribed.epoch]
+      ])
+    })
+
+    it("nothing missed: recovered, and no event; missed ones: each once, in order, then live ones", async () => {
+      const { business, token } = await assignedBusiness()
+      const first = await connect()
+      first.send({ type: "subscribe", businessId: business.id, token })
+      const { offset, epoch } = await first.next("subscribed")
+      const idle = await connect()
+      idle.send({ type: "subscribe", businessId: business.id, token, since: { offset, epoch } })
+      expect(await idle.next("subscribed")).toMatchObject({ recovered: true, offset })
+      await settle()
+      expect(events(idle)).toEqual([])
+
+      // Two events while a client was away; it resumes from offset 1, then a live one follows.
+      await cancelAndBack(business.id)
+      const back = await connect()
+      back.send({ type: "subscribe", businessId: business.id, token, since: { offset, epoch } })
+      expect(await back.next("subscribed")).toMatchObject({ recovered: true, offset: 3 })
+      await back.next("business.reactivated")
+      expect((await t.call("POST", `/api/businesses/${business.id}/cancel`)).status).toBe(202)
+      await settle()
+      await back.next("business.cancelled")
+      await settle()
+      expect(events(back).map((m) => m.offset)).toEqual([2, 3, 4])
+      expect(events(back).map((m) => m.type)).toEqual([
+        "business.cancelled",
+        "business.reactivated",
+        "business.cancelled"
+      ])
+    })
+
+    it("another epoch, an offset above the stream's, or a pruned one: recovered false, said so, the state is the truth", async () => {
+      const { business, token } = await assignedBusiness()
+      const probe = await connect()
+      probe.send({ type: "subscribe", businessId: business.id, token })
+      const { epoch } = await probe.next("subscribed")
+      const cases = [
+        { offset: 1, epoch: `${epoch}-other` },
+        { offset: 99, epoch }
+      ]
+      for (const since of cases) {
+        const client = await connect()
+        client.send({ type: "subscribe", businessId: business.id, token, since })
+        expect(await client.next("subscribed"), JSON.stringify(since)).toMatchObject({
+          recovered: false,
+          offset: 1,
+          numberStatus: "assigned"
+        })
+        await settle()
+        expect(events(client)).toEqual([])
+      }
+      // History pruned down to the last event: offset 1 can no longer be resumed from.
+      await cancelAndBack(business.id)
+      await t.run(Broadcaster.use((b) => b.prune({ keepAtLeast: 1, keepFor: Duration.zero })))
+      const late = await connect()
+      late.send({ type: "subscribe", businessId: business.id, token, since: { offset: 1, epoch } })
+      expect(await late.next("subscribed")).toMatchObject({ recovered: false, offset: 3, status: "active" })
+      // ... while offset 2 still can: event 3 is kept.
+      const recent = await connect()
+      recent.send({ type: "subscribe", businessId: business.id, token, since: { offset: 2, epoch } })
+      expect(await recent.next("subscribed")).toMatchObject({ recovered: true })
+      await recent.next("business.reactivated")
+      expect(events(recent).map((m) => m.offset)).toEqual([3])
+    })
+
+    it("a malformed since is rejected like any malformed subscription", async () => {
+      const { business, token } = await assignedBusiness()
+      for (const since of [
+        { offset: -1, epoch: "e" },
+        { offset: 1.5, epoch: "e" },
+        { offset: 1 },
+        "3",
+        { offset: 1, epoch: "x".repeat(65) }
+      ]) {
+        const client = await connect()
+        client.send({ type: "subscribe", businessId: business.id, token, since })
+        expect((await client.next("rejected")).reason).toContain("since")
+        expect((await client.closed).code).toBe(4403)
+      }
+    })
   })
 })

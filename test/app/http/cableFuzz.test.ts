@@ -53,7 +53,9 @@ beforeAll(async () => {
   t = await makeTestApp()
   t.app.listen({ port: 0, hostname: "127.0.0.1" })
   base = `127.0.0.1:${t.app.server?.port}`
-  relay = t.runtime.runFork(relayEvents((topic, payload) => void t.app.server?.publish(topic, payload)))
+  relay = t.runtime.runFork(
+    relayEvents(t.sockets, (topic, payload) => void t.app.server?.publish(topic, payload))
+  )
   const convert = async () => {
     const trial = (await t.call("POST", "/api/trials", { body: trialBody() })).json.trial
     const business = (await t.call("POST", `/api/trials/${trial.id}/convert`)).json.business

@@ -1,18 +1,22 @@
 // The dashboard in headless Chromium. The owner's: opened before the trial converts, it shows the business and
 // then its number as soon as it is assigned, without a reload; a cancellation, the release and a reactivation
-// are shown live, in words. The operator's: counts by status, the numbers due for release (soonest first, past
-// due highlighted) with a release now that works, the failed businesses, those pending for more than 10 minutes
-// and those whose assistant is not connected, each with its reason and a retry that works. The token stays in
-// sessionStorage only. Screenshots land in test-output/.
+// are shown live, in words; when the server closes its socket, it reconnects and resumes where it left off
+// (`since` its last offset), so an event it missed meanwhile is shown without a reload (and when the server cannot
+// resume, it takes the state the server sends, and reads the calls once); it never polls. The
+// operator's: counts by status, the numbers due for release (soonest first, past due highlighted) with a release
+// now that works, the failed businesses, those pending for more than 10 minutes and those whose assistant is not
+// connected, each with its reason and a retry that works. The token stays in sessionStorage only. Screenshots
+// land in test-output/.
 import { mkdirSync } from "node:fs"
 import { resolve } from "node:path"
 import { Duration, Fiber, Redacted } from "effect"
 import type { Browser } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { MemoryAssistantControl } from "../../../src/adapters/memory/MemoryAssistant.ts"
+import { MemoryBroadcasterControl } from "../../../src/adapters/memory/MemoryBroadcaster.ts"
 import { MemoryTelephonyControl } from "../../../src/adapters/memory/MemoryTelephony.ts"
-import { relayEvents } from "../../../src/app/http/cable.ts"
-import { launchChromium } from "../../support/browser.ts"
+import { GOING_AWAY, GOING_AWAY_REASON, relayEvents } from "../../../src/app/http/cable.ts"
+import { launchChromium, recordCable } from "../../support/browser.ts"
 import { makeTestApp, SETTINGS, trialBody } from "../../support/httpApp.ts"
 
 /** How the page shows a North American number to its owner. */
@@ -32,7 +36,9 @@ beforeAll(async () => {
   t = await makeTestApp({ telephony: { inventory: { "212": 0 }, defaultStock: 5, latency: "700 millis" } })
   t.app.listen({ port: 0, hostname: "127.0.0.1" })
   base = `http://127.0.0.1:${t.app.server?.port}`
-  relay = t.runtime.runFork(relayEvents((topic, payload) => void t.app.server?.publish(topic, payload)))
+  relay = t.runtime.runFork(
+    relayEvents(t.sockets, (topic, payload) => void t.app.server?.publish(topic, payload))
+  )
   browser = await launchChromium()
 }, 60_000)
 
@@ -178,6 +184,175 @@ describe("dashboard in a browser", () => {
     mkdirSync(out, { recursive: true })
     await page.screenshot({ path: resolve(out, "dashboard-back-on.png"), fullPage: true })
   })
+
+  it("resumes where it left off after the server closes its socket, without a reload; it never polls", {
+    timeout: 60_000
+  }, async () => {
+    const trial = (await t.call("POST", "/api/trials", { body: trialBody({ businessName: "Pier Bakery" }) }))
+      .json.trial
+    const { id } = (await t.call("POST", `/api/trials/${trial.id}/convert`)).json.business
+    const stored = async () => (await t.call("GET", `/api/businesses/${id}`)).json.business
+    await expect.poll(async () => (await stored()).numberStatus, { timeout: 15_000 }).toBe("assigned")
+    const number: string = (await stored()).phoneNumber.e164
+
+    const token = await t.sign({ role: "owner", sub: trial.ownerId })
+    const page = await browser.newPage(PAGE_LOCALE)
+    const cable = recordCable(page)
+    const asked: Array<string> = []
+    page.on("request", (request) => asked.push(new URL(request.url()).pathname))
+    // The page's timers run on Playwright's clock: paused below, so that the page waits exactly as long as told.
+    await page.clock.install()
+    await page.goto(`${base}/#token=${token}`)
+    const card = page.locator(`section.card[data-business-id="${id}"]`)
+    const field = (name: string) => card.locator(`[data-field="${name}"]`)
+    await card.getByText("Call it now to talk to your receptionist.").waitFor({ timeout: 10_000 })
+    await page.locator("#live").getByText("live").waitFor({ timeout: 10_000 })
+    await page.evaluate(() => Object.assign(window, { samePage: true }))
+    await expect.poll(() => cable[0]?.received.some((f) => f.type === "subscribed")).toBe(true)
+    const [first] = cable
+    if (!first) throw new Error("no socket")
+    // The first subscription has no position to resume from: its state is the truth.
+    expect(first.sent).toEqual([{ type: "subscribe", businessId: id, token }])
+    const subscribed = first.received[0] as { offset: number; epoch: string; recovered?: boolean }
+    expect(subscribed).toMatchObject({ type: "subscribed", businessId: id, numberStatus: "assigned" })
+    expect(subscribed.recovered).toBeUndefined()
+    // (The events of the assignment came before the page subscribed: none follows.)
+    const offsets = first.received.map((f) => f.offset as number)
+    const seen = Math.max(...offsets)
+
+    // No polling: ten minutes of the page's time pass, and it asks the API nothing.
+    await page.clock.pauseAt(Date.now() + 1_000)
+    const before = asked.length
+    await page.clock.runFor(10 * 60 * 1000)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(asked.slice(before)).toEqual([])
+    expect(cable).toHaveLength(1)
+
+    // The server closes the socket (as one that stops does). The page waits to reconnect (its clock is paused)
+    // while the business is cancelled: an event it misses.
+    t.sockets.closeAll(GOING_AWAY, GOING_AWAY_REASON)
+    await page.locator("#live").getByText("reconnecting…").waitFor({ timeout: 10_000 })
+    const cancel = await t.call("POST", `/api/businesses/${id}/cancel`)
+    expect(cancel.status).toBe(202)
+    const releaseAt: string = cancel.json.business.releaseAt
+    expect(first.received.map((f) => f.type)).not.toContain("business.cancelled")
+    // Within a jittered 0.25 to 0.75 s it reconnects, and resumes from the last offset it saw.
+    await page.clock.runFor(1_000)
+    await page.clock.resume()
+    const date = formatDate(releaseAt, { dateStyle: "long" })
+    await expect
+      .poll(() => field("detail").textContent(), { timeout: 10_000 })
+      .toBe(`Your number ${national(number)} is kept until ${date}. Calls to it are not answered meanwhile.`)
+    expect(await field("status").textContent()).toBe("cancelled")
+    await page.locator("#live").getByText("live").waitFor()
+
+    const second = cable.filter((socket) => socket.sent.length > 0)[1]
+    if (!second) throw new Error(`no second socket: ${JSON.stringify(cable)}`)
+    expect(second.sent).toEqual([
+      { type: "subscribe", businessId: id, token, since: { offset: seen, epoch: subscribed.epoch } }
+    ])
+    // Recovered: the state in `subscribed` is not needed; the event missed follows, once, in order.
+    expect(second.received[0]).toMatchObject({
+      type: "subscribed",
+      businessId: id,
+      recovered: true,
+      offset: seen + 1,
+      epoch: subscribed.epoch
+    })
+    expect(second.received.slice(1)).toEqual([
+      expect.objectContaining({
+        type: "business.cancelled",
+        businessId: id,
+        releaseAt,
+        offset: seen + 1,
+        epoch: subscribed.epoch
+      })
+    ])
+    // Nothing was read again: the page only listened.
+    expect(asked.slice(before)).toEqual([])
+    expect(await page.evaluate(() => "samePage" in window)).toBe(true)
+    expect(await page.evaluate(() => [sessionStorage.getItem("numbers-token"), localStorage.length])).toEqual(
+      [token, 0]
+    )
+  })
+
+  it("takes the server's state when a resume is refused (another epoch), then follows the new stream", {
+    timeout: 60_000
+  }, async () => {
+    const trial = (
+      await t.call("POST", "/api/trials", { body: trialBody({ businessName: "Reset Records" }) })
+    ).json.trial
+    const { id } = (await t.call("POST", `/api/trials/${trial.id}/convert`)).json.business
+    const stored = async () => (await t.call("GET", `/api/businesses/${id}`)).json.business
+    await expect.poll(async () => (await stored()).numberStatus, { timeout: 15_000 }).toBe("assigned")
+    const number: string = (await stored()).phoneNumber.e164
+
+    const token = await t.sign({ role: "owner", sub: trial.ownerId })
+    const page = await browser.newPage(PAGE_LOCALE)
+    const cable = recordCable(page)
+    const asked: Array<string> = []
+    page.on("request", (request) => asked.push(new URL(request.url()).pathname))
+    await page.clock.install()
+    await page.goto(`${base}/#token=${token}`)
+    const card = page.locator(`section.card[data-business-id="${id}"]`)
+    const field = (name: string) => card.locator(`[data-field="${name}"]`)
+    await card.getByText("Call it now to talk to your receptionist.").waitFor({ timeout: 10_000 })
+    await page.locator("#live").getByText("live").waitFor({ timeout: 10_000 })
+    await expect.poll(() => cable[0]?.received.some((f) => f.type === "subscribed")).toBe(true)
+    const before = cable[0]?.received[0] as { offset: number; epoch: string }
+    await page.evaluate(() => Object.assign(window, { samePage: true }))
+    await page.clock.pauseAt(Date.now() + 1_000)
+    const read = asked.length
+
+    // Away: the stream's history is lost (a new epoch), the business is cancelled and a call comes in.
+    t.sockets.closeAll(GOING_AWAY, GOING_AWAY_REASON)
+    await page.locator("#live").getByText("reconnecting…").waitFor({ timeout: 10_000 })
+    await t.run(MemoryBroadcasterControl.use((control) => control.resetEpoch(id)))
+    const cancel = await t.call("POST", `/api/businesses/${id}/cancel`)
+    expect(cancel.status).toBe(202)
+    const call = {
+      id: "call-browser-away",
+      assistantId: trial.vapiAssistantId,
+      customer: { number: "+14155550177" }
+    }
+    const vapi = await t.call("POST", "/webhooks/vapi", {
+      token: null,
+      body: { message: { type: "status-update", status: "ended", endedReason: "customer-ended-call", call } },
+      headers: { "x-vapi-secret": Redacted.value(SETTINGS.vapiWebhookSecret) }
+    })
+    expect(vapi.status).toBeLessThan(300)
+    await page.clock.runFor(1_000)
+    await page.clock.resume()
+
+    // Not recovered: the state in `subscribed` is shown, and the calls (not in it) are read once.
+    const releaseAt: string = cancel.json.business.releaseAt
+    const date = formatDate(releaseAt, { dateStyle: "long" })
+    await expect
+      .poll(() => field("detail").textContent(), { timeout: 10_000 })
+      .toBe(`Your number ${national(number)} is kept until ${date}. Calls to it are not answered meanwhile.`)
+    await card.getByRole("cell", { name: "+14155550177" }).waitFor({ timeout: 10_000 })
+    const second = cable.filter((socket) => socket.sent.length > 0)[1]
+    if (!second) throw new Error(`no second socket: ${JSON.stringify(cable)}`)
+    expect(second.sent).toEqual([
+      { type: "subscribe", businessId: id, token, since: { offset: before.offset, epoch: before.epoch } }
+    ])
+    const refused = second.received[0] as { offset: number; epoch: string }
+    expect(refused).toMatchObject({ type: "subscribed", recovered: false, status: "cancelled", releaseAt })
+    expect(refused.epoch).not.toBe(before.epoch)
+    expect(asked.slice(read)).toEqual([`/api/businesses/${id}/calls`])
+
+    // The page follows the new stream: a later event, of the new epoch, is shown.
+    expect((await t.call("POST", `/api/businesses/${id}/release`)).status).toBe(202)
+    await expect
+      .poll(() => field("detail").textContent(), { timeout: 15_000 })
+      .toBe(`Your number ${national(number)} was released: it no longer answers calls.`)
+    expect(second.received.at(-1)).toMatchObject({
+      type: "number.released",
+      epoch: refused.epoch,
+      offset: refused.offset + 1
+    })
+    expect(await page.evaluate(() => "samePage" in window)).toBe(true)
+  })
 })
 
 describe("the operator's dashboard in a browser", () => {
@@ -201,7 +376,7 @@ describe("the operator's dashboard in a browser", () => {
     ops.app.listen({ port: 0, hostname: "127.0.0.1" })
     opsBase = `http://127.0.0.1:${ops.app.server?.port}`
     opsRelay = ops.runtime.runFork(
-      relayEvents((topic, payload) => void ops.app.server?.publish(topic, payload))
+      relayEvents(ops.sockets, (topic, payload) => void ops.app.server?.publish(topic, payload))
     )
   }, 60_000)
 

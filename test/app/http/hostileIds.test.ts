@@ -8,7 +8,7 @@ import twilio from "twilio"
 import * as PostgresRepository from "../../../src/adapters/postgres/PostgresRepository.ts"
 import { makeApp } from "../../../src/app/http/app.ts"
 import { signToken } from "../../../src/app/http/auth.ts"
-import { MAX_FRAME_BYTES, REJECTED, relayEvents } from "../../../src/app/http/cable.ts"
+import { MAX_FRAME_BYTES, openSockets, REJECTED, relayEvents } from "../../../src/app/http/cable.ts"
 import { memoryLayer } from "../../../src/app/layers/memory.ts"
 import { APOLOGY_TWIML } from "../../../src/app/usecases/InboundCall.ts"
 import { jobHandlers } from "../../../src/app/usecases/jobHandlers.ts"
@@ -44,7 +44,8 @@ const runtime = ManagedRuntime.make(
     countingRepository
   ).pipe(Layer.provideMerge(testDatabase()))
 )
-const app = makeApp(runtime.runPromise, SETTINGS)
+const sockets = openSockets()
+const app = makeApp(runtime.runPromise, SETTINGS, sockets)
 let base = ""
 let relay: Fiber.Fiber<void, unknown>
 let scope: Scope.Closeable
@@ -121,7 +122,7 @@ beforeAll(async () => {
   )
   app.listen({ port: 0, hostname: "127.0.0.1" })
   base = `127.0.0.1:${app.server?.port}`
-  relay = runtime.runFork(relayEvents((topic, payload) => void app.server?.publish(topic, payload)))
+  relay = runtime.runFork(relayEvents(sockets, (topic, payload) => void app.server?.publish(topic, payload)))
   service = await Effect.runPromise(signToken(SETTINGS.authSecret, { role: "service" }))
   const created = await fetch(`http://${base}/api/trials`, {
     method: "POST",
