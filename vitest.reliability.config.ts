@@ -7,6 +7,7 @@ export default defineConfig({
     include: [
       "test/reliability/**/*.reliability.ts",
       "test/app/usecases/AssignNumber.property.test.ts",
+      "test/app/usecases/NumberLifecycle.property.test.ts",
       "test/app/http/fuzz.test.ts",
       "test/app/http/cableFuzz.test.ts"
     ],

@@ -242,6 +242,7 @@ export const apiRoutes = [
       "RepositoryUnavailable",
       "JobQueueUnavailable",
       "BroadcastUnavailable",
+      "ReleaseSettling",
       "TelephonyRateLimited",
       "TelephonyUnavailable",
       "TelephonyRejected"

@@ -12,6 +12,7 @@ import { BroadcastUnavailable } from "../../ports/Broadcaster.ts"
 import { JobQueueUnavailable } from "../../ports/JobQueue.ts"
 import { RepositoryUnavailable } from "../../ports/Repository.ts"
 import { TelephonyRateLimited, TelephonyRejected, TelephonyUnavailable } from "../../ports/Telephony.ts"
+import { ReleaseSettling } from "../usecases/NumberLifecycle.ts"
 import { Forbidden, Unauthenticated } from "./auth.ts"
 
 export const MAX_BODY_BYTES = 64 * 1024
@@ -41,6 +42,7 @@ export const KnownError = Schema.Union([
   AlreadyAssigned,
   BusinessCancelled,
   BusinessActive,
+  ReleaseSettling,
   RepositoryUnavailable,
   JobQueueUnavailable,
   BroadcastUnavailable,
@@ -63,6 +65,7 @@ export const ErrorCode = Schema.Literals([
   "already_assigned",
   "business_cancelled",
   "business_active",
+  "release_in_progress",
   "unavailable",
   "internal"
 ])
@@ -111,6 +114,12 @@ export const errorAnswers: { readonly [T in KnownTag]: ErrorAnswer<ErrorOf<T>> }
     status: 409,
     code: "business_cancelled",
     message: () => "this business is cancelled; reactivate it first"
+  },
+  ReleaseSettling: {
+    status: 409,
+    code: "release_in_progress",
+    message: (e) =>
+      `this business's number is being released and may be gone in a moment; try again in ${e.retryAfterSeconds} s`
   },
   BusinessActive: {
     status: 409,

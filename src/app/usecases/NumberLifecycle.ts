@@ -3,9 +3,14 @@
 // Twilio, under the business lock and only once Twilio confirms the number is this business's (I7). Reactivating
 // before the release keeps the number; after it, the business is assigned a new one.
 import { Cause, DateTime, Duration, Effect, Metric, Schema } from "effect"
-import type { Business } from "../../domain/entities.ts"
+import type { Business, PhoneNumber } from "../../domain/entities.ts"
 import { BusinessActive } from "../../domain/errors.ts"
-import { BusinessCancelled, BusinessReactivated, NumberReleased } from "../../domain/events.ts"
+import {
+  BusinessCancelled,
+  BusinessReactivated,
+  NumberAssigned,
+  NumberReleased
+} from "../../domain/events.ts"
 import type { BusinessId } from "../../domain/ids.ts"
 import { releaseAtFor } from "../../domain/releaseDate.ts"
 import { friendlyNameFor } from "../../domain/webhooks.ts"
@@ -28,12 +33,38 @@ export class ReleaseNotDue extends Schema.TaggedError<ReleaseNotDue>()("ReleaseN
   releaseAt: Schema.String
 }) {}
 
+/**
+ * A reactivation found a release of the number sent with no answer, too recently for Twilio to have surely
+ * finished it: the number may still go. Try again in `retryAfterSeconds`.
+ */
+export class ReleaseSettling extends Schema.TaggedError<ReleaseSettling>()("ReleaseSettling", {
+  retryAfterSeconds: Schema.Number
+}) {}
+
 /** The number at the recorded SID is not this business's (another phone number or FriendlyName): never deleted. */
 export class ReleaseRefused extends Schema.TaggedError<ReleaseRefused>()("ReleaseRefused", {
   message: Schema.String
 }) {}
 
 const iso = DateTime.formatIso
+
+/**
+ * A number that landed while its business was cancelled was recorded without its `number.assigned`: the owner
+ * is told when the business comes back, unless the stream already told them (within the history kept).
+ */
+const announceOnce = Effect.fnUntraced(function* (business: Business, number: PhoneNumber) {
+  const broadcaster = yield* Broadcaster
+  const position = yield* broadcaster.position(business.id)
+  const history = yield* broadcaster.replay(business.id, { offset: 0, epoch: position.epoch })
+  if (history === null) return
+  const told = history.some((s) => s.event._tag === "number.assigned" && s.event.phoneNumber === number.e164)
+  if (told) return
+  const at = iso(yield* DateTime.now)
+  yield* broadcaster.publish(
+    business.id,
+    new NumberAssigned({ businessId: business.id, phoneNumber: number.e164, areaCode: number.areaCode, at })
+  )
+})
 
 /**
  * The `release-number` job for the business's release time. Its key is the time: a cancellation that moves the
@@ -104,14 +135,23 @@ export const reactivateBusiness = Effect.fn("ReactivateBusiness")(function* (id:
       Effect.gen(function* () {
         if (business.status === "active") return business
         let current = business
-        if (business.phoneNumber && (yield* repo.releaseInFlightSince(id)) !== null) {
+        const releasing = business.phoneNumber ? yield* repo.releaseInFlightSince(id) : null
+        if (business.phoneNumber && releasing !== null) {
           const found = yield* (yield* Telephony)
             .fetch(business.phoneNumber.twilioSid)
             .pipe(Effect.retry(briefRetry(settings.inLockRetryBudget)))
           if (found === null) {
             current = yield* recordReleased(business)
             yield* countRelease("released")
-          } else yield* repo.clearReleaseInFlight(id)
+          } else {
+            // Still there, but a DELETE that went out unanswered may yet land: not before it has surely settled.
+            const age = DateTime.distance(releasing, yield* DateTime.now)
+            if (Duration.isLessThan(age, settings.purchaseSettle)) {
+              const wait = Duration.subtract(settings.purchaseSettle, age)
+              return yield* new ReleaseSettling({ retryAfterSeconds: Math.ceil(Duration.toSeconds(wait)) })
+            }
+            yield* repo.clearReleaseInFlight(id)
+          }
         }
         let reactivated = yield* repo.setBusinessStatus(id, "active", null)
         // Released, or failed while cancelled: assigned again from the start.
@@ -132,7 +172,10 @@ export const reactivateBusiness = Effect.fn("ReactivateBusiness")(function* (id:
           yield* jobs.enqueue(SendNumberAssignedEmailJob.make({ businessId: id }), {
             key: `number-assigned-email:${id}:${reactivated.phoneNumber.twilioSid}`
           })
-          if (reactivated.assistantStatus !== "connected") yield* assign
+          if (reactivated.assistantStatus !== "connected") {
+            yield* assign
+            yield* announceOnce(reactivated, reactivated.phoneNumber)
+          }
         }
         const at = iso(yield* DateTime.now)
         yield* (yield* Broadcaster).publish(id, new BusinessReactivated({ businessId: id, at }))

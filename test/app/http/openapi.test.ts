@@ -5,6 +5,7 @@ import { Redacted } from "effect"
 import twilio from "twilio"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { APOLOGY_TWIML } from "../../../src/app/usecases/InboundCall.ts"
+import { Repository } from "../../../src/ports/Repository.ts"
 import { type JsonObject, makeTestApp, SETTINGS, trialBody } from "../../support/httpApp.ts"
 import { type Answer, answerProblems, type OpenApi, operationOf } from "../../support/openapi.ts"
 
@@ -142,6 +143,10 @@ describe("the OpenAPI document", () => {
     // without a token (401), to an owner (403), for an unknown business (404).
     await call("POST", `/api/businesses/${business.id}/release`)
     await call("POST", `/api/businesses/${business.id}/cancel`, { token: operator })
+    // A release sent moments ago without an answer: the reactivation waits for it to settle (409).
+    await t.run(Repository.use((r) => r.markReleaseInFlight(business.id)))
+    expect((await call("POST", `/api/businesses/${business.id}/reactivate`)).status).toBe(409)
+    await t.run(Repository.use((r) => r.clearReleaseInFlight(business.id)))
     await call("POST", `/api/businesses/${business.id}/release`)
     await call("POST", `/api/businesses/${business.id}/reactivate`)
     for (const action of ["cancel", "reactivate", "release"]) {

@@ -225,16 +225,43 @@ describe("the number's life: cancel, park, reactivate, release", () => {
       }).pipe(withMemory())
   )
 
-  it.effect("a release in flight whose number Twilio still has: reactivated with the same number", () =>
-    Effect.gen(function* () {
-      yield* work
-      const business = yield* assignedBusiness
-      yield* cancelBusiness(business.id)
-      yield* Repository.use((r) => r.markReleaseInFlight(business.id))
-      const back = yield* reactivateBusiness(business.id)
-      assert.deepStrictEqual([back.status, back.phoneNumber?.e164], ["active", business.phoneNumber.e164])
-      assert.isNull(yield* Repository.use((r) => r.releaseInFlightSince(business.id)))
-    }).pipe(withMemory())
+  it.effect(
+    "a reactivation right after an unanswered DELETE waits for it to settle; gone, a new number",
+    () =>
+      Effect.gen(function* () {
+        yield* work
+        const business = yield* assignedBusiness
+        yield* cancelBusiness(business.id)
+        yield* Repository.use((r) => r.markReleaseInFlight(business.id))
+        const early = yield* Effect.flip(reactivateBusiness(business.id))
+        assert.deepStrictEqual(
+          [early._tag, (yield* stored(business.id)).status],
+          ["ReleaseSettling", "cancelled"]
+        )
+        // The DELETE that was out lands at Twilio meanwhile: the settled reactivation finds the number gone.
+        yield* Telephony.use((t) => t.release(business.phoneNumber.twilioSid))
+        yield* TestClock.adjust("3 minutes")
+        const back = yield* reactivateBusiness(business.id)
+        assert.deepStrictEqual(
+          [back.status, back.numberStatus, back.phoneNumber],
+          ["active", "pending", null]
+        )
+      }).pipe(withMemory())
+  )
+
+  it.effect(
+    "a settled release in flight whose number Twilio still has: reactivated with the same number",
+    () =>
+      Effect.gen(function* () {
+        yield* work
+        const business = yield* assignedBusiness
+        yield* cancelBusiness(business.id)
+        yield* Repository.use((r) => r.markReleaseInFlight(business.id))
+        yield* TestClock.adjust("3 minutes")
+        const back = yield* reactivateBusiness(business.id)
+        assert.deepStrictEqual([back.status, back.phoneNumber?.e164], ["active", business.phoneNumber.e164])
+        assert.isNull(yield* Repository.use((r) => r.releaseInFlightSince(business.id)))
+      }).pipe(withMemory())
   )
 
   it.effect(
@@ -369,11 +396,17 @@ describe("the number's life: cancel, park, reactivate, release", () => {
         assert.deepStrictEqual([connected.status, connected.assistantStatus], ["active", "connected"])
         const sent = yield* MemoryMailerControl.use((m) => m.sent)
         assert.strictEqual(sent.length, 1, "told once about the number it kept")
+        const assignedEvents = Effect.map(
+          MemoryBroadcasterControl.use((b) => b.published),
+          (all) => all.filter((p) => p.event._tag === "number.assigned").length
+        )
+        assert.strictEqual(yield* assignedEvents, 1, "one number.assigned for the number it kept")
         // A second round trip tells nobody again.
         yield* cancelBusiness(business.id)
         yield* reactivateBusiness(business.id)
         yield* idle
         assert.strictEqual((yield* MemoryMailerControl.use((m) => m.sent)).length, 1)
+        assert.strictEqual(yield* assignedEvents, 1)
         assert.strictEqual((yield* MemoryTelephonyControl.use((t) => t.purchases)).length, 1)
       }).pipe(withMemory())
   )
