@@ -314,6 +314,39 @@ layer(postgres, { timeout: "60 seconds", excludeTestServices: true })("Broadcast
     })
   )
 
+  it.effect(
+    "an event this version cannot read is skipped live, and a resume across it is refused, not silent",
+    () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const broadcaster = yield* Broadcaster
+        const collector = yield* collectAll(broadcaster)
+        const business = newBusinessId()
+        const { epoch } = yield* broadcaster.watch(business)
+        yield* publishMany(broadcaster, business, ["e1"])
+        // What a newer version would store: a type this one does not know, at the stream's next offset.
+        yield* sql`
+        WITH s AS (
+          UPDATE event_streams SET last_offset = last_offset + 1 WHERE business_id = ${business}
+          RETURNING last_offset, epoch
+        )
+        INSERT INTO owner_events (business_id, "offset", epoch, type, payload)
+        SELECT ${business}, last_offset, epoch, 'number.teleported', '{"_tag":"number.teleported"}' FROM s`
+        yield* publishMany(broadcaster, business, ["e3"])
+        yield* eventually(
+          "the event after the unreadable one",
+          Effect.sync(() => collector.of(business).map(reasonOf)),
+          (reasons) => reasons.includes("e3")
+        )
+        assert.deepStrictEqual(collector.of(business).map(reasonOf), ["e1", "e3"])
+        assert.isNull(yield* broadcaster.replay(business, { offset: 1, epoch }))
+        assert.deepStrictEqual((yield* broadcaster.replay(business, { offset: 2, epoch }))?.map(reasonOf), [
+          "e3"
+        ])
+        yield* broadcaster.unwatch(business)
+      })
+  )
+
   it.effect("8 concurrent transactional publishers of one business get 1..N exactly, in commit order", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient

@@ -27,7 +27,7 @@ const TICK = Duration.seconds(2)
 const BATCH = 2_000
 
 const encode = Schema.encodeSync(Schema.fromJsonString(OwnerEvent))
-const decode = Schema.decodeUnknownSync(Schema.fromJsonString(OwnerEvent))
+const decode = Schema.decodeUnknownOption(Schema.fromJsonString(OwnerEvent))
 
 const unavailable = (operation: string) => (error: DbError) =>
   Effect.fail(new BroadcastUnavailable({ message: `${operation}: ${failureKind(error)}` }))
@@ -68,8 +68,8 @@ export const layer = Layer.effect(
           ON CONFLICT (business_id) DO UPDATE SET last_offset = event_streams.last_offset + 1
           RETURNING last_offset, epoch
         ), e AS (
-          INSERT INTO owner_events (business_id, "offset", epoch, type, payload)
-          SELECT ${businessId}, last_offset, epoch, ${event._tag}, ${encode(event)} FROM s
+          INSERT INTO owner_events (business_id, "offset", epoch, type, payload, created_at)
+          SELECT ${businessId}, last_offset, epoch, ${event._tag}, ${encode(event)}, clock_timestamp() FROM s
           RETURNING "offset"
         )
         SELECT pg_notify(${CHANNEL}, ${businessId} || ':' || "offset") FROM e`.pipe(
@@ -93,12 +93,21 @@ export const layer = Layer.effect(
         return { offset: Number(made.lastOffset), epoch: made.epoch } satisfies StreamPosition
       }).pipe(retryTransient(sql), Effect.catchTag("SqlError", unavailable("Broadcaster.position")))
 
-    const toStored = (row: EventRow): StoredEvent => ({
-      businessId: row.businessId as BusinessId,
-      offset: Number(row.offset),
-      epoch: row.epoch,
-      event: decode(row.payload)
-    })
+    /**
+     * A stored row as an event; null for one this version cannot read (an event type of a newer version, during a
+     * rolling deploy): skipped, and said so, rather than stopping the stream behind it.
+     */
+    const toStored = (row: EventRow): StoredEvent | null => {
+      const event = decode(row.payload)
+      return event._tag === "Some"
+        ? {
+            businessId: row.businessId as BusinessId,
+            offset: Number(row.offset),
+            epoch: row.epoch,
+            event: event.value
+          }
+        : null
+    }
 
     const replay = Effect.fn("Broadcaster.replay")(function* (businessId: BusinessId, after: StreamPosition) {
       // One statement: the stream's position and the events after `after` (none when the stream has none).
@@ -118,9 +127,13 @@ export const layer = Layer.effect(
         : yield* positionOf(businessId)
       if (after.epoch !== now.epoch || after.offset > now.offset) return null
       if (after.offset === now.offset) return []
-      const events = rows.flatMap((row) =>
-        row.payload === undefined || row.payload === null ? [] : [toStored(row as EventRow)]
-      )
+      const events = rows.flatMap((row) => {
+        if (row.payload === undefined || row.payload === null) return []
+        const stored = toStored(row as EventRow)
+        return stored ? [stored] : []
+      })
+      // Whole or not at all: a hole (an event pruned, or one unreadable here) would pass for nothing missed.
+      if (events.length !== now.offset - after.offset) return null
       // Pruned past `after`: the next one is gone, and a replay would hide the gap.
       return events[0]?.offset === after.offset + 1 ? events : null
     })
@@ -141,13 +154,22 @@ export const layer = Layer.effect(
           LIMIT ${BATCH}`
         const handed: Array<StoredEvent> = []
         for (const row of rows) {
+          const entry = followed.get(row.businessId as BusinessId)
+          const offset = Number(row.offset)
+          // In order and once: a cursor only moves forward. A hole (pruned while this instance lagged by days, or
+          // an event this version cannot read) is passed, not waited on: a subscriber resuming across it is told.
+          if (!entry || offset <= entry.delivered) continue
+          if (offset !== entry.delivered + 1)
+            yield* Effect.logWarning(
+              `owner events ${entry.delivered + 1}..${offset - 1} of ${row.businessId} are gone`
+            )
+          entry.delivered = offset
           const stored = toStored(row)
-          const entry = followed.get(stored.businessId)
-          // In order and once: a cursor moves only to the next offset.
-          if (entry && stored.offset === entry.delivered + 1) {
-            entry.delivered = stored.offset
-            handed.push(stored)
-          }
+          if (stored) handed.push(stored)
+          else
+            yield* Effect.logWarning(
+              `owner event ${offset} of ${row.businessId} is of an unknown type: skipped`
+            )
         }
         yield* PubSub.publishAll(hub, handed)
         if (rows.length === BATCH) yield* Queue.offer(wakeUps, "all")
@@ -159,7 +181,7 @@ export const layer = Layer.effect(
       const rest = yield* Queue.clear(wakeUps)
       const all = first === "all" || rest.includes("all")
       yield* readStreams(all ? "all" : new Set([first, ...rest] as ReadonlyArray<BusinessId>)).pipe(
-        Effect.catch((error) => Effect.logWarning(`owner events not read: ${failureKind(error)}; next tick`))
+        Effect.catchCause((cause) => Effect.logWarning("owner events not read; next tick", cause))
       )
     }).pipe(Effect.forever, Effect.forkScoped)
 

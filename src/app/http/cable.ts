@@ -21,7 +21,12 @@ export const MAX_FRAME_BYTES = 4096
 
 /** The server's socket settings (Bun applies them server-wide): idle sockets are pinged, and dropped
  *  after this many seconds of silence; frames are small. */
-export const CABLE_SOCKETS = { idleTimeout: 60, maxPayloadLength: MAX_FRAME_BYTES }
+export const CABLE_SOCKETS = {
+  idleTimeout: 60,
+  maxPayloadLength: MAX_FRAME_BYTES,
+  // A socket too slow to take its frames is closed rather than sent fewer: its client resumes with `since`.
+  closeOnBackpressureLimit: true
+}
 
 const Since = Schema.Struct({
   offset: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
@@ -246,7 +251,14 @@ const follow = (
           Effect.andThen(
             Effect.suspend(() => joinLive(cable, socket, businessId, after, following.offset, stored))
           ),
-          Effect.retry(Schedule.spaced("20 millis")),
+          Effect.retry({
+            schedule: Schedule.exponential("20 millis").pipe(
+              Schedule.modifyDelay(({ duration }) =>
+                Effect.succeed(Duration.min(duration, Duration.millis(500)))
+              )
+            ),
+            while: (error) => error._tag === "CatchingUp"
+          }),
           Effect.timeout(CATCH_UP)
         )
       )
@@ -280,7 +292,7 @@ export const cableRoutes = (
         Effect.exit(
           Effect.gen(function* () {
             const { businessId, since } = yield* subscription(settings, message, socket.data.query.token)
-            // One subscription per business and socket; a repeat is answered as the first was.
+            // One subscription per business and socket: a repeat is ignored (the socket already has its events).
             if (!sockets.follows(ws.raw, businessId)) return
             yield* follow(sockets, socket, businessId, since).pipe(
               Effect.scoped,

@@ -31,6 +31,10 @@ const serve = (kind: "app" | "worker") =>
       }
       const sockets = openSockets()
       const app = makeApp(run, settings, sockets)
+      // The relay runs before the first socket can subscribe: the seam relies on it having seen every event.
+      yield* relayEvents(sockets, (topic, payload) => void app.server?.publish(topic, payload)).pipe(
+        Effect.forkScoped
+      )
       yield* Effect.acquireRelease(
         Effect.sync(() => app.listen({ port: config.port, hostname: "0.0.0.0" })),
         // Owners' sockets are told why before the server goes: their dashboards reconnect elsewhere.
@@ -39,9 +43,6 @@ const serve = (kind: "app" | "worker") =>
             Effect.andThen(Effect.promise(() => app.stop(true))),
             Effect.andThen(Effect.logInfo("http: stopped"))
           )
-      )
-      yield* relayEvents(sockets, (topic, payload) => void app.server?.publish(topic, payload)).pipe(
-        Effect.forkScoped
       )
       yield* Effect.logInfo(`http: listening on ${config.appUrl} (port ${config.port})`)
     })

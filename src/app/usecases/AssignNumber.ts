@@ -4,13 +4,13 @@ import { Cause, DateTime, Duration, Effect, Exit, Metric, Option, Predicate, Sch
 import { type ChainStep, purchaseChain, stepLabel } from "../../domain/areaCodeChain.ts"
 import { type Business, PhoneNumber } from "../../domain/entities.ts"
 import type { FailureReason } from "../../domain/errors.ts"
-import { NumberAssigned, NumberFailed } from "../../domain/events.ts"
+import { AssistantFailed, NumberAssigned, NumberFailed } from "../../domain/events.ts"
 import type { BusinessId } from "../../domain/ids.ts"
 import type { UsState } from "../../domain/nearby.ts"
 import { areaCodeOf } from "../../domain/phone.ts"
 import { releaseAtFor } from "../../domain/releaseDate.ts"
 import { friendlyNameFor, twilioVoiceUrl } from "../../domain/webhooks.ts"
-import { Broadcaster } from "../../ports/Broadcaster.ts"
+import { Broadcaster, type BroadcastUnavailable } from "../../ports/Broadcaster.ts"
 import { ErrorReporter } from "../../ports/ErrorReporter.ts"
 import { JobQueue, ReleaseNumberJob, SendNumberAssignedEmailJob } from "../../ports/JobQueue.ts"
 import {
@@ -32,7 +32,7 @@ import {
   type TelephonyRejected,
   type TelephonyUnavailable
 } from "../../ports/Telephony.ts"
-import { announceAssistantFailed, connectAssistant } from "./ConnectAssistant.ts"
+import { connectAssistant, reportAssistantFailed } from "./ConnectAssistant.ts"
 import { briefRetry } from "./retrySchedules.ts"
 import { Settings } from "./Settings.ts"
 
@@ -320,33 +320,40 @@ export const failAssignment = Effect.fn("AssignNumber.fail")(function* (
   cause: Cause.Cause<unknown>
 ) {
   const repo = yield* Repository
+  const broadcaster = yield* Broadcaster
   type Ending = { readonly business: Business; readonly failed: "number" | "assistant" | null }
-  const { business, failed } = yield* repo.withBusinessLock(
-    businessId,
-    (business): Effect.Effect<Ending, RepositoryUnavailable> => {
+  // The owner's event is stored with the change it announces, in the lock's transaction.
+  const { business, failed } = yield* repo.withBusinessLock(businessId, (business) =>
+    Effect.gen(function* (): Effect.fn.Return<Ending, RepositoryUnavailable | BroadcastUnavailable> {
       // A cancelled business is not failed: it stays as it is, and a reactivation resumes its assignment.
-      if (business.status === "cancelled") return Effect.succeed({ business, failed: null })
+      if (business.status === "cancelled") return { business, failed: null }
+      const at = DateTime.formatIso(yield* DateTime.now)
       if (business.numberStatus === "pending") {
-        return repo
-          .markFailed(businessId, reason)
-          .pipe(Effect.map((business) => ({ business, failed: "number" as const })))
+        const marked = yield* repo.markFailed(businessId, reason)
+        yield* broadcaster.publish(businessId, new NumberFailed({ businessId, reason, at }))
+        return { business: marked, failed: "number" }
       }
       if (business.phoneNumber && business.assistantStatus === "pending") {
-        return repo
-          .setAssistantStatus(businessId, "failed", "assistant_unavailable")
-          .pipe(Effect.map(({ business }) => ({ business, failed: "assistant" as const })))
+        const { business: marked } = yield* repo.setAssistantStatus(
+          businessId,
+          "failed",
+          "assistant_unavailable"
+        )
+        yield* broadcaster.publish(
+          businessId,
+          new AssistantFailed({ businessId, reason: "assistant_unavailable", at })
+        )
+        return { business: marked, failed: "assistant" }
       }
-      return Effect.succeed({ business, failed: null })
-    }
+      return { business, failed: null }
+    })
   )
   if (failed === "number") {
     yield* Metric.update(Metric.withAttributes(assignments, { outcome: "failed" }), 1)
     yield* Effect.logWarning(`assignment failed: ${reason}`)
     yield* (yield* ErrorReporter).report(cause, { businessId, operation: "AssignNumber", reason })
-    const at = DateTime.formatIso(yield* DateTime.now)
-    yield* (yield* Broadcaster).publish(businessId, new NumberFailed({ businessId, reason, at }))
   }
-  if (failed === "assistant") yield* announceAssistantFailed(businessId, "assistant_unavailable", cause)
+  if (failed === "assistant") yield* reportAssistantFailed(businessId, "assistant_unavailable", cause)
   if (business.status === "cancelled") return { _tag: "Cancelled", business } as const
   return business.phoneNumber
     ? assigned(business, business.phoneNumber)

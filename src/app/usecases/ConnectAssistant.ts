@@ -13,16 +13,14 @@ import { Repository } from "../../ports/Repository.ts"
 import { briefRetry } from "./retrySchedules.ts"
 import { Settings } from "./Settings.ts"
 
-/** Told once, by whoever marked the assistant failed: the operator (ErrorReporter) and the owner. */
-export const announceAssistantFailed = Effect.fnUntraced(function* (
+/** Told once, by whoever marked the assistant failed (the owner's event went with the mark): the operator. */
+export const reportAssistantFailed = Effect.fnUntraced(function* (
   businessId: BusinessId,
   reason: FailureReason,
   cause: Cause.Cause<unknown>
 ) {
   yield* Effect.logWarning(`assistant not connected: ${reason}`)
   yield* (yield* ErrorReporter).report(cause, { businessId, operation: "Assistant.setServer", reason })
-  const at = DateTime.formatIso(yield* DateTime.now)
-  yield* (yield* Broadcaster).publish(businessId, new AssistantFailed({ businessId, reason, at }))
 })
 
 /**
@@ -34,12 +32,26 @@ export const connectAssistant = Effect.fnUntraced(function* (business: Business)
   if (business.assistantStatus === "connected") return
   const settings = yield* Settings
   const repo = yield* Repository
+  const broadcaster = yield* Broadcaster
+  // The mark and the owner's event commit together; the operator is told after, by whoever marked it.
   const failed = (reason: FailureReason, error: AssistantNotFound | AssistantRejected) =>
     repo
-      .setAssistantStatus(business.id, "failed", reason)
+      .transaction(
+        Effect.gen(function* () {
+          const { changed } = yield* repo.setAssistantStatus(business.id, "failed", reason)
+          if (changed) {
+            const at = DateTime.formatIso(yield* DateTime.now)
+            yield* broadcaster.publish(
+              business.id,
+              new AssistantFailed({ businessId: business.id, reason, at })
+            )
+          }
+          return changed
+        })
+      )
       .pipe(
-        Effect.flatMap(({ changed }) =>
-          changed ? announceAssistantFailed(business.id, reason, Cause.fail(error)) : Effect.void
+        Effect.flatMap((changed) =>
+          changed ? reportAssistantFailed(business.id, reason, Cause.fail(error)) : Effect.void
         )
       )
   yield* (yield* Assistant)

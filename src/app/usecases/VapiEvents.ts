@@ -1,7 +1,7 @@
 // Use case: Vapi's server messages. Each is routed to its callable (the business of `business_id`, else the
 // business whose assistant it is, else the trial with that assistant), calls are recorded, the owner's
 // dashboard told, and an `assistant-request` answered with the callable's assistant.
-import { DateTime, Effect, Option, Schema } from "effect"
+import { DateTime, Effect, Option, Schedule, Schema } from "effect"
 import { Call, CallStatus } from "../../domain/entities.ts"
 import { CallUpdated } from "../../domain/events.ts"
 import { AssistantId, type BusinessId, decodeIdOrNull, VapiCallId } from "../../domain/ids.ts"
@@ -121,20 +121,29 @@ export const handleServerMessage = Effect.fn("VapiEvents")(function* (
             )
       )
     )
-  yield* repo.transaction(
-    record(
-      new Call({
-        vapiCallId: callId,
-        callableKind: callable.kind,
-        callableId: callable.id,
-        status,
-        endedReason: message.endedReason ?? null,
-        from,
-        summary: message.analysis?.summary ?? message.summary ?? null,
-        startedAt: parseTime(message.startedAt),
-        endedAt: parseTime(message.endedAt)
+  yield* repo
+    .transaction(
+      record(
+        new Call({
+          vapiCallId: callId,
+          callableKind: callable.kind,
+          callableId: callable.id,
+          status,
+          endedReason: message.endedReason ?? null,
+          from,
+          summary: message.analysis?.summary ?? message.summary ?? null,
+          startedAt: parseTime(message.startedAt),
+          endedAt: parseTime(message.endedAt)
+        })
+      )
+    )
+    .pipe(
+      // A transaction cannot retry its own statements: a brief database hiccup retries the whole (an upsert).
+      Effect.retry({
+        schedule: Schedule.exponential("50 millis").pipe(Schedule.jittered),
+        times: 2,
+        while: (error) => error._tag === "RepositoryUnavailable" || error._tag === "BroadcastUnavailable"
       })
     )
-  )
   return {}
 })
