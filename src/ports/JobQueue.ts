@@ -6,6 +6,10 @@ export const AssignNumberJob = Schema.TaggedStruct("assign-number", { businessId
 export const SendNumberAssignedEmailJob = Schema.TaggedStruct("send-number-assigned-email", {
   businessId: BusinessId
 })
+
+/** The email job's key: one per number (I4), so a business given a new number after a release hears again. */
+export const numberAssignedEmailKey = (businessId: BusinessId, twilioSid: string): string =>
+  `number-assigned-email:${businessId}:${twilioSid}`
 /** Release the business's number at `releaseAt` (ISO), if the business is then still cancelled with that time. */
 export const ReleaseNumberJob = Schema.TaggedStruct("release-number", {
   businessId: BusinessId,

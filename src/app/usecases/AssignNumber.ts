@@ -12,7 +12,7 @@ import { releaseAtFor } from "../../domain/releaseDate.ts"
 import { friendlyNameFor, twilioVoiceUrl } from "../../domain/webhooks.ts"
 import { Broadcaster, type BroadcastUnavailable } from "../../ports/Broadcaster.ts"
 import { ErrorReporter } from "../../ports/ErrorReporter.ts"
-import { JobQueue, ReleaseNumberJob, SendNumberAssignedEmailJob } from "../../ports/JobQueue.ts"
+import { JobQueue, numberAssignedEmailKey, SendNumberAssignedEmailJob } from "../../ports/JobQueue.ts"
 import {
   type AreaCodeResult,
   areaCodeAttempts,
@@ -33,6 +33,7 @@ import {
   type TelephonyUnavailable
 } from "../../ports/Telephony.ts"
 import { connectAssistant, reportAssistantFailed } from "./ConnectAssistant.ts"
+import { scheduleRelease } from "./NumberLifecycle.ts"
 import { briefRetry } from "./retrySchedules.ts"
 import { Settings } from "./Settings.ts"
 
@@ -61,10 +62,6 @@ const assigned = (business: Business, number: PhoneNumber): AssignmentOutcome =>
   business,
   number
 })
-
-/** One "Number assigned" email per number (I4): a business that gets a new number after a release hears again. */
-const emailKey = (businessId: BusinessId, number: PhoneNumber): string =>
-  `number-assigned-email:${businessId}:${number.twilioSid}`
 
 /** A definite "not this one": an empty or unknown code, or a listed number sold meanwhile. Nothing was bought. */
 type Refusal = NoNumbersInAreaCode | InvalidAreaCode | NumberTaken
@@ -261,10 +258,7 @@ const whileCancelled = Effect.fnUntraced(function* (business: Business, voiceUrl
   yield* repo.recordNumber(business.id, phoneNumberOf(late))
   const releaseAt = releaseAtFor(late.dateCreated, yield* DateTime.now, settings.releaseMinGrace)
   const parked = yield* repo.setBusinessStatus(business.id, "cancelled", releaseAt)
-  yield* (yield* JobQueue).enqueue(
-    ReleaseNumberJob.make({ businessId: business.id, releaseAt: DateTime.formatIso(releaseAt) }),
-    { key: `${business.id}:${DateTime.formatIso(releaseAt)}`, startAfter: releaseAt }
-  )
+  yield* scheduleRelease(business.id, releaseAt)
   yield* repo.clearPurchaseInFlight(business.id)
   yield* Effect.logInfo(`a number bought before the cancellation landed: ${late.e164}, parked`)
   return { _tag: "Cancelled", business: parked } as const
@@ -293,7 +287,7 @@ const attempt = Effect.fnUntraced(function* (businessId: BusinessId) {
       // The email (an outbox job) and the owner's event go out with this transaction: both exist if and only
       // if the number is recorded, and a later run that finds the number announces nothing again.
       yield* jobs.enqueue(SendNumberAssignedEmailJob.make({ businessId }), {
-        key: emailKey(businessId, number)
+        key: numberAssignedEmailKey(businessId, number.twilioSid)
       })
       const at = DateTime.formatIso(yield* DateTime.now)
       yield* (yield* Broadcaster).publish(

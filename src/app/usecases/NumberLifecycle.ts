@@ -19,6 +19,7 @@ import { ErrorReporter } from "../../ports/ErrorReporter.ts"
 import {
   AssignNumberJob,
   JobQueue,
+  numberAssignedEmailKey,
   ReleaseNumberJob,
   SendNumberAssignedEmailJob
 } from "../../ports/JobQueue.ts"
@@ -70,7 +71,7 @@ const announceOnce = Effect.fnUntraced(function* (business: Business, number: Ph
  * The `release-number` job for the business's release time. Its key is the time: a cancellation that moves the
  * time queues a job of its own, and the job of a time that no longer holds ends without doing anything.
  */
-const scheduleRelease = Effect.fnUntraced(function* (businessId: BusinessId, releaseAt: DateTime.Utc) {
+export const scheduleRelease = Effect.fnUntraced(function* (businessId: BusinessId, releaseAt: DateTime.Utc) {
   yield* (yield* JobQueue).enqueue(ReleaseNumberJob.make({ businessId, releaseAt: iso(releaseAt) }), {
     key: `${businessId}:${iso(releaseAt)}`,
     startAfter: releaseAt
@@ -170,7 +171,7 @@ export const reactivateBusiness = Effect.fn("ReactivateBusiness")(function* (id:
           // A number bought before the cancellation that landed while it was cancelled was never announced nor
           // pointed at: the email job (sent once per number: the mailer remembers) and the assistant now.
           yield* jobs.enqueue(SendNumberAssignedEmailJob.make({ businessId: id }), {
-            key: `number-assigned-email:${id}:${reactivated.phoneNumber.twilioSid}`
+            key: numberAssignedEmailKey(id, reactivated.phoneNumber.twilioSid)
           })
           if (reactivated.assistantStatus !== "connected") {
             yield* assign
