@@ -4,7 +4,8 @@ import { Duration, Fiber } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { relayEvents } from "../../../src/app/http/cable.ts"
 import { Broadcaster } from "../../../src/ports/Broadcaster.ts"
-import { type JsonObject, makeTestApp, trialBody } from "../../support/httpApp.ts"
+import { type CableClient, connectCable } from "../../support/eventClient.ts"
+import { makeTestApp, trialBody } from "../../support/httpApp.ts"
 
 let t: Awaited<ReturnType<typeof makeTestApp>>
 let base = ""
@@ -24,42 +25,8 @@ afterAll(async () => {
   await t.close()
 })
 
-interface Client {
-  readonly messages: Array<JsonObject>
-  readonly closed: Promise<{ code: number; reason: string }>
-  readonly next: (type: string) => Promise<JsonObject>
-  readonly send: (data: unknown) => void
-}
-
-const connect = async (query = ""): Promise<Client> => {
-  const socket = new WebSocket(`ws://${base}/cable${query}`)
-  const messages: Array<JsonObject> = []
-  const waiters: Array<() => void> = []
-  socket.onmessage = ({ data }) => {
-    messages.push(JSON.parse(String(data)))
-    for (const wake of waiters.splice(0)) wake()
-  }
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
-    socket.onclose = ({ code, reason }) => resolve({ code, reason })
-  })
-  await new Promise((resolve, reject) => {
-    socket.onopen = resolve
-    socket.onerror = reject
-  })
-  const next = async (type: string) => {
-    const deadline = Date.now() + 10_000
-    for (;;) {
-      const found = messages.find((m) => m.type === type)
-      if (found) return found
-      if (Date.now() > deadline) throw new Error(`no ${type} message; got ${JSON.stringify(messages)}`)
-      await new Promise<void>((resolve) => {
-        waiters.push(resolve)
-        setTimeout(resolve, 200)
-      })
-    }
-  }
-  return { messages, closed, next, send: (data) => socket.send(JSON.stringify(data)) }
-}
+type Client = CableClient
+const connect = (query = ""): Promise<Client> => connectCable(base, query)
 
 const convertedBusiness = async () => {
   const trial = (await t.call("POST", "/api/trials", { body: trialBody() })).json.trial
