@@ -26,6 +26,10 @@ export const clientLayer = (options: DatabaseOptions = {}) =>
         maxConnections: options.maxConnections ?? 10,
         applicationName: options.applicationName ?? "numbers",
         transformResultNames: Str.snakeToCamel,
+        // Statements outside a transaction from many fibers share connections, pipelined into one write: on the
+        // read routes this took the driver's CPU a request from about 110 us to 45 us (docs/BENCHMARKS.md, the
+        // profile). Transactions and LISTEN still hold a connection of their own.
+        multiplex: true,
         connectTimeout: "5 seconds",
         startupParameters: {
           statement_timeout: "30000",
