@@ -15,7 +15,7 @@ import {
   type StoredEvent,
   type StreamPosition
 } from "../../ports/Broadcaster.ts"
-import { ownerEvents } from "../../ports/metrics.ts"
+import { labelled, ownerEvents } from "../../ports/metrics.ts"
 import { type DbError, failureKind, retryTransient } from "./failures.ts"
 
 const CHANNEL = "numbers_owner_events"
@@ -26,6 +26,7 @@ const TICK = Duration.seconds(2)
 /** Events read in one statement at most; a full batch is followed at once by the next. */
 const BATCH = 2_000
 
+const ownerEventSeries = labelled(ownerEvents)
 const encode = Schema.encodeSync(Schema.fromJsonString(OwnerEvent))
 const decode = Schema.decodeUnknownOption(Schema.fromJsonString(OwnerEvent))
 
@@ -76,7 +77,7 @@ export const layer = Layer.effect(
         Effect.catchTag("SqlError", unavailable("Broadcaster.publish"))
       )
       // Counted as published: inside a transaction that then rolls back, the count runs ahead.
-      yield* Metric.update(Metric.withAttributes(ownerEvents, { type: event._tag }), 1)
+      yield* Metric.update(ownerEventSeries({ type: event._tag }), 1)
     })
 
     const positionOf = (businessId: BusinessId) =>

@@ -9,7 +9,7 @@ import { Cause, Effect, Exit, Metric, Option, Schema } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
 import { Elysia } from "elysia"
 import type { Caller } from "../../domain/ownership.ts"
-import { httpRequestDuration, httpRequests } from "../../ports/metrics.ts"
+import { httpRequestDuration, httpRequests, labelled } from "../../ports/metrics.ts"
 import { bearer, requireService, verifyToken } from "./auth.ts"
 import {
   describeSchemaError,
@@ -158,10 +158,9 @@ export const errorTags = (route: Route<unknown>): ReadonlyArray<KnownTag> => [
 ]
 
 /** Query values as `URLSearchParams.get` reads them: the first of a repeated name. */
-const queryOf = (request: Request) => {
+const queryOf = (url: URL) => {
   const values = new Map<string, string>()
-  for (const [name, value] of new URL(request.url).searchParams)
-    if (!values.has(name)) values.set(name, value)
+  for (const [name, value] of url.searchParams) if (!values.has(name)) values.set(name, value)
   return Object.fromEntries(values)
 }
 
@@ -175,7 +174,7 @@ const decodeBody = (body: Body<Codec>, text: string) =>
     ? Effect.flatMap(parseJson(text), (input) => decode(body.schema, input))
     : decode(body.schema, Object.fromEntries(new URLSearchParams(text)))
 
-const answer = <R>(route: Route<R>, request: Request, params: unknown, settings: HttpSettings) =>
+const answer = <R>(route: Route<R>, request: Request, url: URL, params: unknown, settings: HttpSettings) =>
   Effect.gen(function* () {
     const text = yield* Effect.cached(readText(request))
     const caller = yield* route.auth.check(request, settings, text)
@@ -186,7 +185,7 @@ const answer = <R>(route: Route<R>, request: Request, params: unknown, settings:
             Effect.mapError(route.params.unknown)
           )
         : {},
-      query: route.query ? yield* decode(route.query, queryOf(request)) : {},
+      query: route.query ? yield* decode(route.query, queryOf(url)) : {},
       body: route.body
         ? yield* Effect.flatMap(text, (body) => decodeBody(route.body as Body<Codec>, body))
         : {}
@@ -208,6 +207,9 @@ const answer = <R>(route: Route<R>, request: Request, params: unknown, settings:
 const statusOf = (exit: Exit.Exit<Response, unknown>) =>
   Exit.isSuccess(exit) ? exit.value.status : Cause.hasInterruptsOnly(exit.cause) ? 499 : 500
 
+const requestSeries = labelled(httpRequests)
+const durationSeries = labelled(httpRequestDuration)
+
 /** Counts and times a request under its route pattern, however it ends. */
 const measured =
   (pattern: string) =>
@@ -216,30 +218,36 @@ const measured =
       const started = performance.now()
       return handled.pipe(
         Effect.onExit((exit) =>
-          Effect.all(
-            [
-              Metric.update(
-                Metric.withAttributes(httpRequests, { route: pattern, status: String(statusOf(exit)) }),
-                1
-              ),
-              Metric.update(
-                Metric.withAttributes(httpRequestDuration, { route: pattern }),
-                (performance.now() - started) / 1000
-              )
-            ],
-            { discard: true }
+          Effect.andThen(
+            Metric.update(requestSeries({ route: pattern, status: String(statusOf(exit)) }), 1),
+            Metric.update(durationSeries({ route: pattern }), (performance.now() - started) / 1000)
           )
         )
       )
     })
 
+/** The headers a caller's trace context can come in (W3C's, then B3's): most requests carry none. */
+const TRACE_HEADERS = ["traceparent", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-flags"]
+
+const callerSpanOf = (request: Request) => {
+  const given: Record<string, string> = {}
+  let any = false
+  for (const name of TRACE_HEADERS) {
+    const value = request.headers.get(name)
+    if (value !== null) {
+      given[name] = value
+      any = true
+    }
+  }
+  return any ? HttpTraceContext.fromHeaders(Headers.fromInput(given)) : Option.none()
+}
+
 /**
  * The request's server span. Its attributes are the method, the pattern, the path and the status: never the
  * query, a header or the body, where tokens, signatures and secrets travel.
  */
-const traced = (route: Route<unknown>, request: Request) => {
-  const caller = HttpTraceContext.fromHeaders(Headers.fromInput(request.headers))
-  const url = new URL(request.url)
+const traced = (route: Route<unknown>, request: Request, url: URL) => {
+  const caller = callerSpanOf(request)
   return <E, R>(handled: Effect.Effect<Response, E, R>): Effect.Effect<Response, E, R> =>
     handled.pipe(
       Effect.tap((response) => Effect.annotateCurrentSpan("http.response.status_code", response.status)),
@@ -268,9 +276,10 @@ const serve = async <R>(
   request: Request,
   params: unknown
 ): Promise<Response> => {
+  const url = new URL(request.url)
   const exit = await run(
     Effect.exit(
-      answer(route, request, params, settings).pipe(
+      answer(route, request, url, params, settings).pipe(
         Effect.catch((e) => Effect.succeed(errorResponse(e))),
         Effect.tapCause((cause) =>
           Cause.hasInterruptsOnly(cause)
@@ -279,7 +288,7 @@ const serve = async <R>(
                 Effect.andThen(Effect.annotateCurrentSpan("http.response.status_code", 500))
               )
         ),
-        traced(route as Route<unknown>, request),
+        traced(route as Route<unknown>, request, url),
         measured(route.path)
       )
     ),

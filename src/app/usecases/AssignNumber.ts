@@ -18,8 +18,13 @@ import {
   areaCodeAttempts,
   assignmentDuration,
   assignments,
+  labelled,
   secondsOf
 } from "../../ports/metrics.ts"
+
+const assignmentSeries = labelled(assignments)
+const areaCodeAttemptSeries = labelled(areaCodeAttempts)
+
 import { Repository, type RepositoryUnavailable } from "../../ports/Repository.ts"
 import {
   type InvalidAreaCode,
@@ -192,9 +197,7 @@ const walkChain = Effect.fnUntraced(function* (business: Business, voiceUrl: str
         ? buyIn(business.id, { areaCode: step.areaCode }, voiceUrl, friendlyName)
         : buyNearby(business.id, step.region, voiceUrl, friendlyName)
     return look.pipe(
-      Effect.onExit((exit) =>
-        Metric.update(Metric.withAttributes(areaCodeAttempts, { result: stepResult(exit) }), 1)
-      ),
+      Effect.onExit((exit) => Metric.update(areaCodeAttemptSeries({ result: stepResult(exit) }), 1)),
       Effect.tapError((error) => Effect.logInfo(`${where}: ${error._tag}`)),
       Effect.flatMap((found) =>
         found === null
@@ -226,7 +229,7 @@ const reconcile = Effect.fnUntraced(function* (friendlyName: string, voiceUrl: s
 
 /** A number recorded, counted once its transaction has committed, with the time since the conversion. */
 const countAssigned = Effect.fnUntraced(function* (business: Business) {
-  yield* Metric.update(Metric.withAttributes(assignments, { outcome: "assigned" }), 1)
+  yield* Metric.update(assignmentSeries({ outcome: "assigned" }), 1)
   const sinceConversion = DateTime.distance(business.createdAt, yield* DateTime.now)
   yield* Metric.update(assignmentDuration, secondsOf(sinceConversion))
 })
@@ -343,7 +346,7 @@ export const failAssignment = Effect.fn("AssignNumber.fail")(function* (
     })
   )
   if (failed === "number") {
-    yield* Metric.update(Metric.withAttributes(assignments, { outcome: "failed" }), 1)
+    yield* Metric.update(assignmentSeries({ outcome: "failed" }), 1)
     yield* Effect.logWarning(`assignment failed: ${reason}`)
     yield* (yield* ErrorReporter).report(cause, { businessId, operation: "AssignNumber", reason })
   }

@@ -23,7 +23,7 @@ import {
   ReleaseNumberJob,
   SendNumberAssignedEmailJob
 } from "../../ports/JobQueue.ts"
-import { type ReleaseOutcome, releases } from "../../ports/metrics.ts"
+import { labelled, type ReleaseOutcome, releases } from "../../ports/metrics.ts"
 import { Repository } from "../../ports/Repository.ts"
 import { Telephony } from "../../ports/Telephony.ts"
 import { briefRetry } from "./retrySchedules.ts"
@@ -78,8 +78,8 @@ export const scheduleRelease = Effect.fnUntraced(function* (businessId: Business
   })
 })
 
-const countRelease = (outcome: ReleaseOutcome) =>
-  Metric.update(Metric.withAttributes(releases, { outcome }), 1)
+const releaseSeries = labelled(releases)
+const countRelease = (outcome: ReleaseOutcome) => Metric.update(releaseSeries({ outcome }), 1)
 
 /** The number is gone from Twilio: record it (history kept) and tell the owner. Call it holding the lock. */
 const recordReleased = Effect.fnUntraced(function* (business: Business) {
