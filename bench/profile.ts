@@ -1,0 +1,196 @@
+// `bun bench/profile.ts [get|twilio|vapi] [seconds]`: the service under wrk on one hot route, with Bun's CPU
+// profiler on, then where its time went: self time by package and by function, and Postgres's statement and
+// transaction counts per request (pg_stat_statements is not assumed: counted from pg_stat_database).
+// What docs/BENCHMARKS.md's profile section is read from; not part of `bun run bench`.
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import twilio from "twilio"
+import { PUBLIC_APP_URL } from "../test/support/fakeTwilio.ts"
+import { untilReady } from "../test/support/processes.ts"
+import { CONNECTIONS, type Target, wrk } from "./load.ts"
+import { ASSISTANT, convertedBusiness, startProviders, startService, VAPI_SECRET } from "./service.ts"
+import { createDatabase, serverUrl } from "./support.ts"
+
+const which = process.argv[2] ?? "get"
+const seconds = Number(process.argv[3] ?? 10)
+const server = await serverUrl()
+const database = await createDatabase(server.url)
+const providers = startProviders()
+const profiles = mkdtempSync(join(tmpdir(), "numbers-profile-"))
+// PROFILE=0: the same load without the profiler, for the request rate alone.
+const profiling = process.env.PROFILE !== "0"
+const serviceEnv = {
+  ...(profiling ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-dir=${profiles}` } : {}),
+  ...JSON.parse(process.env.SERVICE_ENV ?? "{}")
+}
+const { base: allInOne, process: service0 } = startService(database.url, providers, serviceEnv)
+
+/** CPU time (user + system) a process has used so far, in microseconds (Linux's /proc, 100 ticks a second). */
+const cpuMicros = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+  return (Number(fields[11]) + Number(fields[12])) * 10_000
+}
+/** Every Postgres backend's CPU: the server's processes are the ones named postgres. */
+const postgresCpuMicros = () =>
+  readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .reduce((sum, pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres"
+          ? sum + cpuMicros(Number(pid))
+          : sum
+      } catch {
+        return sum
+      }
+    }, 0)
+
+const stats = async () => {
+  const { SQL } = await import("bun")
+  const sql = new SQL({ url: database.url, max: 1 })
+  const [row] =
+    await sql`SELECT xact_commit::int AS commits FROM pg_stat_database WHERE datname = current_database()`
+  // Reads and writes by table: which statements a request makes (pg_stat_statements is not assumed).
+  const tables = await sql`
+    SELECT schemaname || '.' || relname AS name, (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::int AS scans,
+           (n_tup_ins + n_tup_upd + n_tup_del)::int AS writes
+    FROM pg_stat_user_tables`
+  await sql.close()
+  return {
+    commits: (row as { commits: number }).commits,
+    tables: new Map(
+      (tables as ReadonlyArray<{ name: string; scans: number; writes: number }>).map((t) => [t.name, t])
+    )
+  }
+}
+
+try {
+  await untilReady(allInOne)
+  const converted = await convertedBusiness(allInOne, service0)
+  const { businessId, ownerToken, e164 } = converted
+  // ROLE=web: the load goes to a web-only process on the same database (the worker's polling kept apart).
+  const web =
+    process.env.WEB_ONLY === "1"
+      ? startService(database.url, providers, { ROLE: "web", ...serviceEnv })
+      : undefined
+  if (web) await untilReady(web.base)
+  const base = web?.base ?? allInOne
+  const service = web?.process ?? service0
+  const inboundPath = `/webhooks/twilio/inbound?business_id=${businessId}`
+  const callFields = { CallSid: "CAprofile", From: "+14155550100", To: e164, CallStatus: "ringing" }
+  const targets: Record<string, Target> = {
+    get: { url: `${base}/api/businesses/${businessId}`, headers: { authorization: `Bearer ${ownerToken}` } },
+    twilio: {
+      url: `${base}${inboundPath}`,
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-twilio-signature": twilio.getExpectedTwilioSignature(
+          providers.twilio.authToken,
+          `${PUBLIC_APP_URL}${inboundPath}`,
+          callFields
+        )
+      },
+      body: new URLSearchParams(callFields).toString()
+    },
+    vapi: {
+      url: `${base}/webhooks/vapi?business_id=${businessId}`,
+      method: "POST",
+      headers: { "content-type": "application/json", "x-vapi-secret": VAPI_SECRET },
+      body: JSON.stringify({
+        message: {
+          type: "status-update",
+          status: "in-progress",
+          call: { id: "call-[<id>]", assistantId: ASSISTANT, customer: { number: "+14155550100" } }
+        }
+      })
+    }
+  }
+  const target = targets[which]
+  if (!target) throw new Error(`no such route: ${which} (get, twilio, vapi)`)
+  await wrk(target, { seconds: 2, connections: CONNECTIONS })
+  const idleFrom = cpuMicros(service.pid)
+  await Bun.sleep(3_000)
+  console.log(
+    `idle: service ${Math.round((cpuMicros(service.pid) - idleFrom) / 3_000)} us of CPU a millisecond`
+  )
+  const before = await stats()
+  const [serviceBefore, postgresBefore] = [cpuMicros(service.pid), postgresCpuMicros()]
+  const load = await wrk(target, { seconds, connections: CONNECTIONS })
+  const [serviceAfter, postgresAfter] = [cpuMicros(service.pid), postgresCpuMicros()]
+  await Bun.sleep(1_000)
+  const after = await stats()
+  console.log(
+    `${which}: ${Math.round(load.requestsPerSecond)} req/s, p99 ${load.p99Millis} ms, ${load.failures} failures;`,
+    `commits/request ${((after.commits - before.commits) / load.requests).toFixed(2)};`,
+    `CPU/request: service ${Math.round((serviceAfter - serviceBefore) / load.requests)} us,`,
+    `Postgres ${Math.round((postgresAfter - postgresBefore) / load.requests)} us`
+  )
+  // Statistics reach pg_stat_* within a second of a transaction's end (stats_fetch_consistency aside).
+  for (const [name, t] of after.tables) {
+    const b = before.tables.get(name)
+    const scans = (t.scans - (b?.scans ?? 0)) / load.requests
+    const writes = (t.writes - (b?.writes ?? 0)) / load.requests
+    if (scans > 0.01 || writes > 0.01)
+      console.log(`  ${name}: ${scans.toFixed(2)} scans, ${writes.toFixed(2)} rows written per request`)
+  }
+  const lines = service.output().split("\n")
+  console.log(`service output: ${lines.length} lines; last: ${lines.slice(-3).join(" | ").slice(0, 600)}`)
+  await web?.process.kill("SIGTERM")
+} finally {
+  await service0.kill("SIGTERM")
+  providers.stop()
+  await database.drop()
+  await server.stop()
+}
+
+if (!profiling) process.exit(0)
+
+interface Node {
+  readonly id: number
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
+}
+const file = readdirSync(profiles).find((name) => name.endsWith(".cpuprofile"))
+if (!file) throw new Error(`no profile written in ${profiles}`)
+const profile = JSON.parse(readFileSync(join(profiles, file), "utf8")) as {
+  nodes: ReadonlyArray<Node>
+  samples: ReadonlyArray<number>
+  timeDeltas: ReadonlyArray<number>
+}
+const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+const self = new Map<number, number>()
+profile.samples.forEach((id, i) => {
+  self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
+})
+const total = [...self.values()].reduce((a, b) => a + b, 0)
+const packageOf = (url: string) =>
+  /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ??
+  (url.includes("/src/") ? `src/${url.split("/src/")[1]?.split("/")[0]}` : url ? "other" : "(native/idle)")
+// Native frames (writes, JSON, Date) are charged to the nearest JavaScript caller's package.
+const parentOf = new Map<number, number>()
+for (const node of profile.nodes as ReadonlyArray<Node & { children?: ReadonlyArray<number> }>)
+  for (const child of node.children ?? []) parentOf.set(child, node.id)
+const callerPackage = (node: Node): string => {
+  for (let at: Node | undefined = node; at; at = byId.get(parentOf.get(at.id) ?? -1))
+    if (at.callFrame.url) return packageOf(at.callFrame.url)
+  return node.callFrame.functionName === "(idle)" ? "(idle)" : "(native)"
+}
+const tally = (key: (node: Node) => string) => {
+  const sums = new Map<string, number>()
+  for (const [id, micros] of self) {
+    const node = byId.get(id)
+    if (node) sums.set(key(node), (sums.get(key(node)) ?? 0) + micros)
+  }
+  return [...sums]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 30)
+    .map(([name, micros]) => ({ name, share: `${((micros / total) * 100).toFixed(1)} %` }))
+}
+console.log(`profile: ${join(profiles, file)}`)
+console.table(tally(callerPackage))
+console.table(
+  tally(
+    (node) =>
+      `${node.callFrame.functionName || "(anonymous)"} ${node.callFrame.url.replace(/.*node_modules\//, "")}:${node.callFrame.lineNumber}`
+  )
+)
