@@ -15,6 +15,8 @@ export interface Target {
   readonly headers?: Readonly<Record<string, string>>
   /** `[<id>]` in the body is replaced by a fresh id on every request (a new call each time). */
   readonly body?: string
+  /** Paths (with their query) taken in turn, one a request, instead of the URL's own (many businesses). */
+  readonly paths?: ReadonlyArray<string>
 }
 
 export interface LoadResult {
@@ -63,18 +65,22 @@ const wrkScript = (target: Target, rate: number | undefined) => {
     .map(([k, v]) => `wrk.headers[${lua(k)}] = ${lua(v)}`)
     .join("\n")
   const [before, after] = (target.body ?? "").split("[<id>]")
+  const paths = target.paths ?? []
   writeFileSync(
     file,
     `wrk.method = ${lua(target.method ?? "GET")}
 ${headers}
 local n = 0
 local prefix = tostring(math.random(1, 1000000000))
+local paths = { ${paths.map(lua).join(", ")} }
 request = function()
   n = n + 1
+  local path = nil
+  if #paths > 0 then path = paths[(n % #paths) + 1] end
   ${
     after === undefined
-      ? `return wrk.format(nil, nil, nil, ${target.body === undefined ? "nil" : lua(before ?? "")})`
-      : `return wrk.format(nil, nil, nil, ${lua(before ?? "")} .. prefix .. "-" .. n .. ${lua(after)})`
+      ? `return wrk.format(nil, path, nil, ${target.body === undefined ? "nil" : lua(before ?? "")})`
+      : `return wrk.format(nil, path, nil, ${lua(before ?? "")} .. prefix .. "-" .. n .. ${lua(after)})`
   }
 end
 ${rate === undefined ? "" : pacing(rate)}`

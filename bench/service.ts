@@ -17,9 +17,9 @@ export interface Providers {
   readonly stop: () => void
 }
 
-/** The fake Twilio (5 numbers in stock) and Vapi (ASSISTANT), served by this process. */
+/** The fake Twilio (200 numbers in stock an area code) and Vapi (ASSISTANT), served by this process. */
 export const startProviders = (): Providers => {
-  const twilio = startFakeTwilio({ defaultStock: 5 })
+  const twilio = startFakeTwilio({ defaultStock: 200 })
   const vapi = startFakeVapi({ assistants: [ASSISTANT] })
   return {
     twilio,
@@ -60,9 +60,9 @@ export const sign = (claims: Parameters<typeof signToken>[1]) =>
 
 /**
  * One trial converted through the API of the service at `base`, waited on until its number is assigned (30 s
- * at most): the business, its owner's token and its number.
+ * at most): the business, its owner's token and its number. `n` tells the owners of several apart.
  */
-export const convertedBusiness = async (base: string, service: ServiceProcess) => {
+export const convertedBusiness = async (base: string, service: ServiceProcess, n = 0) => {
   const serviceToken = await sign({ role: "service" })
   const api = async (method: string, path: string, token: string, body?: unknown) => {
     const response = await fetch(`${base}${path}`, {
@@ -73,9 +73,9 @@ export const convertedBusiness = async (base: string, service: ServiceProcess) =
     return (await response.json()) as Record<string, Record<string, unknown>>
   }
   const { trial } = await api("POST", "/api/trials", serviceToken, {
-    ownerEmail: "bench-http@example.com",
+    ownerEmail: n === 0 ? "bench-http@example.com" : `bench-http-${n}@example.com`,
     ownerName: "Bench",
-    businessName: "Bench HTTP",
+    businessName: `Bench HTTP ${n}`,
     vapiAssistantId: ASSISTANT,
     requestedAreaCode: "415"
   })
@@ -90,3 +90,7 @@ export const convertedBusiness = async (base: string, service: ServiceProcess) =
   }
   return { businessId, ownerToken, e164 }
 }
+
+/** `count` businesses converted at once (each as `convertedBusiness`), every one with its number. */
+export const convertedBusinesses = (base: string, service: ServiceProcess, count: number) =>
+  Promise.all(Array.from({ length: count }, (_, n) => convertedBusiness(base, service, n + 1)))
