@@ -17,7 +17,7 @@ import { DatabaseUrl } from "../src/adapters/postgres/Database.ts"
 import * as PgBossJobQueue from "../src/adapters/postgres/PgBossJobQueue.ts"
 import * as PgBroadcaster from "../src/adapters/postgres/PgBroadcaster.ts"
 import * as PostgresRepository from "../src/adapters/postgres/PostgresRepository.ts"
-import type { TelemetryConfig } from "../src/app/layers/AppConfig.ts"
+import { loadSampler, type TelemetryConfig } from "../src/app/layers/AppConfig.ts"
 import { tracingLayer } from "../src/app/layers/telemetry.ts"
 import { convertTrial } from "../src/app/usecases/ConvertTrial.ts"
 import { jobHandlers } from "../src/app/usecases/jobHandlers.ts"
@@ -59,6 +59,8 @@ const telemetry: TelemetryConfig = {
           protocol: OTLP_PROTOCOL,
           headers: Redacted.make({})
         }),
+  // OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, as the service reads them.
+  sampler: Effect.runSync(loadSampler),
   logFormat: "json",
   logLevel: "Warn"
 }

@@ -86,6 +86,11 @@ describe("startup configuration", () => {
     [
       { OTEL_EXPORTER_OTLP_ENDPOINT: "http://localhost:4318", OTEL_EXPORTER_OTLP_HEADERS: "api-key=s3cr%zz" },
       "OTEL_EXPORTER_OTLP_HEADERS is invalid"
+    ],
+    [{ OTEL_TRACES_SAMPLER: "ratio" }, "OTEL_TRACES_SAMPLER is invalid: expected one of always_on"],
+    [
+      { OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "10%" },
+      "OTEL_TRACES_SAMPLER_ARG is invalid: expected a ratio from 0 to 1"
     ]
   ])("%j stops with: %s", { timeout: 30_000 }, async (env, line) => {
     const service = spawnService({ DATABASE_URL: "postgres://127.0.0.1:1/none", ...env })

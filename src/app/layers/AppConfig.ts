@@ -24,8 +24,19 @@ export interface TelemetryConfig {
     /** OTEL_EXPORTER_OTLP_HEADERS: sent with every export (a collector's API key, often). */
     readonly headers: Redacted.Redacted<Readonly<Record<string, string>>>
   }>
+  /** OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG: which traces are exported. */
+  readonly sampler: TraceSampler
   readonly logFormat: LogFormat
   readonly logLevel: LogLevel.LogLevel
+}
+
+/**
+ * Head sampling, as OpenTelemetry names it: a trace begun here is exported with probability `ratio` (every
+ * span of it, or none); `parentBased`: a caller's decision (its traceparent's sampled flag) is followed.
+ */
+export interface TraceSampler {
+  readonly parentBased: boolean
+  readonly ratio: number
 }
 
 export interface TwilioCredentials {
@@ -197,13 +208,40 @@ const otlpHeadersOf = (text: string): Record<string, string> | undefined => {
   return headers
 }
 
+/** OpenTelemetry's sampler names (SDK environment variables), as ratio and parent-basedness. */
+const SAMPLERS: Readonly<Record<string, (ratio: number) => TraceSampler>> = {
+  always_on: () => ({ parentBased: false, ratio: 1 }),
+  always_off: () => ({ parentBased: false, ratio: 0 }),
+  traceidratio: (ratio) => ({ parentBased: false, ratio }),
+  parentbased_always_on: () => ({ parentBased: true, ratio: 1 }),
+  parentbased_always_off: () => ({ parentBased: true, ratio: 0 }),
+  parentbased_traceidratio: (ratio) => ({ parentBased: true, ratio })
+}
+
+export const loadSampler = Effect.gen(function* () {
+  const name = Option.getOrElse(yield* optionalString("OTEL_TRACES_SAMPLER"), () => "parentbased_always_on")
+  const sampler = SAMPLERS[name.trim().toLowerCase()]
+  if (sampler === undefined) {
+    return yield* invalid(
+      `OTEL_TRACES_SAMPLER is invalid: expected one of ${Object.keys(SAMPLERS).join(", ")} (jaeger and xray samplers are not supported)`
+    )
+  }
+  const arg = yield* optionalString("OTEL_TRACES_SAMPLER_ARG")
+  const ratio = Option.isSome(arg) ? Number(arg.value.trim()) : 1
+  if (!(ratio >= 0 && ratio <= 1)) {
+    return yield* invalid("OTEL_TRACES_SAMPLER_ARG is invalid: expected a ratio from 0 to 1, like 0.1")
+  }
+  return sampler(ratio)
+})
+
 const isLogFormat = (value: string): value is LogFormat => value === "json" || value === "pretty"
 const isOtlpProtocol = (value: string): value is OtlpProtocol =>
   value === "http/protobuf" || value === "http/json"
 
 /**
- * OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_HEADERS and OTEL_SERVICE_NAME (OpenTelemetry's names and
- * defaults, over HTTP only), LOG_FORMAT and LOG_LEVEL.
+ * OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME,
+ * OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (OpenTelemetry's names and defaults, over HTTP only),
+ * LOG_FORMAT and LOG_LEVEL.
  */
 const loadTelemetry = Effect.gen(function* () {
   const protocol = Option.getOrElse(
@@ -246,6 +284,7 @@ const loadTelemetry = Effect.gen(function* () {
         ? Option.none()
         : Option.some({ tracesUrl: url, protocol, headers: Redacted.make(headers) })
     ),
+    sampler: yield* loadSampler,
     // Unset: JSON lines for whatever collects a non-terminal stdout, readable lines for a person at one.
     logFormat: Option.getOrElse(Option.filter(format, isLogFormat), () =>
       process.stdout.isTTY ? "pretty" : "json"

@@ -1,9 +1,9 @@
 // Where traces and logs go, from the configuration (AppConfig's `telemetry`). Metrics need nothing here: the
 // instruments (src/ports/metrics.ts) record into the process's registry, and `GET /metrics` formats it.
-import { Context, Formatter, Layer, Logger, Option, Redacted, References, Tracer } from "effect"
+import { Context, Effect, Formatter, Layer, Logger, Option, Redacted, References, Tracer } from "effect"
 import { FetchHttpClient } from "effect/http"
-import { OtlpSerialization, OtlpTracer } from "effect/observability"
-import type { AppConfigShape, TelemetryConfig } from "./AppConfig.ts"
+import { OtlpExporter, OtlpSerialization, OtlpTracer } from "effect/observability"
+import type { AppConfigShape, TelemetryConfig, TraceSampler } from "./AppConfig.ts"
 
 /** `businessId` → `business_id`: log fields are snake_case, as the collectors' queries expect. */
 const snakeCase = (key: string) => key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
@@ -45,6 +45,26 @@ export const loggerLayer = (telemetry: TelemetryConfig) =>
   )
 
 /**
+ * `tracer`, deciding at each trace's first span whether the trace is exported (`sampled`), as `sampler` says:
+ * the spans of a trace not sampled are still made (logs name them) but never exported, which is where tracing's
+ * cost is (docs/BENCHMARKS.md, section 6). A span inside a trace follows the trace; a caller's traceparent is
+ * followed when the sampler is parent-based. A span already unsampled (a probe's, or under an unsampled
+ * caller) stays so. Traces are picked at random with the ratio, not by trace id: the decision is made once, at
+ * the root, and travels with the trace (its children and the traceparent we send), as a trace-id ratio would.
+ */
+export const sampledTracer = (tracer: Tracer.Tracer, sampler: TraceSampler): Tracer.Tracer => ({
+  ...tracer,
+  span(options) {
+    const parent = Option.getOrUndefined(options.parent)
+    const follows = parent !== undefined && (parent._tag === "Span" || sampler.parentBased)
+    const sampled = follows
+      ? options.sampled && parent.sampled
+      : options.sampled && (sampler.ratio >= 1 || (sampler.ratio > 0 && Math.random() < sampler.ratio))
+    return tracer.span.call(this, { ...options, sampled })
+  }
+})
+
+/**
  * Spans exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set (else none leave the process: spans
  * are still made, and logs name them). Batched every 5 s. Releasing the layer (shutdown; it is provided
  * outermost, so released last) flushes what is left, for at most 5 s: a collector that is down cannot hold
@@ -54,19 +74,27 @@ export const tracingLayer = (config: Pick<AppConfigShape, "role" | "telemetry">)
   Option.match(config.telemetry.otlp, {
     onNone: () => Layer.empty,
     onSome: ({ tracesUrl, protocol, headers }) =>
-      OtlpTracer.layer({
-        url: tracesUrl,
-        headers: Redacted.value(headers),
-        resource: {
-          serviceName: config.telemetry.serviceName,
-          attributes: {
-            "numbers.role": config.role,
-            "service.instance.id": config.telemetry.instanceId
-          }
-        },
-        exportInterval: "5 seconds",
-        shutdownTimeout: "5 seconds"
-      }).pipe(
+      Layer.effect(
+        Tracer.Tracer,
+        Effect.map(
+          OtlpTracer.make({
+            url: tracesUrl,
+            headers: Redacted.value(headers),
+            resource: {
+              serviceName: config.telemetry.serviceName,
+              attributes: {
+                "numbers.role": config.role,
+                "service.instance.id": config.telemetry.instanceId
+              }
+            },
+            exportInterval: "5 seconds",
+            shutdownTimeout: "5 seconds"
+          }),
+          (tracer) => sampledTracer(tracer, config.telemetry.sampler)
+        )
+      ).pipe(
+        // As OtlpTracer.layer does: the exporter flushes what is left when the layer is released.
+        Layer.provideMerge(OtlpExporter.layerFlusher),
         Layer.provide(
           protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf
         ),
