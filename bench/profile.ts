@@ -1,6 +1,9 @@
 // `bun bench/profile.ts [get|twilio|vapi] [seconds]`: the service under wrk on one hot route, with Bun's CPU
-// profiler on, then where its time went: self time by package and by function, and Postgres's statement and
-// transaction counts per request (pg_stat_statements is not assumed: counted from pg_stat_database).
+// profiler on, then where its time went (self time by package, native frames charged to their JavaScript caller,
+// and by function), the CPU a request costs in the service and in Postgres (from /proc), and the commits and
+// table scans a request makes (pg_stat_database, pg_stat_user_tables: pg_stat_statements is not assumed).
+// PROFILE=0: the same without the profiler; WEB_ONLY=1: the load on a ROLE=web process beside the ROLE=all one;
+// WRITE_BUSINESSES (100): how many businesses the write is spread over; SERVICE_ENV: JSON, more environment.
 // What docs/BENCHMARKS.md's profile section is read from; not part of `bun run bench`.
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -9,7 +12,14 @@ import twilio from "twilio"
 import { PUBLIC_APP_URL } from "../test/support/fakeTwilio.ts"
 import { untilReady } from "../test/support/processes.ts"
 import { CONNECTIONS, type Target, wrk } from "./load.ts"
-import { ASSISTANT, convertedBusiness, startProviders, startService, VAPI_SECRET } from "./service.ts"
+import {
+  ASSISTANT,
+  convertedBusiness,
+  convertedBusinesses,
+  startProviders,
+  startService,
+  VAPI_SECRET
+} from "./service.ts"
 import { createDatabase, serverUrl } from "./support.ts"
 
 const which = process.argv[2] ?? "get"
@@ -68,6 +78,12 @@ try {
   await untilReady(allInOne)
   const converted = await convertedBusiness(allInOne, service0)
   const { businessId, ownerToken, e164 } = converted
+  // The write's status updates are spread over WRITE_BUSINESSES businesses (1: all on one stream).
+  const writeBusinesses = await convertedBusinesses(
+    allInOne,
+    service0,
+    Number(process.env.WRITE_BUSINESSES ?? 100) - 1
+  )
   // ROLE=web: the load goes to a web-only process on the same database (the worker's polling kept apart).
   const web =
     process.env.WEB_ONLY === "1"
@@ -95,6 +111,7 @@ try {
     },
     vapi: {
       url: `${base}/webhooks/vapi?business_id=${businessId}`,
+      paths: [converted, ...writeBusinesses].map((b) => `/webhooks/vapi?business_id=${b.businessId}`),
       method: "POST",
       headers: { "content-type": "application/json", "x-vapi-secret": VAPI_SECRET },
       body: JSON.stringify({

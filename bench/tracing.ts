@@ -5,7 +5,8 @@
 //   pipeline:   bench/pipeline.ts as its own process, BENCH_ASSIGNMENTS (500 here) on a fresh database each run
 //   read route: GET /api/businesses/:id on two service processes (ROLE=all) sharing one database, one exporting;
 //               wrk at its peak and at 2,000 requests/s, after a 2 s warm-up, BENCH_SECONDS (6) each
-// A traced run that exported nothing is refused: it would measure no export.
+// A traced run that exported nothing is refused: it would measure no export. With OTEL_TRACES_SAMPLER (and
+// OTEL_TRACES_SAMPLER_ARG) set, the traced runs sample as they say and the result is `tracing-sampled`.
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { untilReady } from "../test/support/processes.ts"
@@ -21,6 +22,13 @@ const PROTOCOL = process.env.OTEL_EXPORTER_OTLP_PROTOCOL?.trim() || "http/protob
 if (PROTOCOL !== "http/protobuf" && PROTOCOL !== "http/json")
   throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL: expected http/protobuf or http/json, got ${PROTOCOL}`)
 const ORDER = ["off", "on", "off", "on"] as const
+/** The traced runs' sampler, when one is set: every span of every trace is exported otherwise. */
+const SAMPLER = Object.fromEntries(
+  (["OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"] as const).flatMap((name) =>
+    process.env[name]?.trim() ? [[name, process.env[name]?.trim() ?? ""]] : []
+  )
+)
+const SAMPLED = Object.keys(SAMPLER).length > 0
 /** tracingLayer's export interval: a traced service's last spans leave within it, before the next run measures. */
 const EXPORT_INTERVAL_MILLIS = 5_000
 
@@ -142,7 +150,8 @@ const measureReadRoute = async () => {
     await untilReady(off.base)
     on = startService(database.url, providers, {
       OTEL_EXPORTER_OTLP_ENDPOINT: counter.url,
-      OTEL_EXPORTER_OTLP_PROTOCOL: PROTOCOL
+      OTEL_EXPORTER_OTLP_PROTOCOL: PROTOCOL,
+      ...SAMPLER
     })
     await untilReady(on.base)
     return await readRoute(off, on)
@@ -218,8 +227,9 @@ const { pipeline, read } = await measured()
 
 const result = {
   // The service's default protocol has the benchmark's name; another is reported next to it.
-  benchmark: PROTOCOL === "http/protobuf" ? "tracing" : "tracing-http-json",
+  benchmark: `${PROTOCOL === "http/protobuf" ? "tracing" : "tracing-http-json"}${SAMPLED ? "-sampled" : ""}`,
   protocol: PROTOCOL,
+  sampler: SAMPLED ? SAMPLER : "every trace (parentbased_always_on)",
   order: ORDER,
   target: TARGET,
   pipeline,
