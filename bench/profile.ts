@@ -126,6 +126,8 @@ try {
   const target = targets[which]
   if (!target) throw new Error(`no such route: ${which} (get, twilio, vapi)`)
   await wrk(target, { seconds: 2, connections: CONNECTIONS })
+  // Postgres's statistics reach pg_stat_* about a second after a transaction: the warm-up's are in before this.
+  await Bun.sleep(1_500)
   const idleFrom = cpuMicros(service.pid)
   await Bun.sleep(3_000)
   console.log(
