@@ -575,6 +575,25 @@ export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Reposit
       })
     )
 
+    live(
+      "a business read inside a transaction sees the transaction's own writes; outside, the committed state",
+      () =>
+        Effect.gen(function* () {
+          const repo = yield* Repository
+          const business = yield* givenBusiness()
+          const [inside, outside] = yield* repo.transaction(
+            Effect.gen(function* () {
+              yield* repo.setBusinessStatus(business.id, "cancelled", null)
+              // Postgres reads outside a transaction on a pool of their own: this one must not.
+              const inside = yield* repo.findBusiness(business.id)
+              return [inside?.status, business.status] as const
+            })
+          )
+          assert.deepStrictEqual([inside, outside], ["cancelled", "active"])
+          assert.strictEqual((yield* repo.findBusiness(business.id))?.status, "cancelled")
+        })
+    )
+
     live("a transaction that fails rolls back the conversion inside it", () =>
       Effect.gen(function* () {
         const repo = yield* Repository

@@ -1,6 +1,9 @@
-// The Postgres connection pool (@effect/sql-pg) with our session settings, migrated before use.
+// The Postgres connection pools (@effect/sql-pg) with our session settings, migrated before use: the pool every
+// statement uses, and a small second pool that pipelines the hot routes' lock-free reads.
 import { PgClient } from "@effect/sql-pg"
-import { Context, Effect, Layer, type Redacted, String as Str } from "effect"
+import { Context, Duration, Effect, Layer, type Redacted, String as Str } from "effect"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import type { SqlClient } from "effect/sql"
 import { migrate } from "./migrations.ts"
 
 /** Where the database is: DATABASE_URL, or the embedded server's URL. */
@@ -8,38 +11,66 @@ export class DatabaseUrl extends Context.Service<DatabaseUrl, Redacted.Redacted<
   "numbers/adapters/postgres/DatabaseUrl"
 ) {}
 
+/**
+ * The pool for reads that take no lock, outside any transaction: its statements, from many requests, are
+ * pipelined on a few shared connections (@effect/sql-pg's `multiplex`), which took the read routes' driver CPU
+ * a request from about 110 us to 45 us (docs/BENCHMARKS.md, section 7). Only statements that cannot wait on a
+ * lock belong here: one that waited would hold up every statement pipelined behind it on its connection, and
+ * if the lock's holder then needed one of those (a purchase marker, say), both would wait until lock_timeout.
+ */
+export class ReadSql extends Context.Service<ReadSql, SqlClient.SqlClient>()(
+  "numbers/adapters/postgres/ReadSql"
+) {}
+
 export interface DatabaseOptions {
   readonly maxConnections?: number
   readonly applicationName?: string
 }
 
+/** Connections of the read pool: each carries up to 32 statements at once. */
+const READ_CONNECTIONS = 4
+
 /**
- * The pool. Timeouts are set per session so that no statement, lock wait or abandoned
- * transaction can hold a business lock forever: a stuck holder is cut off and its job retried.
+ * Timeouts are set per session so that no statement, lock wait or abandoned transaction can hold a business
+ * lock forever: a stuck holder is cut off and its job retried.
  */
+const settings = (url: Redacted.Redacted<string>, options: DatabaseOptions) => ({
+  url,
+  applicationName: options.applicationName ?? "numbers",
+  transformResultNames: Str.snakeToCamel,
+  connectTimeout: Duration.seconds(5),
+  startupParameters: {
+    statement_timeout: "30000",
+    lock_timeout: "30000",
+    idle_in_transaction_session_timeout: "120000"
+  }
+})
+
+/** The pool every statement uses, one statement at a time on each connection. */
 export const clientLayer = (options: DatabaseOptions = {}) =>
   Layer.unwrap(
     Effect.gen(function* () {
       const url = yield* DatabaseUrl
-      return PgClient.layer({
-        url,
-        maxConnections: options.maxConnections ?? 10,
-        applicationName: options.applicationName ?? "numbers",
-        transformResultNames: Str.snakeToCamel,
-        // Statements outside a transaction from many fibers share connections, pipelined into one write: on the
-        // read routes this took the driver's CPU a request from about 110 us to 45 us (docs/BENCHMARKS.md, the
-        // profile). Transactions and LISTEN still hold a connection of their own.
-        multiplex: true,
-        connectTimeout: "5 seconds",
-        startupParameters: {
-          statement_timeout: "30000",
-          lock_timeout: "30000",
-          idle_in_transaction_session_timeout: "120000"
-        }
-      })
+      return PgClient.layer({ ...settings(url, options), maxConnections: options.maxConnections ?? 10 })
     })
   )
 
-/** The pool, with every migration applied before anything uses it. */
+/** The read pool (ReadSql). */
+export const readsLayer = (options: DatabaseOptions = {}) =>
+  Layer.effect(
+    ReadSql,
+    Effect.gen(function* () {
+      const url = yield* DatabaseUrl
+      return yield* PgClient.make({
+        ...settings(url, options),
+        multiplex: true,
+        maxConnections: READ_CONNECTIONS
+      })
+    })
+  ).pipe(Layer.provide(Reactivity.layer))
+
+/** Both pools, with every migration applied before anything uses them. */
 export const layer = (options: DatabaseOptions = {}) =>
-  Layer.effectDiscard(migrate).pipe(Layer.provideMerge(clientLayer(options)))
+  Layer.effectDiscard(migrate).pipe(
+    Layer.provideMerge(Layer.merge(clientLayer(options), readsLayer(options)))
+  )

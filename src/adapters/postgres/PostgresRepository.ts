@@ -1,6 +1,6 @@
 // Repository on Postgres: the business lock is `SELECT ... FOR UPDATE` in a transaction, and unique
 // constraints back every rule the lock also protects. SQL and schema failures become port errors here.
-import { DateTime, Effect, Layer } from "effect"
+import { DateTime, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import type { AssistantStatus, Business, BusinessStatus, Call, PhoneNumber } from "../../domain/entities.ts"
 import { BusinessNotFound, type FailureReason, TrialNotFound } from "../../domain/errors.ts"
@@ -12,6 +12,7 @@ import {
   RepositoryConflict
 } from "../../ports/Repository.ts"
 import { columns } from "./columns.ts"
+import { ReadSql } from "./Database.ts"
 import { queries } from "./queries.ts"
 import {
   callTimes,
@@ -31,7 +32,19 @@ export const layer = Layer.effect(
   Repository,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const { trialFields, trialColumns, businessFields, businessColumns, callFields } = columns(sql)
+    const reads = yield* ReadSql
+    const forSql = columns(sql)
+    const { trialFields, trialColumns, businessFields, businessColumns, callFields } = forSql
+    const forReads = columns(reads)
+
+    /**
+     * A lock-free read: on the pipelined read pool, unless the caller is in a transaction (then on its
+     * connection, seeing its writes).
+     */
+    const readPool = <A>(statement: (client: SqlClient.SqlClient, cols: typeof forReads) => A) =>
+      Effect.map(Effect.serviceOption(sql.transactionService), (transaction) =>
+        Option.isSome(transaction) ? statement(sql, forSql) : statement(reads, forReads)
+      )
     const { run, one, many, transactionally, outsideTransaction } = queries(sql)
 
     /** The business as it is now, read in the caller's transaction (never retried: it may be the lock's). */
@@ -294,10 +307,12 @@ export const layer = Layer.effect(
           { retry: true }
         ),
       convertTrial,
+      // The hot routes' read (the owner's GET, both webhooks): on the read pool.
       findBusiness: (id: BusinessId) =>
-        one("Repository.findBusiness", sql`SELECT ${businessColumns} WHERE b.id = ${id}`, toBusiness, {
-          retry: true
-        }),
+        Effect.flatMap(
+          readPool((client, cols) => client`SELECT ${cols.businessColumns} WHERE b.id = ${id}`),
+          (statement) => one("Repository.findBusiness", statement, toBusiness, { retry: true })
+        ),
       findBusinessWithOwner: (id: BusinessId) =>
         one(
           "Repository.findBusinessWithOwner",
