@@ -1,9 +1,9 @@
 // The JSON log line: the current span's ids, annotations as snake_case fields of their own, and nothing
 // where there is no span. The trace sampler: which traces are exported (OTEL_TRACES_SAMPLER).
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Logger, Tracer } from "effect"
+import { Effect, Logger, Option, Redacted, Tracer } from "effect"
 import type { TraceSampler } from "../../../src/app/layers/AppConfig.ts"
-import { formatJsonLine, sampledTracer } from "../../../src/app/layers/telemetry.ts"
+import { formatJsonLine, sampledTracer, tracingLayer } from "../../../src/app/layers/telemetry.ts"
 
 const linesOf = <A, E>(program: Effect.Effect<A, E>) => {
   const lines: Array<Record<string, unknown>> = []
@@ -116,5 +116,37 @@ describe("the trace sampler", () => {
         const probe = Effect.void.pipe(Effect.withSpan("GET /health", { root: true, sampled: false }))
         assert.isFalse((yield* traced({ parentBased: true, ratio: 1 }, probe))[0]?.sampled)
       })
+  )
+})
+
+describe("tracingLayer", () => {
+  const configWith = (sampler: TraceSampler) => ({
+    role: "web" as const,
+    telemetry: {
+      serviceName: "numbers-test",
+      instanceId: "test:1",
+      // Nothing listens there; nothing is sent either: the spans below end unsampled, or are never flushed.
+      otlp: Option.some({
+        tracesUrl: "http://127.0.0.1:9/v1/traces",
+        protocol: "http/json" as const,
+        headers: Redacted.make({})
+      }),
+      sampler,
+      logFormat: "json" as const,
+      logLevel: "Warn" as const
+    }
+  })
+  const rootSpanUnder = (sampler: TraceSampler) =>
+    Effect.currentSpan.pipe(
+      Effect.withSpan("root", { root: true }),
+      Effect.map((span) => span.sampled),
+      Effect.provide(tracingLayer(configWith(sampler)))
+    )
+
+  it.live("makes its spans with the configured sampler", () =>
+    Effect.gen(function* () {
+      assert.isFalse(yield* rootSpanUnder({ parentBased: true, ratio: 0 }))
+      assert.isTrue(yield* rootSpanUnder({ parentBased: true, ratio: 1 }).pipe(Effect.timeout("20 seconds")))
+    })
   )
 })
