@@ -19,6 +19,7 @@ import {
   convertedBusinesses,
   startProviders,
   startService,
+  untilJobsDrained,
   VAPI_SECRET
 } from "./service.ts"
 import { createDatabase, pgbenchSimpleUpdate, report, serverUrl } from "./support.ts"
@@ -74,6 +75,7 @@ try {
   // One converted business with its number, as every route below finds it.
   const { businessId, ownerToken, e164 } = await convertedBusiness(base, service)
   const writeBusinesses = await convertedBusinesses(base, service, WRITE_BUSINESSES)
+  await untilJobsDrained(database.url)
 
   const inboundPath = `/webhooks/twilio/inbound?business_id=${businessId}`
   const callFields = { CallSid: "CAbenchhttp", From: "+14155550100", To: e164, CallStatus: "ringing" }

@@ -18,6 +18,7 @@ import {
   convertedBusinesses,
   startProviders,
   startService,
+  untilJobsDrained,
   VAPI_SECRET
 } from "./service.ts"
 import { createDatabase, serverUrl } from "./support.ts"
@@ -84,6 +85,7 @@ try {
     service0,
     Number(process.env.WRITE_BUSINESSES ?? 100) - 1
   )
+  await untilJobsDrained(database.url)
   // ROLE=web: the load goes to a web-only process on the same database (the worker's polling kept apart).
   const web =
     process.env.WEB_ONLY === "1"

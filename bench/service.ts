@@ -1,6 +1,7 @@
 // Shared by the benchmarks that load the service as its own process (bench/http.ts, bench/tracing.ts): the
 // fake Twilio and Vapi on loopback, the service (ROLE=all) wired to them, and one converted business with its
 // number, created through the service's API as an owner's would be.
+import { SQL } from "bun"
 import { Effect, Redacted } from "effect"
 import { signToken } from "../src/app/http/auth.ts"
 import { type FakeTwilio, PUBLIC_APP_URL, startFakeTwilio } from "../test/support/fakeTwilio.ts"
@@ -94,3 +95,23 @@ export const convertedBusiness = async (base: string, service: ServiceProcess, n
 /** `count` businesses converted at once (each as `convertedBusiness`), every one with its number. */
 export const convertedBusinesses = (base: string, service: ServiceProcess, count: number) =>
   Promise.all(Array.from({ length: count }, (_, n) => convertedBusiness(base, service, n + 1)))
+
+/**
+ * Waits (60 s at most) until the service's job queue holds nothing left to do: no assignment, email or other
+ * job created, retrying or active. The emails of a batch of conversions (each rendered with MJML) would
+ * otherwise run on the service's CPU during the measurement that follows.
+ */
+export const untilJobsDrained = async (databaseUrl: string) => {
+  const sql = new SQL({ url: databaseUrl, max: 1 })
+  try {
+    for (const deadline = Date.now() + 60_000; ; await Bun.sleep(100)) {
+      const [row] =
+        await sql`SELECT count(*)::int AS left FROM pgboss.job WHERE state IN ('created', 'retry', 'active')`
+      if ((row as { left: number }).left === 0) return
+      if (Date.now() > deadline)
+        throw new Error(`jobs still queued after 60 s: ${(row as { left: number }).left}`)
+    }
+  } finally {
+    await sql.close()
+  }
+}
