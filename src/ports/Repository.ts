@@ -104,7 +104,11 @@ export interface RepositoryShape {
     id: BusinessId,
     use: (business: Business) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | BusinessNotFound | RepositoryUnavailable, R>
-  /** Records the business's number and marks it assigned. Call it holding the lock. */
+  /**
+   * Records the business's number and marks it assigned, and clears its purchase marker with the same commit (the
+   * purchase has its answer: this number). Call it holding the lock: if the lock holder then fails, the marker
+   * stays, and the next attempt finds the number by its FriendlyName.
+   */
   readonly recordNumber: (
     id: BusinessId,
     number: PhoneNumber
@@ -130,7 +134,7 @@ export interface RepositoryShape {
    * leaves it behind for the next one to see.
    */
   readonly markPurchaseInFlight: (id: BusinessId) => Effect.Effect<void, RepositoryUnavailable>
-  /** The purchase got a definite answer (bought, empty, invalid, rate limited): committed at once too. */
+  /** The purchase got a definite answer other than a number (empty, invalid, rate limited): committed at once too. */
   readonly clearPurchaseInFlight: (id: BusinessId) => Effect.Effect<void, RepositoryUnavailable>
   /** Since when a purchase with no definite answer has been out for the business, if one is. */
   readonly purchaseInFlightSince: (

@@ -387,6 +387,37 @@ export const repositoryContract = <E>(name: string, adapter: Layer.Layer<Reposit
       })
     )
 
+    live(
+      "recording a number clears its purchase marker in the lock's transaction: a holder that fails keeps it",
+      () =>
+        Effect.gen(function* () {
+          const repo = yield* Repository
+          const business = yield* givenBusiness()
+          const number = numberFor()
+          // Bought, recorded, then the holder dies before its commit: the marker must survive for the next attempt.
+          const failed = yield* Effect.flip(
+            repo.withBusinessLock(business.id, () =>
+              repo
+                .markPurchaseInFlight(business.id)
+                .pipe(
+                  Effect.andThen(repo.recordNumber(business.id, number)),
+                  Effect.andThen(Effect.fail("died after recording" as const))
+                )
+            )
+          )
+          assert.strictEqual(failed, "died after recording")
+          const since = yield* repo.purchaseInFlightSince(business.id)
+          assert.isNotNull(since)
+          assert.isNull((yield* repo.findBusiness(business.id))?.phoneNumber ?? null)
+          // The next attempt records it and commits: the marker goes with that commit.
+          const recorded = yield* repo.withBusinessLock(business.id, () =>
+            repo.recordNumber(business.id, number)
+          )
+          assert.strictEqual(recorded.phoneNumber?.e164, number.e164)
+          assert.isNull(yield* repo.purchaseInFlightSince(business.id))
+        })
+    )
+
     live("upserts calls by Vapi call id and lists the newest first", () =>
       Effect.gen(function* () {
         const repo = yield* Repository

@@ -240,6 +240,14 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
         return conversion
       })
 
+      // The purchase marker a lock holder's recordNumber cleared, put back if the holder fails (as the table's
+      // DELETE in the lock's transaction is rolled back); markers set on their own are never taken back.
+      const clearedInLock = new Map<BusinessId, DateTime.Utc>()
+      const restoreMarker = (id: BusinessId, s: State): State => {
+        const marker = clearedInLock.get(id)
+        return marker ? { ...s, purchasesInFlight: put(s.purchasesInFlight, id, marker) } : s
+      }
+
       const withBusinessLock = <A, E, R>(
         id: BusinessId,
         use: (business: Business) => Effect.Effect<A, E, R>
@@ -252,6 +260,7 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
                 business: t.businesses.get(id),
                 released: t.releasedNumbers
               }))
+              clearedInLock.delete(id)
               if (!business) return yield* new BusinessNotFound({ businessId: id })
               // Like a rolled-back transaction: a failed or interrupted holder leaves the business as it found it,
               // and the numbers it recorded as released are not.
@@ -263,7 +272,9 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
                 Effect.onExit((exit) =>
                   Exit.isSuccess(exit)
                     ? Effect.void
-                    : SynchronizedRef.update(state, (s) => rollback(putBusiness(business)(s)))
+                    : SynchronizedRef.update(state, (s) =>
+                        restoreMarker(id, rollback(putBusiness(business)(s)))
+                      )
                 )
               )
             })
@@ -283,6 +294,11 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
           id,
           (b) => new Business({ ...b, numberStatus: "assigned", phoneNumber: number, failureReason: null })
         )
+        yield* SynchronizedRef.update(state, (s) => {
+          const marker = s.purchasesInFlight.get(id)
+          if (marker) clearedInLock.set(id, marker)
+          return { ...s, purchasesInFlight: without(s.purchasesInFlight, id) }
+        })
         return after
       })
 

@@ -1,7 +1,7 @@
 // Repository on Postgres: the business lock is `SELECT ... FOR UPDATE` in a transaction, and unique
 // constraints back every rule the lock also protects. SQL and schema failures become port errors here.
 import { DateTime, Effect, Layer, Option } from "effect"
-import { SqlClient } from "effect/sql"
+import { SqlClient, type Statement } from "effect/sql"
 import type { AssistantStatus, Business, BusinessStatus, Call, PhoneNumber } from "../../domain/entities.ts"
 import { BusinessNotFound, type FailureReason, TrialNotFound } from "../../domain/errors.ts"
 import type { AssistantId, BusinessId, TrialId, UserId } from "../../domain/ids.ts"
@@ -159,7 +159,8 @@ export const layer = Layer.effect(
       id: BusinessId,
       number: PhoneNumber
     ) {
-      // One statement: the number, the business's status, and the business as it now is.
+      // One statement: the number, the business's status, its purchase marker cleared (in the lock's transaction,
+      // so a rollback keeps it), and the business as it now is.
       const business = yield* one(
         "Repository.recordNumber",
         sql`
@@ -170,6 +171,8 @@ export const layer = Layer.effect(
           RETURNING e164, area_code, twilio_sid, date_created
         ), b AS (
           UPDATE businesses SET number_status = 'assigned', failure_reason = NULL WHERE id = ${id} RETURNING *
+        ), m AS (
+          DELETE FROM purchases_in_flight WHERE business_id = ${id}
         )
         SELECT ${businessFields} FROM b CROSS JOIN p`.pipe(
           Effect.catchIf(
@@ -187,34 +190,49 @@ export const layer = Layer.effect(
       return business ?? (yield* vanished(id))
     })
 
+    /**
+     * One statement (one commit outside a transaction): `set` applied to the business where `differs` holds, and
+     * the business as it then is, changed or not. Unchanged, it is read in the statement's snapshot.
+     */
+    const updateBusiness = (
+      operation: string,
+      id: BusinessId,
+      set: Statement.Fragment,
+      differs: Statement.Fragment = sql`TRUE`
+    ) =>
+      one(
+        operation,
+        sql`
+        WITH u AS (
+          UPDATE businesses SET ${set} WHERE id = ${id} AND ${differs} RETURNING *
+        ), b AS (
+          SELECT * FROM u UNION ALL SELECT * FROM businesses WHERE id = ${id} AND NOT EXISTS (SELECT 1 FROM u)
+        )
+        SELECT EXISTS (SELECT 1 FROM u) AS changed, ${businessFields}
+        FROM b LEFT JOIN phone_numbers p ON p.business_id = b.id AND p.released_at IS NULL`,
+        (row) => Effect.map(toBusiness(row), (business) => ({ business, changed: row.changed === true }))
+      ).pipe(Effect.flatMap((updated) => (updated ? Effect.succeed(updated) : vanished(id))))
+
     const setStatus = (
       operation: string,
       id: BusinessId,
       status: "failed" | "pending",
       reason: FailureReason | null
     ) =>
-      run(
-        operation,
-        sql`UPDATE businesses SET number_status = ${status}, failure_reason = ${reason} WHERE id = ${id}`
-      ).pipe(Effect.andThen(businessNow(operation, id)), Effect.withSpan(operation))
-
-    const setAssistantStatus = Effect.fn("Repository.setAssistantStatus")(function* (
-      id: BusinessId,
-      status: AssistantStatus,
-      reason: FailureReason | null
-    ) {
-      const changed = yield* run(
-        "Repository.setAssistantStatus",
-        sql`
-        UPDATE businesses SET assistant_status = ${status}, failure_reason = ${reason}
-        WHERE id = ${id} AND (assistant_status, failure_reason) IS DISTINCT FROM (${status}, ${reason})
-        RETURNING id`
+      updateBusiness(operation, id, sql`number_status = ${status}, failure_reason = ${reason}`).pipe(
+        Effect.map(({ business }) => business),
+        Effect.withSpan(operation)
       )
-      return {
-        business: yield* businessNow("Repository.setAssistantStatus", id),
-        changed: changed.length > 0
-      }
-    })
+
+    const setAssistantStatus = Effect.fn("Repository.setAssistantStatus")(
+      (id: BusinessId, status: AssistantStatus, reason: FailureReason | null) =>
+        updateBusiness(
+          "Repository.setAssistantStatus",
+          id,
+          sql`assistant_status = ${status}, failure_reason = ${reason}`,
+          sql`(assistant_status, failure_reason) IS DISTINCT FROM (${status}, ${reason})`
+        )
+    )
 
     // Purchase and release markers commit on their own, outside any transaction the caller is in (the business
     // lock's commits only after the provider answered). The table is one of two constants, never input.
@@ -250,11 +268,12 @@ export const layer = Layer.effect(
       releaseAt: DateTime.Utc | null
     ) {
       const at = releaseAt === null ? null : DateTime.formatIso(releaseAt)
-      yield* run(
+      const { business } = yield* updateBusiness(
         "Repository.setBusinessStatus",
-        sql`UPDATE businesses SET status = ${status}, release_at = ${at}::timestamptz WHERE id = ${id}`
+        id,
+        sql`status = ${status}, release_at = ${at}::timestamptz`
       )
-      return yield* businessNow("Repository.setBusinessStatus", id)
+      return business
     })
 
     const recordReleased = Effect.fn("Repository.recordReleased")(function* (id: BusinessId) {

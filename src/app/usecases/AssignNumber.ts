@@ -90,12 +90,12 @@ const buyIn = Effect.fnUntraced(function* (
   const telephony = yield* Telephony
   const settings = yield* Settings
   const repo = yield* Repository
-  // The marker is committed before the request goes out and cleared on a definite answer only: bought, a
-  // refusal (21452 empty, 21451 unknown, 21422 on a number), rate limited (429) or refused (auth, account): the
-  // last two never processed.
+  // The marker is committed before the request goes out and cleared on a definite answer only: a refusal
+  // (21452 empty, 21451 unknown, 21422 on a number), rate limited (429) or refused (auth, account), the last two
+  // never processed; or a number, cleared by recording it (one commit fewer, and a recording rolled back leaves
+  // the marker, so the next attempt reconciles before it may buy).
   const purchase = repo.markPurchaseInFlight(businessId).pipe(
     Effect.andThen(telephony.purchase({ ...target, voiceUrl, friendlyName })),
-    Effect.tap(() => repo.clearPurchaseInFlight(businessId)),
     Effect.tapError((error) =>
       isRefusal(error) || error._tag === "TelephonyRateLimited" || error._tag === "TelephonyRejected"
         ? repo.clearPurchaseInFlight(businessId)
@@ -262,7 +262,6 @@ const whileCancelled = Effect.fnUntraced(function* (business: Business, voiceUrl
   const releaseAt = releaseAtFor(late.dateCreated, yield* DateTime.now, settings.releaseMinGrace)
   const parked = yield* repo.setBusinessStatus(business.id, "cancelled", releaseAt)
   yield* scheduleRelease(business.id, releaseAt)
-  yield* repo.clearPurchaseInFlight(business.id)
   yield* Effect.logInfo(`a number bought before the cancellation landed: ${late.e164}, parked`)
   return { _tag: "Cancelled", business: parked } as const
 })
