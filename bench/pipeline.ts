@@ -26,8 +26,8 @@ import type { AssistantId } from "../src/domain/ids.ts"
 import { JobQueue } from "../src/ports/JobQueue.ts"
 import { Repository } from "../src/ports/Repository.ts"
 import {
-  commitsIn,
-  freshDatabase,
+  commitsOnceClosed,
+  createDatabase,
   percentile,
   pgbenchSimpleUpdate,
   runBenchmark,
@@ -66,6 +66,8 @@ const telemetry: TelemetryConfig = {
 }
 
 const server = await serverUrl()
+const database = await createDatabase(server.url)
+const databaseUrl = Layer.succeed(DatabaseUrl, Redacted.make(database.url))
 
 /** pg-boss alone: N no-op jobs drained with the worker settings the service uses. */
 const noopJobRate = async (url: string) => {
@@ -115,36 +117,46 @@ const stack = Layer.mergeAll(
     )
   ),
   Layer.provideMerge(Database.layer({ maxConnections: CONCURRENCY + 8 })),
-  Layer.provideMerge(freshDatabase(server.url)),
+  Layer.provideMerge(databaseUrl),
   // Outermost, as in the service: built first and released last, flushing the spans left (the run's last ones
   // and the shutdown's). Merged, so that the benchmark's own fibers (the conversions, the worker) use it too.
   Layer.provideMerge(tracingLayer({ role: "all", telemetry }))
 )
 
-await runBenchmark(
-  Effect.gen(function* () {
-    const url = Redacted.value(yield* DatabaseUrl)
-    const repo = yield* Repository
-
-    const trials = yield* Effect.forEach(
-      Array.from({ length: N }, (_, i) => i),
-      (i) =>
+// The trials, on connections of their own, closed before the commits are counted: a busy Postgres backend
+// reports its commits to pg_stat_database only when it goes idle (up to 10 s later) or exits, so counts read
+// while connections are open miss some and include others (the trials' 1,000 commits, or not).
+const trials = await Effect.runPromise(
+  Effect.forEach(
+    Array.from({ length: N }, (_, i) => i),
+    (i) =>
+      Repository.use((repo) =>
         repo.createTrial({
           ownerEmail: `bench${i}@example.com`,
           ownerName: "Bench",
           businessName: `Bench ${i}`,
           vapiAssistantId: `bench-${i}` as AssistantId,
           requestedAreaCode: "415"
-        }),
-      { concurrency: 8 }
+        })
+      ),
+    { concurrency: 8 }
+  ).pipe(
+    Effect.provide(
+      PostgresRepository.layer.pipe(Layer.provideMerge(Database.layer()), Layer.provide(databaseUrl))
     )
+  )
+)
+const commitsBefore = await commitsOnceClosed(database.url)
+// Each poll of the drain is a commit of its own (a read-only transaction): counted, and left out of the commits.
+let polls = 0
+
+await runBenchmark(
+  Effect.gen(function* () {
     // Latency is read from the database, not from the Broadcaster (whose `all` carries only the businesses this
     // instance watches): from a conversion's commit (the wall clock here when it returns) to the start of the
     // transaction that stores its `number.assigned` event (owner_events.created_at, Postgres's now()), which
     // commits a few statements later. Same machine, same clock.
     const sql = yield* SqlClient.SqlClient
-    // Each poll is a commit of its own (a read-only transaction): counted, and left out of the commits below.
-    let polls = 0
     const assignedCount = sql<{ readonly n: number }>`
       SELECT count(*)::int AS n FROM owner_events WHERE type = 'number.assigned'`.pipe(
       Effect.map(([row]) => row?.n ?? 0),
@@ -153,7 +165,6 @@ await runBenchmark(
     const convertedAt = new Map<string, number>()
     yield* JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work))
     yield* Effect.sleep("500 millis")
-    const commitsBefore = yield* Effect.promise(() => commitsIn(url))
     const started = performance.now()
     const cpuBefore = process.cpuUsage()
     yield* Effect.forEach(
@@ -176,15 +187,10 @@ await runBenchmark(
       SELECT business_id, (extract(epoch FROM created_at) * 1000)::float8 AS at_millis
       FROM owner_events WHERE type = 'number.assigned'`
     yield* Effect.sleep("2 seconds") // let the email jobs finish and the statistics flush
-    // Less this benchmark's own reads: the polls and the read of the events' times.
-    const commits = (yield* Effect.promise(() => commitsIn(url))) - commitsBefore - polls - 1
     const latencies = assigned.map(
       ({ businessId, atMillis }) => atMillis - (convertedAt.get(businessId) ?? atMillis)
     )
-    const noop = BASELINES ? yield* Effect.promise(() => noopJobRate(url)) : undefined
-    const pgbench = BASELINES ? yield* Effect.sync(() => pgbenchSimpleUpdate(url)) : undefined
     const rate = N / seconds
-    const commitsPerAssignment = commits / N
     // The floor with provider latency: batches of WORKER_CONCURRENCY, each paying the sequential external
     // calls of one assignment (look up by FriendlyName, buy, point Vapi at us).
     const floorSeconds = (Math.ceil(N / CONCURRENCY) * (2 * TWILIO_MS + VAPI_MS)) / 1000
@@ -202,6 +208,24 @@ await runBenchmark(
       assignmentsPerSecond: Number(rate.toFixed(1)),
       p50Millis: Math.round(percentile(latencies, 50)),
       p99Millis: Math.round(percentile(latencies, 99)),
+      ...(withLatency ? { floorSeconds, ratioToFloor: Number((seconds / floorSeconds).toFixed(3)) } : {}),
+      // Per assignment: one lookup by FriendlyName and one purchase per area code tried (the API has no search).
+      twilioCallsPerAssignment: twilioCalls.length / N,
+      purchasesPerAssignment: twilioCalls.filter((c) => c === "purchase").length / N
+    }
+  }),
+  stack,
+  // Once the stack has closed: every connection's commits are in. Less this benchmark's own: the drain's polls,
+  // the read of the events' times, and the count before (one transaction). The stack's start and stop (pg-boss's
+  // and the migrations' checks, a few dozen statements) stay in.
+  async (result) => {
+    const commits = (await commitsOnceClosed(database.url)) - commitsBefore - polls - 2
+    const commitsPerAssignment = commits / N
+    const noop = BASELINES ? await noopJobRate(database.url) : undefined
+    const pgbench = BASELINES ? pgbenchSimpleUpdate(database.url) : undefined
+    const rate = result.assignmentsPerSecond
+    return {
+      ...result,
       ...(noop === undefined
         ? {}
         : { noopJobsPerSecond: Number(noop.toFixed(1)), ratioToNoop: Number((rate / noop).toFixed(3)) }),
@@ -209,14 +233,10 @@ await runBenchmark(
       commitsPerAssignment: Number(commitsPerAssignment.toFixed(1)),
       ...(pgbench === undefined
         ? {}
-        : { ratioToCommitLimit: Number((rate / (pgbench / commitsPerAssignment)).toFixed(3)) }),
-      ...(withLatency ? { floorSeconds, ratioToFloor: Number((seconds / floorSeconds).toFixed(3)) } : {}),
-      // Per assignment: one lookup by FriendlyName and one purchase per area code tried (the API has no search).
-      twilioCallsPerAssignment: twilioCalls.length / N,
-      purchasesPerAssignment: twilioCalls.filter((c) => c === "purchase").length / N
+        : { ratioToCommitLimit: Number((rate / (pgbench / commitsPerAssignment)).toFixed(3)) })
     }
-  }),
-  stack
+  }
 )
+await database.drop()
 await server.stop()
 process.exit(0)

@@ -23,6 +23,9 @@ import {
 } from "./service.ts"
 import { createDatabase, serverUrl } from "./support.ts"
 
+/** How long after the load every backend, idle by then, has reported its statistics (10 s, and a margin). */
+const STATS_SETTLE_MILLIS = 11_000
+
 const which = process.argv[2] ?? "get"
 const seconds = Number(process.argv[3] ?? 10)
 const server = await serverUrl()
@@ -128,8 +131,9 @@ try {
   const target = targets[which]
   if (!target) throw new Error(`no such route: ${which} (get, twilio, vapi)`)
   await wrk(target, { seconds: 2, connections: CONNECTIONS })
-  // Postgres's statistics reach pg_stat_* about a second after a transaction: the warm-up's are in before this.
-  await Bun.sleep(1_500)
+  // An idle backend reports its statistics to pg_stat_* within PGSTAT_IDLE_INTERVAL (10 s), a busy one not at
+  // all (bench/support.ts, commitsOnceClosed): the warm-up's are all in after this.
+  await Bun.sleep(STATS_SETTLE_MILLIS)
   const idleFrom = cpuMicros(service.pid)
   await Bun.sleep(3_000)
   console.log(
@@ -139,7 +143,7 @@ try {
   const [serviceBefore, postgresBefore] = [cpuMicros(service.pid), postgresCpuMicros()]
   const load = await wrk(target, { seconds, connections: CONNECTIONS })
   const [serviceAfter, postgresAfter] = [cpuMicros(service.pid), postgresCpuMicros()]
-  await Bun.sleep(1_000)
+  await Bun.sleep(STATS_SETTLE_MILLIS)
   const after = await stats()
   console.log(
     `${which}: ${Math.round(load.requestsPerSecond)} req/s, p99 ${load.p99Millis} ms, ${load.failures} failures;`,
@@ -147,7 +151,6 @@ try {
     `CPU/request: service ${Math.round((serviceAfter - serviceBefore) / load.requests)} us,`,
     `Postgres ${Math.round((postgresAfter - postgresBefore) / load.requests)} us`
   )
-  // Statistics reach pg_stat_* within a second of a transaction's end (stats_fetch_consistency aside).
   for (const [name, t] of after.tables) {
     const b = before.tables.get(name)
     const scans = (t.scans - (b?.scans ?? 0)) / load.requests
