@@ -8,15 +8,14 @@
 //          businesses: each business's events are numbered one after another (its stream row is locked from the
 //          event's insert to the commit), so one business's status updates are serialized by design; a thousand a
 //          second come from many businesses' calls, not one's (docs/BENCHMARKS.md, section 3)
-import twilio from "twilio"
 import { PUBLIC_APP_URL } from "../test/support/fakeTwilio.ts"
 import { freePort, untilReady } from "../test/support/processes.ts"
 import { CONNECTIONS, checked, READ_RATE, type Target, WRITE_RATE, wrk } from "./load.ts"
 import {
-  ASSISTANT,
   AUTH_SECRET,
   convertedBusiness,
   convertedBusinesses,
+  hotRouteTargets,
   startProviders,
   startService,
   untilJobsDrained,
@@ -77,8 +76,12 @@ try {
   const writeBusinesses = await convertedBusinesses(base, service, WRITE_BUSINESSES)
   await untilJobsDrained(database.url)
 
-  const inboundPath = `/webhooks/twilio/inbound?business_id=${businessId}`
-  const callFields = { CallSid: "CAbenchhttp", From: "+14155550100", To: e164, CallStatus: "ringing" }
+  const targets = hotRouteTargets(
+    base,
+    { businessId, ownerToken, e164 },
+    writeBusinesses.map((business) => business.businessId),
+    twilioApi.authToken
+  )
   const routes: ReadonlyArray<{
     readonly name: string
     readonly kind: "read" | "write"
@@ -89,47 +92,19 @@ try {
       name: "GET /api/businesses/:id",
       kind: "read",
       handWritten: handWrittenServers.get.base,
-      target: {
-        url: `${base}/api/businesses/${businessId}`,
-        headers: { authorization: `Bearer ${ownerToken}` }
-      }
+      target: targets.get
     },
     {
       name: "POST /webhooks/twilio/inbound",
       kind: "read",
       handWritten: handWrittenServers.twilio.base,
-      target: {
-        url: `${base}${inboundPath}`,
-        method: "POST",
-        headers: {
-          "content-type": "application/x-www-form-urlencoded",
-          // Twilio signs over APP_URL, not the address the request is sent to.
-          "x-twilio-signature": twilio.getExpectedTwilioSignature(
-            twilioApi.authToken,
-            `${PUBLIC_APP_URL}${inboundPath}`,
-            callFields
-          )
-        },
-        body: new URLSearchParams(callFields).toString()
-      }
+      target: targets.twilio
     },
     {
       name: "POST /webhooks/vapi status-update",
       kind: "write",
       handWritten: handWrittenServers.vapi.base,
-      target: {
-        url: `${base}/webhooks/vapi?business_id=${businessId}`,
-        paths: writeBusinesses.map((business) => `/webhooks/vapi?business_id=${business.businessId}`),
-        method: "POST",
-        headers: { "content-type": "application/json", "x-vapi-secret": VAPI_SECRET },
-        body: JSON.stringify({
-          message: {
-            type: "status-update",
-            status: "in-progress",
-            call: { id: "call-[<id>]", assistantId: ASSISTANT, customer: { number: "+14155550100" } }
-          }
-        })
-      }
+      target: targets.vapi
     }
   ]
 

@@ -8,18 +8,15 @@
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import twilio from "twilio"
-import { PUBLIC_APP_URL } from "../test/support/fakeTwilio.ts"
 import { untilReady } from "../test/support/processes.ts"
 import { CONNECTIONS, type Target, wrk } from "./load.ts"
 import {
-  ASSISTANT,
   convertedBusiness,
   convertedBusinesses,
+  hotRouteTargets,
   startProviders,
   startService,
-  untilJobsDrained,
-  VAPI_SECRET
+  untilJobsDrained
 } from "./service.ts"
 import { createDatabase, serverUrl } from "./support.ts"
 
@@ -97,37 +94,12 @@ try {
   if (web) await untilReady(web.base)
   const base = web?.base ?? allInOne
   const service = web?.process ?? service0
-  const inboundPath = `/webhooks/twilio/inbound?business_id=${businessId}`
-  const callFields = { CallSid: "CAprofile", From: "+14155550100", To: e164, CallStatus: "ringing" }
-  const targets: Record<string, Target> = {
-    get: { url: `${base}/api/businesses/${businessId}`, headers: { authorization: `Bearer ${ownerToken}` } },
-    twilio: {
-      url: `${base}${inboundPath}`,
-      method: "POST",
-      headers: {
-        "content-type": "application/x-www-form-urlencoded",
-        "x-twilio-signature": twilio.getExpectedTwilioSignature(
-          providers.twilio.authToken,
-          `${PUBLIC_APP_URL}${inboundPath}`,
-          callFields
-        )
-      },
-      body: new URLSearchParams(callFields).toString()
-    },
-    vapi: {
-      url: `${base}/webhooks/vapi?business_id=${businessId}`,
-      paths: [converted, ...writeBusinesses].map((b) => `/webhooks/vapi?business_id=${b.businessId}`),
-      method: "POST",
-      headers: { "content-type": "application/json", "x-vapi-secret": VAPI_SECRET },
-      body: JSON.stringify({
-        message: {
-          type: "status-update",
-          status: "in-progress",
-          call: { id: "call-[<id>]", assistantId: ASSISTANT, customer: { number: "+14155550100" } }
-        }
-      })
-    }
-  }
+  const targets: Record<string, Target> = hotRouteTargets(
+    base,
+    { businessId, ownerToken, e164 },
+    [converted, ...writeBusinesses].map((b) => b.businessId),
+    providers.twilio.authToken
+  )
   const target = targets[which]
   if (!target) throw new Error(`no such route: ${which} (get, twilio, vapi)`)
   await wrk(target, { seconds: 2, connections: CONNECTIONS })

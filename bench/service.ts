@@ -3,10 +3,12 @@
 // number, created through the service's API as an owner's would be.
 import { SQL } from "bun"
 import { Effect, Redacted } from "effect"
+import twilio from "twilio"
 import { signToken } from "../src/app/http/auth.ts"
 import { type FakeTwilio, PUBLIC_APP_URL, startFakeTwilio } from "../test/support/fakeTwilio.ts"
 import { startFakeVapi } from "../test/support/fakeVapi.ts"
 import { freePort, type ServiceProcess, spawnService } from "../test/support/processes.ts"
+import type { Target } from "./load.ts"
 
 export const ASSISTANT = "5f0a2c1e-7b3d-4c1a-9e2f-0000000be4c3"
 export const AUTH_SECRET = "bench-http-auth-secret"
@@ -113,5 +115,52 @@ export const untilJobsDrained = async (databaseUrl: string) => {
     }
   } finally {
     await sql.close()
+  }
+}
+
+/**
+ * The three hot routes as wrk targets on `base`: the owner's GET of their business, Twilio's signed inbound
+ * webhook (signed over APP_URL, not the address it is sent to), and Vapi's status-update, a new call each
+ * request, spread over `writeBusinessIds` (one business's updates are serialized by its event stream).
+ */
+export const hotRouteTargets = (
+  base: string,
+  business: { readonly businessId: string; readonly ownerToken: string; readonly e164: string },
+  writeBusinessIds: ReadonlyArray<string>,
+  twilioAuthToken: string
+): { readonly get: Target; readonly twilio: Target; readonly vapi: Target } => {
+  const inboundPath = `/webhooks/twilio/inbound?business_id=${business.businessId}`
+  const callFields = { CallSid: "CAbenchhot", From: "+14155550100", To: business.e164, CallStatus: "ringing" }
+  return {
+    get: {
+      url: `${base}/api/businesses/${business.businessId}`,
+      headers: { authorization: `Bearer ${business.ownerToken}` }
+    },
+    twilio: {
+      url: `${base}${inboundPath}`,
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-twilio-signature": twilio.getExpectedTwilioSignature(
+          twilioAuthToken,
+          `${PUBLIC_APP_URL}${inboundPath}`,
+          callFields
+        )
+      },
+      body: new URLSearchParams(callFields).toString()
+    },
+    vapi: {
+      url: `${base}/webhooks/vapi?business_id=${business.businessId}`,
+      paths: writeBusinessIds.map((id) => `/webhooks/vapi?business_id=${id}`),
+      method: "POST",
+      headers: { "content-type": "application/json", "x-vapi-secret": VAPI_SECRET },
+      body: JSON.stringify({
+        message: {
+          type: "status-update",
+          status: "in-progress",
+          call: { id: "call-[<id>]", assistantId: ASSISTANT, customer: { number: "+14155550100" } }
+        }
+      })
+    }
   }
 }
