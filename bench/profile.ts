@@ -75,6 +75,8 @@ const stats = async () => {
   }
 }
 
+/** The process that took the load: its profile is the one read below (the other's holds the setup's work). */
+let loadedPid = 0
 try {
   await untilReady(allInOne)
   const converted = await convertedBusiness(allInOne, service0)
@@ -94,6 +96,7 @@ try {
   if (web) await untilReady(web.base)
   const base = web?.base ?? allInOne
   const service = web?.process ?? service0
+  loadedPid = service.pid
   const targets: Record<string, Target> = hotRouteTargets(
     base,
     { businessId, ownerToken, e164 },
@@ -146,7 +149,10 @@ interface Node {
   readonly id: number
   readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
 }
-const file = readdirSync(profiles).find((name) => name.endsWith(".cpuprofile"))
+// Bun names a profile CPU.<date>.<time>.<pid>.<n>.<seq>.cpuprofile.
+const file = readdirSync(profiles).find(
+  (name) => name.endsWith(".cpuprofile") && name.includes(`.${loadedPid}.`)
+)
 if (!file) throw new Error(`no profile written in ${profiles}`)
 const profile = JSON.parse(readFileSync(join(profiles, file), "utf8")) as {
   nodes: ReadonlyArray<Node>
