@@ -122,6 +122,8 @@ export interface RepositoryShape {
   /**
    * Sets whether the business's assistant points at us (`failureReason` is the reason when `failed`, and is
    * cleared otherwise). `changed` is false when it already had that status: who changed it reports it, once.
+   * The business returned is current for a caller holding the business lock; without it, an unchanged one may
+   * be as it was just before a concurrent writer's commit (`changed` is right either way).
    */
   readonly setAssistantStatus: (
     id: BusinessId,
@@ -131,7 +133,9 @@ export interface RepositoryShape {
   /**
    * Purchase markers. A purchase request for the business is about to go out: this is committed at once, in a
    * transaction of its own (even inside `withBusinessLock`), so that an attempt that dies or loses the answer
-   * leaves it behind for the next one to see.
+   * leaves it behind for the next one to see. Never mark or clear it after `recordNumber` in the same lock
+   * holder: the recording's transaction holds the marker's row until it commits, and the marker's own
+   * transaction would wait for it until the lock timeout.
    */
   readonly markPurchaseInFlight: (id: BusinessId) => Effect.Effect<void, RepositoryUnavailable>
   /** The purchase got a definite answer other than a number (empty, invalid, rate limited): committed at once too. */

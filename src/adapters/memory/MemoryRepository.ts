@@ -260,7 +260,6 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
                 business: t.businesses.get(id),
                 released: t.releasedNumbers
               }))
-              clearedInLock.delete(id)
               if (!business) return yield* new BusinessNotFound({ businessId: id })
               // Like a rolled-back transaction: a failed or interrupted holder leaves the business as it found it,
               // and the numbers it recorded as released are not.
@@ -270,11 +269,12 @@ export const layerWith = (options: MemoryRepositoryOptions) =>
               }))
               return yield* use(business).pipe(
                 Effect.onExit((exit) =>
-                  Exit.isSuccess(exit)
+                  (Exit.isSuccess(exit)
                     ? Effect.void
                     : SynchronizedRef.update(state, (s) =>
                         restoreMarker(id, rollback(putBusiness(business)(s)))
                       )
+                  ).pipe(Effect.ensuring(Effect.sync(() => clearedInLock.delete(id))))
                 )
               )
             })
