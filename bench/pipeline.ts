@@ -123,120 +123,125 @@ const stack = Layer.mergeAll(
   Layer.provideMerge(tracingLayer({ role: "all", telemetry }))
 )
 
-// The trials, on connections of their own, closed before the commits are counted: a busy Postgres backend
-// reports its commits to pg_stat_database only when it goes idle (up to 10 s later) or exits, so counts read
-// while connections are open miss some and include others (the trials' 1,000 commits, or not).
-const trials = await Effect.runPromise(
-  Effect.forEach(
-    Array.from({ length: N }, (_, i) => i),
-    (i) =>
-      Repository.use((repo) =>
-        repo.createTrial({
-          ownerEmail: `bench${i}@example.com`,
-          ownerName: "Bench",
-          businessName: `Bench ${i}`,
-          vapiAssistantId: `bench-${i}` as AssistantId,
-          requestedAreaCode: "415"
-        })
-      ),
-    { concurrency: 8 }
-  ).pipe(
-    Effect.provide(
-      PostgresRepository.layer.pipe(Layer.provideMerge(Database.layer()), Layer.provide(databaseUrl))
+// The trials, on connections of their own, closed before the commits are counted: a Postgres backend reports
+// its commits late (bench/support.ts, commitsOnceClosed), so a count read while connections are open misses
+// some and includes others (the trials' 1,000 commits, or not).
+try {
+  const trials = await Effect.runPromise(
+    Effect.forEach(
+      Array.from({ length: N }, (_, i) => i),
+      (i) =>
+        Repository.use((repo) =>
+          repo.createTrial({
+            ownerEmail: `bench${i}@example.com`,
+            ownerName: "Bench",
+            businessName: `Bench ${i}`,
+            vapiAssistantId: `bench-${i}` as AssistantId,
+            requestedAreaCode: "415"
+          })
+        ),
+      { concurrency: 8 }
+    ).pipe(
+      Effect.provide(
+        PostgresRepository.layer.pipe(Layer.provideMerge(Database.layer()), Layer.provide(databaseUrl))
+      )
     )
   )
-)
-const commitsBefore = await commitsOnceClosed(database.url)
-// Each poll of the drain is a commit of its own (a read-only transaction): counted, and left out of the commits.
-let polls = 0
+  const commitsBefore = await commitsOnceClosed(database.url)
+  // Each poll of the drain is a commit of its own (a read-only transaction): counted, and left out of the commits.
+  let polls = 0
 
-await runBenchmark(
-  Effect.gen(function* () {
-    // Latency is read from the database, not from the Broadcaster (whose `all` carries only the businesses this
-    // instance watches): from a conversion's commit (the wall clock here when it returns) to the start of the
-    // transaction that stores its `number.assigned` event (owner_events.created_at, Postgres's now()), which
-    // commits a few statements later. Same machine, same clock.
-    const sql = yield* SqlClient.SqlClient
-    const assignedCount = sql<{ readonly n: number }>`
+  await runBenchmark(
+    Effect.gen(function* () {
+      // Latency is read from the database, not from the Broadcaster (whose `all` carries only the businesses this
+      // instance watches): from a conversion's commit (the wall clock here when it returns) to the start of the
+      // transaction that stores its `number.assigned` event (owner_events.created_at, Postgres's now()), which
+      // commits a few statements later. Same machine, same clock.
+      const sql = yield* SqlClient.SqlClient
+      const assignedCount = sql<{ readonly n: number }>`
       SELECT count(*)::int AS n FROM owner_events WHERE type = 'number.assigned'`.pipe(
-      Effect.map(([row]) => row?.n ?? 0),
-      Effect.tap(() => Effect.sync(() => polls++))
-    )
-    const convertedAt = new Map<string, number>()
-    yield* JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work))
-    yield* Effect.sleep("500 millis")
-    const started = performance.now()
-    const cpuBefore = process.cpuUsage()
-    yield* Effect.forEach(
-      trials,
-      (trial) =>
-        convertTrial(trial.id).pipe(
-          Effect.tap((business) => Effect.sync(() => convertedAt.set(business.id, Date.now())))
-        ),
-      { concurrency: 16, discard: true }
-    )
-    const conversionSeconds = (performance.now() - started) / 1000
-    // Done when all N events are stored: seen by a poll every 20 ms, so at most that late.
-    while ((yield* assignedCount) < N) yield* Effect.sleep("20 millis")
-    const seconds = (performance.now() - started) / 1000
-    // Where the time goes: how long the conversions alone took (they share the machine with the drain), and
-    // the share of one core this process (conversions, worker, listener) used meanwhile.
-    const cpu = process.cpuUsage(cpuBefore)
-    const processCpuShare = (cpu.user + cpu.system) / 1e6 / ((performance.now() - started) / 1000)
-    const assigned = yield* sql<{ readonly businessId: string; readonly atMillis: number }>`
+        Effect.map(([row]) => row?.n ?? 0),
+        Effect.tap(() => Effect.sync(() => polls++))
+      )
+      const convertedAt = new Map<string, number>()
+      yield* JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work))
+      yield* Effect.sleep("500 millis")
+      const started = performance.now()
+      const cpuBefore = process.cpuUsage()
+      yield* Effect.forEach(
+        trials,
+        (trial) =>
+          convertTrial(trial.id).pipe(
+            Effect.tap((business) => Effect.sync(() => convertedAt.set(business.id, Date.now())))
+          ),
+        { concurrency: 16, discard: true }
+      )
+      const conversionSeconds = (performance.now() - started) / 1000
+      // Done when all N events are stored: seen by a poll every 20 ms, so at most that late.
+      while ((yield* assignedCount) < N) yield* Effect.sleep("20 millis")
+      const seconds = (performance.now() - started) / 1000
+      // Where the time goes: how long the conversions alone took (they share the machine with the drain), and
+      // the share of one core this process (conversions, worker, listener) used meanwhile.
+      const cpu = process.cpuUsage(cpuBefore)
+      const processCpuShare = (cpu.user + cpu.system) / 1e6 / ((performance.now() - started) / 1000)
+      const assigned = yield* sql<{ readonly businessId: string; readonly atMillis: number }>`
       SELECT business_id, (extract(epoch FROM created_at) * 1000)::float8 AS at_millis
       FROM owner_events WHERE type = 'number.assigned'`
-    yield* Effect.sleep("2 seconds") // let the email jobs finish and the statistics flush
-    const latencies = assigned.map(
-      ({ businessId, atMillis }) => atMillis - (convertedAt.get(businessId) ?? atMillis)
-    )
-    const rate = N / seconds
-    // The floor with provider latency: batches of WORKER_CONCURRENCY, each paying the sequential external
-    // calls of one assignment (look up by FriendlyName, buy, point Vapi at us).
-    const floorSeconds = (Math.ceil(N / CONCURRENCY) * (2 * TWILIO_MS + VAPI_MS)) / 1000
-    const twilioCalls = yield* MemoryTelephony.MemoryTelephonyControl.use((t) => t.calls)
-    return {
-      benchmark: RESULT,
-      tracesExported: OTLP_ENDPOINT === undefined ? false : OTLP_PROTOCOL,
-      assignments: N,
-      workerConcurrency: CONCURRENCY,
-      twilioMillis: TWILIO_MS,
-      vapiMillis: VAPI_MS,
-      seconds: Number(seconds.toFixed(2)),
-      conversionSeconds: Number(conversionSeconds.toFixed(2)),
-      processCpuShare: Number(processCpuShare.toFixed(2)),
-      assignmentsPerSecond: Number(rate.toFixed(1)),
-      p50Millis: Math.round(percentile(latencies, 50)),
-      p99Millis: Math.round(percentile(latencies, 99)),
-      ...(withLatency ? { floorSeconds, ratioToFloor: Number((seconds / floorSeconds).toFixed(3)) } : {}),
-      // Per assignment: one lookup by FriendlyName and one purchase per area code tried (the API has no search).
-      twilioCallsPerAssignment: twilioCalls.length / N,
-      purchasesPerAssignment: twilioCalls.filter((c) => c === "purchase").length / N
+      yield* Effect.sleep("2 seconds") // let the email jobs finish and the statistics flush
+      const latencies = assigned.map(
+        ({ businessId, atMillis }) => atMillis - (convertedAt.get(businessId) ?? atMillis)
+      )
+      const rate = N / seconds
+      // The floor with provider latency: batches of WORKER_CONCURRENCY, each paying the sequential external
+      // calls of one assignment (look up by FriendlyName, buy, point Vapi at us).
+      const floorSeconds = (Math.ceil(N / CONCURRENCY) * (2 * TWILIO_MS + VAPI_MS)) / 1000
+      const twilioCalls = yield* MemoryTelephony.MemoryTelephonyControl.use((t) => t.calls)
+      return {
+        benchmark: RESULT,
+        tracesExported: OTLP_ENDPOINT === undefined ? false : OTLP_PROTOCOL,
+        assignments: N,
+        workerConcurrency: CONCURRENCY,
+        twilioMillis: TWILIO_MS,
+        vapiMillis: VAPI_MS,
+        seconds: Number(seconds.toFixed(2)),
+        conversionSeconds: Number(conversionSeconds.toFixed(2)),
+        processCpuShare: Number(processCpuShare.toFixed(2)),
+        assignmentsPerSecond: Number(rate.toFixed(1)),
+        p50Millis: Math.round(percentile(latencies, 50)),
+        p99Millis: Math.round(percentile(latencies, 99)),
+        ...(withLatency ? { floorSeconds, ratioToFloor: Number((seconds / floorSeconds).toFixed(3)) } : {}),
+        // Per assignment: one lookup by FriendlyName and one purchase per area code tried (the API has no search).
+        twilioCallsPerAssignment: twilioCalls.length / N,
+        purchasesPerAssignment: twilioCalls.filter((c) => c === "purchase").length / N
+      }
+    }),
+    stack,
+    // Once the stack has closed: every connection's commits are in. Less this benchmark's own: the drain's polls,
+    // the read of the events' times, and the count before (one transaction). The stack's start and stop and
+    // pg-boss's polling while it ran stay in (a few dozen to a few hundred commits, with the run's length: about
+    // 0.1 an assignment at N = 1000, more at the provider-latency run's 160). The baselines run after the stack
+    // has closed, on the same database, with nothing else polling it.
+    async (result) => {
+      const commits = (await commitsOnceClosed(database.url)) - commitsBefore - polls - 2
+      const commitsPerAssignment = commits / N
+      const noop = BASELINES ? await noopJobRate(database.url) : undefined
+      const pgbench = BASELINES ? pgbenchSimpleUpdate(database.url) : undefined
+      const rate = result.assignmentsPerSecond
+      return {
+        ...result,
+        ...(noop === undefined
+          ? {}
+          : { noopJobsPerSecond: Number(noop.toFixed(1)), ratioToNoop: Number((rate / noop).toFixed(3)) }),
+        ...(pgbench === undefined ? {} : { pgbenchTps: Number(pgbench.toFixed(0)) }),
+        commitsPerAssignment: Number(commitsPerAssignment.toFixed(1)),
+        ...(pgbench === undefined
+          ? {}
+          : { ratioToCommitLimit: Number((rate / (pgbench / commitsPerAssignment)).toFixed(3)) })
+      }
     }
-  }),
-  stack,
-  // Once the stack has closed: every connection's commits are in. Less this benchmark's own: the drain's polls,
-  // the read of the events' times, and the count before (one transaction). The stack's start and stop (pg-boss's
-  // and the migrations' checks, a few dozen statements) stay in.
-  async (result) => {
-    const commits = (await commitsOnceClosed(database.url)) - commitsBefore - polls - 2
-    const commitsPerAssignment = commits / N
-    const noop = BASELINES ? await noopJobRate(database.url) : undefined
-    const pgbench = BASELINES ? pgbenchSimpleUpdate(database.url) : undefined
-    const rate = result.assignmentsPerSecond
-    return {
-      ...result,
-      ...(noop === undefined
-        ? {}
-        : { noopJobsPerSecond: Number(noop.toFixed(1)), ratioToNoop: Number((rate / noop).toFixed(3)) }),
-      ...(pgbench === undefined ? {} : { pgbenchTps: Number(pgbench.toFixed(0)) }),
-      commitsPerAssignment: Number(commitsPerAssignment.toFixed(1)),
-      ...(pgbench === undefined
-        ? {}
-        : { ratioToCommitLimit: Number((rate / (pgbench / commitsPerAssignment)).toFixed(3)) })
-    }
-  }
-)
-await database.drop()
-await server.stop()
+  )
+} finally {
+  await database.drop()
+  await server.stop()
+}
 process.exit(0)

@@ -106,8 +106,8 @@ try {
   const target = targets[which]
   if (!target) throw new Error(`no such route: ${which} (get, twilio, vapi)`)
   await wrk(target, { seconds: 2, connections: CONNECTIONS })
-  // An idle backend reports its statistics to pg_stat_* within PGSTAT_IDLE_INTERVAL (10 s), a busy one not at
-  // all (bench/support.ts, commitsOnceClosed): the warm-up's are all in after this.
+  // An idle backend reports its statistics to pg_stat_* within PGSTAT_IDLE_INTERVAL (10 s) at the latest
+  // (bench/support.ts, commitsOnceClosed): the warm-up's are all in after this.
   await Bun.sleep(STATS_SETTLE_MILLIS)
   const idleFrom = cpuMicros(service.pid)
   await Bun.sleep(3_000)
@@ -151,7 +151,7 @@ interface Node {
 }
 // Bun names a profile CPU.<date>.<time>.<pid>.<n>.<seq>.cpuprofile.
 const file = readdirSync(profiles).find(
-  (name) => name.endsWith(".cpuprofile") && name.includes(`.${loadedPid}.`)
+  (name) => name.endsWith(".cpuprofile") && name.split(".")[3] === String(loadedPid)
 )
 if (!file) throw new Error(`no profile written in ${profiles}`)
 const profile = JSON.parse(readFileSync(join(profiles, file), "utf8")) as {

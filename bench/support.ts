@@ -116,11 +116,12 @@ export const pgbenchSimpleUpdate = (
 }
 
 /**
- * Committed transactions in `url`'s database, read once no other connection is open to it. A Postgres backend
- * reports its commits to pg_stat_database when it goes idle (up to 10 s later, PGSTAT_IDLE_INTERVAL) or when it
- * exits; one kept busy reports none, so a count read with connections open is off by thousands (seen here: 7.0
- * or 11.4 commits an assignment for the same run). This count's own statements are one transaction, which
- * reaches the statistics as its connection closes: the next count includes it.
+ * Committed transactions in `url`'s database, read once no other client connection is open to it. A Postgres
+ * backend reports its commits to pg_stat_database as it goes idle, at most once a second, and when it cannot it
+ * defers them (up to 10 s, 60 s while the statistics are contended); at exit it reports all of them. So a count
+ * read with connections open is off by thousands (seen here: 7.0 or 11.4 commits an assignment for the same
+ * run). This count's own statements are one transaction, which reaches the statistics as its connection
+ * closes: the next count includes it. Autovacuum's workers are not waited for (their few commits are noise).
  */
 export const commitsOnceClosed = async (url: string): Promise<number> => {
   const { PgClient } = await import("@effect/sql-pg")
@@ -133,7 +134,9 @@ export const commitsOnceClosed = async (url: string): Promise<number> => {
         yield* sql`SELECT pg_stat_clear_snapshot()`
         const [row] = yield* sql<{ readonly commits: string | null }>`
           SELECT xact_commit::text AS commits FROM pg_stat_database WHERE datname = current_database()
-            AND NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid())`
+            AND NOT EXISTS (
+              SELECT 1 FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend')`
         if (!row?.commits) return yield* Effect.fail("connections still open" as const)
         return Number(row.commits)
       })

@@ -99,11 +99,13 @@ target(
   start.warmStartMillis <= 1_000
 )
 // Judged on what the process keeps once the burst is over (5 s later); the moment it ends and the peak shown.
+// (A result written before the settled figure was measured is judged on the one it has.)
+const settledRss = start.rssSettledMb ?? start.rssAfterConversionsMb
 target(
   "RSS <= 200 MB after 1,000 conversions (5 s after)",
-  `${start.rssSettledMb} MB (at the end ${start.rssAfterConversionsMb}, peak ${start.rssPeakMb})`,
+  `${settledRss} MB (at the end ${start.rssAfterConversionsMb}, peak ${start.rssPeakMb})`,
   `bare Bun ${start.bareBunRssMb} MB`,
-  start.rssSettledMb <= 200
+  settledRss <= 200
 )
 
 console.log("\n== issue 17's targets (this run)")
