@@ -1,4 +1,5 @@
-// Rows as Postgres returns them (camelCased by the client), decoded with Schema into entities.
+// Rows as Postgres returns them, their columns in camelCase (named so by the statement, or by the main pool), decoded
+// with Schema into entities.
 // A row that breaks an entity's rules (ids, E.164, statuses) fails decoding: a defect, never data.
 import { DateTime, Effect, Schema } from "effect"
 import { Business, Call, NumberStatus, Trial, User } from "../../domain/entities.ts"
@@ -14,28 +15,32 @@ const iso = (value: Date | string | null): string | null =>
 const toUser = Schema.decodeUnknownEffect(User)
 export const toTrial = Schema.decodeUnknownEffect(Trial)
 
-const BusinessRow = Schema.Struct({
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
-  releaseAt: Schema.NullOr(Timestamp),
-  dateCreated: Schema.NullOr(Timestamp),
-  e164: Schema.NullOr(Schema.String),
-  areaCode: Schema.NullOr(Schema.String),
-  twilioSid: Schema.NullOr(Schema.String)
-})
 const decodeBusiness = Schema.decodeUnknownEffect(Business)
 
+/**
+ * A timestamp as the entity's ISO text: the driver reads one as a Date, a value built in SQL may be text.
+ * Anything else is passed on for the entity's decoding to refuse.
+ */
+const isoOf = (value: unknown): unknown =>
+  value instanceof Date || typeof value === "string" ? DateTime.formatIso(DateTime.makeUnsafe(value)) : value
+
+/** One Schema pass: the row's own fields, its timestamps as text and its number (when it has one) nested. */
 export const toBusiness = (row: Row) =>
-  Effect.flatMap(Schema.decodeUnknownEffect(BusinessRow)(row), (r) =>
+  Effect.suspend(() =>
     decodeBusiness({
       ...row,
-      createdAt: iso(r.createdAt),
-      updatedAt: iso(r.updatedAt),
-      releaseAt: iso(r.releaseAt),
+      createdAt: isoOf(row.createdAt),
+      updatedAt: isoOf(row.updatedAt),
+      releaseAt: row.releaseAt === null ? null : isoOf(row.releaseAt),
       phoneNumber:
-        r.e164 === null || r.twilioSid === null
+        row.e164 === null || row.twilioSid === null
           ? null
-          : { e164: r.e164, areaCode: r.areaCode, twilioSid: r.twilioSid, dateCreated: iso(r.dateCreated) }
+          : {
+              e164: row.e164,
+              areaCode: row.areaCode,
+              twilioSid: row.twilioSid,
+              dateCreated: row.dateCreated === null ? null : isoOf(row.dateCreated)
+            }
     })
   )
 
