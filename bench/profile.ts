@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { untilReady } from "../test/support/processes.ts"
+import { profileOf, splitProfile } from "./cpuProfile.ts"
 import { CONNECTIONS, type Target, wrk } from "./load.ts"
 import {
   convertedBusiness,
@@ -145,54 +146,8 @@ try {
 
 if (!profiling) process.exit(0)
 
-interface Node {
-  readonly id: number
-  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
-}
-// Bun names a profile CPU.<date>.<time>.<pid>.<n>.<seq>.cpuprofile.
-const file = readdirSync(profiles).find(
-  (name) => name.endsWith(".cpuprofile") && name.split(".")[3] === String(loadedPid)
-)
-if (!file) throw new Error(`no profile written in ${profiles}`)
-const profile = JSON.parse(readFileSync(join(profiles, file), "utf8")) as {
-  nodes: ReadonlyArray<Node>
-  samples: ReadonlyArray<number>
-  timeDeltas: ReadonlyArray<number>
-}
-const byId = new Map(profile.nodes.map((node) => [node.id, node]))
-const self = new Map<number, number>()
-profile.samples.forEach((id, i) => {
-  self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
-})
-const total = [...self.values()].reduce((a, b) => a + b, 0)
-const packageOf = (url: string) =>
-  /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ??
-  (url.includes("/src/") ? `src/${url.split("/src/")[1]?.split("/")[0]}` : url ? "other" : "(native/idle)")
-// Native frames (writes, JSON, Date) are charged to the nearest JavaScript caller's package.
-const parentOf = new Map<number, number>()
-for (const node of profile.nodes as ReadonlyArray<Node & { children?: ReadonlyArray<number> }>)
-  for (const child of node.children ?? []) parentOf.set(child, node.id)
-const callerPackage = (node: Node): string => {
-  for (let at: Node | undefined = node; at; at = byId.get(parentOf.get(at.id) ?? -1))
-    if (at.callFrame.url) return packageOf(at.callFrame.url)
-  return node.callFrame.functionName === "(idle)" ? "(idle)" : "(native)"
-}
-const tally = (key: (node: Node) => string) => {
-  const sums = new Map<string, number>()
-  for (const [id, micros] of self) {
-    const node = byId.get(id)
-    if (node) sums.set(key(node), (sums.get(key(node)) ?? 0) + micros)
-  }
-  return [...sums]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 30)
-    .map(([name, micros]) => ({ name, share: `${((micros / total) * 100).toFixed(1)} %` }))
-}
-console.log(`profile: ${join(profiles, file)}`)
-console.table(tally(callerPackage))
-console.table(
-  tally(
-    (node) =>
-      `${node.callFrame.functionName || "(anonymous)"} ${node.callFrame.url.replace(/.*node_modules\//, "")}:${node.callFrame.lineNumber}`
-  )
-)
+const file = profileOf(profiles, loadedPid)
+const split = splitProfile(file)
+console.log(`profile: ${file} (${split.samples} samples)`)
+console.table(split.byPackage)
+console.table(split.byFunction)

@@ -1,0 +1,168 @@
+// `bun bench/routeCpu.ts [get|twilio|vapi]`: the CPU one request of a hot route costs in our process, with no
+// socket, wrk or other process in the measurement: the service's layers (ROLE=web's, on Postgres) built in this
+// process, and requests handed to the app's handler (`app.handle`) 64 at a time. Beside the route, the pieces
+// it is made of, measured the same way: the repository's business read, the same SELECT with Bun's SQL client,
+// and an Elysia route answering a constant. Least and median CPU a request over 10 rounds (after 2 warm-up
+// rounds). With PROFILE=1 it runs itself again under Bun's CPU profiler (a sample every 200 us: about 100,000
+// in a run, where the profile of the service under wrk had about 2,000) and prints where the time went.
+// Not part of `bun run bench`: docs/BENCHMARKS.md's profile sections are read from it and bench/profile.ts.
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { SQL } from "bun"
+import { Effect, Exit, Layer, Scope } from "effect"
+import { Elysia } from "elysia"
+import { PUBLIC_APP_URL } from "../test/support/fakeTwilio.ts"
+import { untilReady } from "../test/support/processes.ts"
+import { profileOf, splitProfile } from "./cpuProfile.ts"
+import {
+  AUTH_SECRET,
+  convertedBusiness,
+  hotRouteTargets,
+  startProviders,
+  startService,
+  VAPI_SECRET
+} from "./service.ts"
+import { createDatabase, serverUrl } from "./support.ts"
+
+const which = (process.argv[2] ?? "get") as "get" | "twilio" | "vapi"
+if (!["get", "twilio", "vapi"].includes(which)) throw new Error(`no such route: ${which} (get, twilio, vapi)`)
+const REQUESTS = Number(process.env.ROUTE_REQUESTS ?? (which === "get" ? 20_000 : 5_000))
+const ROUTES = {
+  get: "GET /api/businesses/:id",
+  twilio: "POST /webhooks/twilio/inbound",
+  vapi: "POST /webhooks/vapi (status-update)"
+}
+const ROUNDS = 12
+const WARM_UP_ROUNDS = 2
+const CONCURRENCY = 64
+
+if (process.env.PROFILE === "1") {
+  const directory = mkdtempSync(join(tmpdir(), "numbers-route-profile-"))
+  const child = Bun.spawn(["bun", import.meta.path, which], {
+    env: {
+      ...process.env,
+      PROFILE: "0",
+      BUN_OPTIONS: `--cpu-prof --cpu-prof-interval=200 --cpu-prof-dir=${directory}`
+    },
+    stdout: "inherit",
+    stderr: "inherit"
+  })
+  if ((await child.exited) !== 0) throw new Error("the profiled run failed")
+  const split = splitProfile(profileOf(directory, child.pid))
+  console.log(`profile: ${profileOf(directory, child.pid)} (${split.samples} samples, the setup's included)`)
+  console.table(split.byPackage)
+  console.table(split.byFunction)
+  process.exit(0)
+}
+
+const server = await serverUrl()
+const database = await createDatabase(server.url)
+const providers = startProviders()
+// The business is converted by a service process, as an owner's would be, then that process is stopped.
+const { base, process: service } = startService(database.url, providers)
+await untilReady(base)
+const business = await convertedBusiness(base, service)
+await service.kill("SIGTERM")
+
+// This process as the service would read its environment: a web process on the same database and providers.
+Object.assign(process.env, {
+  ...providers.env,
+  ROLE: "web",
+  APP_URL: PUBLIC_APP_URL,
+  DATABASE_URL: database.url,
+  VAPI_WEBHOOK_SECRET: VAPI_SECRET,
+  AUTH_SECRET,
+  LOG_LEVEL: "warn",
+  NODE_ENV: "production"
+})
+const { AppConfig, loadAppConfig } = await import("../src/app/layers/AppConfig.ts")
+const { serviceLayer } = await import("../src/app/layers/service.ts")
+const { tracingLayer } = await import("../src/app/layers/telemetry.ts")
+const { makeApp } = await import("../src/app/http/app.ts")
+const { Repository } = await import("../src/ports/Repository.ts")
+const config = await Effect.runPromise(loadAppConfig)
+const scope = Effect.runSync(Scope.make())
+const context = await Effect.runPromise(
+  Layer.buildWithScope(
+    serviceLayer.pipe(
+      Layer.provideMerge(Layer.succeed(AppConfig, config)),
+      Layer.provideMerge(tracingLayer(config))
+    ),
+    scope
+  )
+)
+const run = Effect.runPromiseWith(context)
+const app = makeApp(run, {
+  appUrl: config.appUrl,
+  authSecret: config.authSecret,
+  vapiWebhookSecret: config.vapiWebhookSecret,
+  twilioAuthToken: config.twilioWebhookToken
+})
+
+const target = hotRouteTargets(
+  "http://127.0.0.1",
+  business,
+  [business.businessId],
+  providers.twilio.authToken
+)[which]
+let sent = 0
+/** The route's request; each status update a call of its own, as in bench/http.ts. */
+const request = () =>
+  new Request(target.url, {
+    method: target.method ?? "GET",
+    headers: target.headers ?? {},
+    body: which === "vapi" ? String(target.body).replace("[<id>]", String(sent++)) : (target.body ?? null)
+  })
+const answered = async (response: Response) => {
+  if (response.status !== 200) throw new Error(`answered ${response.status}: ${await response.text()}`)
+  await response.arrayBuffer()
+}
+
+const bunSql = new SQL({ url: database.url, max: 4 })
+const constant = new Elysia().get("/api/businesses/:id", () => Response.json({ business: null }))
+const id = business.businessId as never
+const pieces: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
+  [`the route: ${ROUTES[which]}`, () => app.handle(request()).then(answered)],
+  ["Repository.findBusiness", () => run(Repository.use((repo) => repo.findBusiness(id)))],
+  [
+    "the same SELECT, Bun's SQL client",
+    () =>
+      bunSql`SELECT b.*, p.e164, p.area_code, p.twilio_sid, p.date_created FROM businesses b
+        LEFT JOIN phone_numbers p ON p.business_id = b.id AND p.released_at IS NULL WHERE b.id = ${id}`
+  ],
+  ["an Elysia route answering a constant", () => constant.handle(request()).then(answered)]
+]
+
+const micros = (usage: NodeJS.CpuUsage) => usage.user + usage.system
+const rows: Array<Record<string, string | number>> = []
+for (const [name, once] of pieces) {
+  const perRequest: Array<number> = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const before = process.cpuUsage()
+    let next = 0
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next++ < REQUESTS) await once()
+      })
+    )
+    if (round >= WARM_UP_ROUNDS) perRequest.push(micros(process.cpuUsage(before)) / REQUESTS)
+  }
+  perRequest.sort((a, b) => a - b)
+  rows.push({
+    piece: name,
+    "least us CPU/request": Number((perRequest[0] ?? 0).toFixed(1)),
+    "median us CPU/request": Number((perRequest[Math.floor(perRequest.length / 2)] ?? 0).toFixed(1))
+  })
+}
+console.log(
+  `${which}: ${REQUESTS} requests a round, ${CONCURRENCY} at a time, ${ROUNDS - WARM_UP_ROUNDS} rounds`
+)
+console.table(rows)
+
+await bunSql.close()
+await Effect.runPromise(Scope.close(scope, Exit.void))
+providers.stop()
+await database.drop()
+await server.stop()
+process.exit(0)
