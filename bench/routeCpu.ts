@@ -5,6 +5,7 @@
 // and an Elysia route answering a constant. Least and median CPU a request over 10 rounds (after 2 warm-up
 // rounds). With PROFILE=1 it runs itself again under Bun's CPU profiler (a sample every 200 us: about 100,000
 // in a run, where the profile of the service under wrk had about 2,000) and prints where the time went.
+// The service's log lines go to this process's stdout as they would there, and are not printed.
 // Not part of `bun run bench`: docs/BENCHMARKS.md's profile sections are read from it and bench/profile.ts.
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -16,11 +17,14 @@ import { PUBLIC_APP_URL } from "../test/support/fakeTwilio.ts"
 import { untilReady } from "../test/support/processes.ts"
 import { profileOf, splitProfile } from "./cpuProfile.ts"
 import {
+  ASSISTANT,
   AUTH_SECRET,
   convertedBusiness,
+  convertedBusinesses,
   hotRouteTargets,
   startProviders,
   startService,
+  untilJobsDrained,
   VAPI_SECRET
 } from "./service.ts"
 import { createDatabase, serverUrl } from "./support.ts"
@@ -29,30 +33,43 @@ const which = (process.argv[2] ?? "get") as "get" | "twilio" | "vapi"
 if (!["get", "twilio", "vapi"].includes(which)) throw new Error(`no such route: ${which} (get, twilio, vapi)`)
 const REQUESTS = Number(process.env.ROUTE_REQUESTS ?? (which === "get" ? 20_000 : 5_000))
 const ROUTES = {
-  get: "GET /api/businesses/:id",
-  twilio: "POST /webhooks/twilio/inbound",
-  vapi: "POST /webhooks/vapi (status-update)"
-}
+  get: { method: "GET", path: "/api/businesses/:id", what: "" },
+  twilio: { method: "POST", path: "/webhooks/twilio/inbound", what: "" },
+  vapi: { method: "POST", path: "/webhooks/vapi", what: " (status-update)" }
+} as const
 const ROUNDS = 12
 const WARM_UP_ROUNDS = 2
 const CONCURRENCY = 64
+const WRITE_BUSINESSES = 32
 
-if (process.env.PROFILE === "1") {
+// The measurement runs in a child process whose log lines (the service's JSON, to stdout as the service writes
+// them) are left out of what is printed here; PROFILE=1 runs it under the profiler.
+if (process.env.ROUTE_CPU_CHILD !== "1") {
+  const profiling = process.env.PROFILE === "1"
   const directory = mkdtempSync(join(tmpdir(), "numbers-route-profile-"))
   const child = Bun.spawn(["bun", import.meta.path, which], {
     env: {
       ...process.env,
-      PROFILE: "0",
-      BUN_OPTIONS: `--cpu-prof --cpu-prof-interval=200 --cpu-prof-dir=${directory}`
+      ROUTE_CPU_CHILD: "1",
+      ...(profiling ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-interval=200 --cpu-prof-dir=${directory}` } : {})
     },
-    stdout: "inherit",
+    stdout: "pipe",
     stderr: "inherit"
   })
-  if ((await child.exited) !== 0) throw new Error("the profiled run failed")
-  const split = splitProfile(profileOf(directory, child.pid))
-  console.log(`profile: ${profileOf(directory, child.pid)} (${split.samples} samples, the setup's included)`)
-  console.table(split.byPackage)
-  console.table(split.byFunction)
+  let rest = ""
+  for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+    const lines = (rest + chunk).split("\n")
+    rest = lines.pop() ?? ""
+    for (const line of lines) if (!line.startsWith("{")) console.log(line)
+  }
+  if ((await child.exited) !== 0) throw new Error("the measurement failed")
+  if (profiling) {
+    const file = profileOf(directory, child.pid)
+    const split = splitProfile(file)
+    console.log(`profile: ${file} (${split.samples} samples, the setup's included)`)
+    console.table(split.byPackage)
+    console.table(split.byFunction)
+  }
   process.exit(0)
 }
 
@@ -63,6 +80,10 @@ const providers = startProviders()
 const { base, process: service } = startService(database.url, providers)
 await untilReady(base)
 const business = await convertedBusiness(base, service)
+// Status updates are spread over WRITE_BUSINESSES businesses, as in bench/http.ts (one business's serialize on
+// its event stream's row).
+const writeBusinesses = which === "vapi" ? await convertedBusinesses(base, service, WRITE_BUSINESSES - 1) : []
+await untilJobsDrained(database.url)
 await service.kill("SIGTERM")
 
 // This process as the service would read its environment: a web process on the same database and providers.
@@ -73,12 +94,11 @@ Object.assign(process.env, {
   DATABASE_URL: database.url,
   VAPI_WEBHOOK_SECRET: VAPI_SECRET,
   AUTH_SECRET,
-  LOG_LEVEL: "warn",
   NODE_ENV: "production"
 })
 const { AppConfig, loadAppConfig } = await import("../src/app/layers/AppConfig.ts")
 const { serviceLayer } = await import("../src/app/layers/service.ts")
-const { tracingLayer } = await import("../src/app/layers/telemetry.ts")
+const { loggerLayer, tracingLayer } = await import("../src/app/layers/telemetry.ts")
 const { makeApp } = await import("../src/app/http/app.ts")
 const { Repository } = await import("../src/ports/Repository.ts")
 const config = await Effect.runPromise(loadAppConfig)
@@ -87,7 +107,9 @@ const context = await Effect.runPromise(
   Layer.buildWithScope(
     serviceLayer.pipe(
       Layer.provideMerge(Layer.succeed(AppConfig, config)),
-      Layer.provideMerge(tracingLayer(config))
+      Layer.provideMerge(tracingLayer(config)),
+      // The service's logger and level (main.ts), so that a route's log lines cost what they cost there.
+      Layer.provideMerge(loggerLayer(config.telemetry))
     ),
     scope
   )
@@ -103,27 +125,31 @@ const app = makeApp(run, {
 const target = hotRouteTargets(
   "http://127.0.0.1",
   business,
-  [business.businessId],
+  [business, ...writeBusinesses].map((b) => b.businessId),
   providers.twilio.authToken
 )[which]
 let sent = 0
 /** The route's request; each status update a call of its own, as in bench/http.ts. */
-const request = () =>
-  new Request(target.url, {
+const request = () => {
+  const n = sent++
+  const path = target.paths?.[n % target.paths.length]
+  return new Request(path ? `http://127.0.0.1${path}` : target.url, {
     method: target.method ?? "GET",
     headers: target.headers ?? {},
-    body: which === "vapi" ? String(target.body).replace("[<id>]", String(sent++)) : (target.body ?? null)
+    body: which === "vapi" ? String(target.body).replace("[<id>]", String(n)) : (target.body ?? null)
   })
+}
 const answered = async (response: Response) => {
   if (response.status !== 200) throw new Error(`answered ${response.status}: ${await response.text()}`)
   await response.arrayBuffer()
 }
 
 const bunSql = new SQL({ url: database.url, max: 4 })
-const constant = new Elysia().get("/api/businesses/:id", () => Response.json({ business: null }))
+const route = ROUTES[which]
+const constant = new Elysia().route(route.method, route.path, () => Response.json({ constant: true }))
 const id = business.businessId as never
 const pieces: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
-  [`the route: ${ROUTES[which]}`, () => app.handle(request()).then(answered)],
+  [`the route: ${route.method} ${route.path}${route.what}`, () => app.handle(request()).then(answered)],
   ["Repository.findBusiness", () => run(Repository.use((repo) => repo.findBusiness(id)))],
   [
     "the same SELECT, Bun's SQL client",
@@ -131,7 +157,35 @@ const pieces: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
       bunSql`SELECT b.*, p.e164, p.area_code, p.twilio_sid, p.date_created FROM businesses b
         LEFT JOIN phone_numbers p ON p.business_id = b.id AND p.released_at IS NULL WHERE b.id = ${id}`
   ],
-  ["an Elysia route answering a constant", () => constant.handle(request()).then(answered)]
+  ["an Elysia route answering a constant", () => constant.handle(request()).then(answered)],
+  // The inbound route's Vapi call goes to the fake Vapi served by this same process: both ends of it are in
+  // the route's figure, and here alone, made with a bare fetch.
+  ...(which === "twilio"
+    ? ([
+        [
+          "its Vapi POST /call with fetch (the fake Vapi's side included)",
+          () =>
+            fetch(`${providers.env.VAPI_API_URL}/call`, {
+              method: "POST",
+              headers: {
+                authorization: `Bearer ${providers.env.VAPI_API_KEY}`,
+                "content-type": "application/json"
+              },
+              body: JSON.stringify({
+                assistantId: ASSISTANT,
+                phoneCallProviderBypassEnabled: true,
+                customer: { number: "+14155550100" },
+                phoneNumber: {
+                  twilioPhoneNumber: business.e164,
+                  twilioAccountSid: "AC",
+                  twilioAuthToken: "x"
+                },
+                transport: { provider: "twilio", callSid: "CAbenchhot" }
+              })
+            }).then((response) => response.arrayBuffer())
+        ]
+      ] as const)
+    : [])
 ]
 
 const micros = (usage: NodeJS.CpuUsage) => usage.user + usage.system
