@@ -98,13 +98,13 @@ target(
   `bare Bun ${start.bareBunStartMillis} ms`,
   start.warmStartMillis <= 1_000
 )
-// Judged on what the process keeps once the conversions' work is done (5 s after the last owner's email); the
-// moment the last number is assigned and the peak shown beside it. (A result written before the settled figure
-// was measured is judged on the one it has.)
+// Judged on what the process keeps once the conversions' work is done (30 s after the last owner's email,
+// bench/start.ts); the moment the last number is assigned, 5 s after the email, and the peak shown beside it.
+// (A result written before the settled figure was measured is judged on the one it has.)
 const settledRss = start.rssSettledMb ?? start.rssAfterConversionsMb
 target(
-  "RSS <= 200 MB after 1,000 conversions (5 s after the last email)",
-  `${settledRss} MB (last assigned ${start.rssAfterConversionsMb}, peak ${start.rssPeakMb}; ${start.emailsWaitingAtAssigned ?? "?"} emails then waiting)`,
+  "RSS <= 200 MB after 1,000 conversions (30 s after the last email)",
+  `${settledRss} MB (last assigned ${start.rssAfterConversionsMb}, 5 s after ${start.rss5sAfterMb ?? "?"}, peak ${start.rssPeakMb})`,
   `bare Bun ${start.bareBunRssMb} MB`,
   settledRss <= 200
 )
