@@ -1,10 +1,12 @@
 // `bun bench/routeCpu.ts [get|twilio|vapi]`: the CPU one request of a hot route costs in our process, with no
-// socket, wrk or other process in the measurement: the service's layers (ROLE=web's, on Postgres) built in this
-// process, and requests handed to the app's handler (`app.handle`) 64 at a time. Beside the route, the pieces
-// it is made of, measured the same way: the repository's business read, the same SELECT with Bun's SQL client,
-// and an Elysia route answering a constant. Least and median CPU a request over 10 rounds (after 2 warm-up
-// rounds). With PROFILE=1 it runs itself again under Bun's CPU profiler (a sample every 200 us: about 100,000
-// in a run, where the profile of the service under wrk had about 2,000) and prints where the time went.
+// HTTP socket, wrk or other process of ours in the measurement: the service's layers (ROLE=web's, on Postgres)
+// built in this process, and requests handed to the app's handler (`app.handle`) 64 at a time. The driver's
+// socket to Postgres is in it (Postgres's own CPU is not), and for the inbound webhook both ends of its Vapi
+// call (the fake Vapi answers in this process). Beside the route, the pieces it is made of, measured the same
+// way: the repository's business read, the same SELECT with Bun's SQL client, and an Elysia route answering a
+// constant. Least and median CPU a request over 10 rounds (after 2 warm-up rounds). With PROFILE=1 it runs the
+// route alone under Bun's CPU profiler (a sample every 200 us: about 100,000 in a run, where the profile of the
+// service under wrk had about 2,000) and prints where the time went.
 // The service's log lines go to this process's stdout as they would there, and are not printed.
 // Not part of `bun run bench`: docs/BENCHMARKS.md's profile sections are read from it and bench/profile.ts.
 import { mkdtempSync } from "node:fs"
@@ -46,12 +48,14 @@ const WRITE_BUSINESSES = 32
 // them) are left out of what is printed here; PROFILE=1 runs it under the profiler.
 if (process.env.ROUTE_CPU_CHILD !== "1") {
   const profiling = process.env.PROFILE === "1"
-  const directory = mkdtempSync(join(tmpdir(), "numbers-route-profile-"))
+  const directory = profiling ? mkdtempSync(join(tmpdir(), "numbers-route-profile-")) : ""
   const child = Bun.spawn(["bun", import.meta.path, which], {
     env: {
       ...process.env,
       ROUTE_CPU_CHILD: "1",
-      ...(profiling ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-interval=200 --cpu-prof-dir=${directory}` } : {})
+      ...(profiling
+        ? { PROFILED: "1", BUN_OPTIONS: `--cpu-prof --cpu-prof-interval=200 --cpu-prof-dir=${directory}` }
+        : {})
     },
     stdout: "pipe",
     stderr: "inherit"
@@ -66,7 +70,7 @@ if (process.env.ROUTE_CPU_CHILD !== "1") {
   if (profiling) {
     const file = profileOf(directory, child.pid)
     const split = splitProfile(file)
-    console.log(`profile: ${file} (${split.samples} samples, the setup's included)`)
+    console.log(`profile: ${file} (${split.samples} samples: the route's, and the setup's before it)`)
     console.table(split.byPackage)
     console.table(split.byFunction)
   }
@@ -78,145 +82,152 @@ const database = await createDatabase(server.url)
 const providers = startProviders()
 // The business is converted by a service process, as an owner's would be, then that process is stopped.
 const { base, process: service } = startService(database.url, providers)
-await untilReady(base)
-const business = await convertedBusiness(base, service)
-// Status updates are spread over WRITE_BUSINESSES businesses, as in bench/http.ts (one business's serialize on
-// its event stream's row).
-const writeBusinesses = which === "vapi" ? await convertedBusinesses(base, service, WRITE_BUSINESSES - 1) : []
-await untilJobsDrained(database.url)
-await service.kill("SIGTERM")
+// Whatever fails, the service process, the fake providers and the database go with the run.
+try {
+  await untilReady(base)
+  const business = await convertedBusiness(base, service)
+  // Status updates are spread over WRITE_BUSINESSES businesses, as in bench/http.ts (one business's serialize on
+  // its event stream's row).
+  const writeBusinesses =
+    which === "vapi" ? await convertedBusinesses(base, service, WRITE_BUSINESSES - 1) : []
+  await untilJobsDrained(database.url)
+  await service.kill("SIGTERM")
 
-// This process as the service would read its environment: a web process on the same database and providers.
-Object.assign(process.env, {
-  ...providers.env,
-  ROLE: "web",
-  APP_URL: PUBLIC_APP_URL,
-  DATABASE_URL: database.url,
-  VAPI_WEBHOOK_SECRET: VAPI_SECRET,
-  AUTH_SECRET,
-  NODE_ENV: "production"
-})
-const { AppConfig, loadAppConfig } = await import("../src/app/layers/AppConfig.ts")
-const { serviceLayer } = await import("../src/app/layers/service.ts")
-const { loggerLayer, tracingLayer } = await import("../src/app/layers/telemetry.ts")
-const { makeApp } = await import("../src/app/http/app.ts")
-const { Repository } = await import("../src/ports/Repository.ts")
-const config = await Effect.runPromise(loadAppConfig)
-const scope = Effect.runSync(Scope.make())
-const context = await Effect.runPromise(
-  Layer.buildWithScope(
-    serviceLayer.pipe(
-      Layer.provideMerge(Layer.succeed(AppConfig, config)),
-      Layer.provideMerge(tracingLayer(config)),
-      // The service's logger and level (main.ts), so that a route's log lines cost what they cost there.
-      Layer.provideMerge(loggerLayer(config.telemetry))
-    ),
-    scope
-  )
-)
-const run = Effect.runPromiseWith(context)
-const app = makeApp(run, {
-  appUrl: config.appUrl,
-  authSecret: config.authSecret,
-  vapiWebhookSecret: config.vapiWebhookSecret,
-  twilioAuthToken: config.twilioWebhookToken
-})
-
-const target = hotRouteTargets(
-  "http://127.0.0.1",
-  business,
-  [business, ...writeBusinesses].map((b) => b.businessId),
-  providers.twilio.authToken
-)[which]
-let sent = 0
-/** The route's request; each status update a call of its own, as in bench/http.ts. */
-const request = () => {
-  const n = sent++
-  const path = target.paths?.[n % target.paths.length]
-  return new Request(path ? `http://127.0.0.1${path}` : target.url, {
-    method: target.method ?? "GET",
-    headers: target.headers ?? {},
-    body: which === "vapi" ? String(target.body).replace("[<id>]", String(n)) : (target.body ?? null)
+  // This process as the service would read its environment: a web process on the same database and providers.
+  Object.assign(process.env, {
+    ...providers.env,
+    ROLE: "web",
+    APP_URL: PUBLIC_APP_URL,
+    DATABASE_URL: database.url,
+    VAPI_WEBHOOK_SECRET: VAPI_SECRET,
+    AUTH_SECRET,
+    NODE_ENV: "production"
   })
-}
-const answered = async (response: Response) => {
-  if (response.status !== 200) throw new Error(`answered ${response.status}: ${await response.text()}`)
-  await response.arrayBuffer()
-}
-
-const bunSql = new SQL({ url: database.url, max: 4 })
-const route = ROUTES[which]
-const constant = new Elysia().route(route.method, route.path, () => Response.json({ constant: true }))
-const id = business.businessId as never
-const pieces: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
-  [`the route: ${route.method} ${route.path}${route.what}`, () => app.handle(request()).then(answered)],
-  ["Repository.findBusiness", () => run(Repository.use((repo) => repo.findBusiness(id)))],
-  [
-    "the same SELECT, Bun's SQL client",
-    () =>
-      bunSql`SELECT b.*, p.e164, p.area_code, p.twilio_sid, p.date_created FROM businesses b
-        LEFT JOIN phone_numbers p ON p.business_id = b.id AND p.released_at IS NULL WHERE b.id = ${id}`
-  ],
-  ["an Elysia route answering a constant", () => constant.handle(request()).then(answered)],
-  // The inbound route's Vapi call goes to the fake Vapi served by this same process: both ends of it are in
-  // the route's figure, and here alone, made with a bare fetch.
-  ...(which === "twilio"
-    ? ([
-        [
-          "its Vapi POST /call with fetch (the fake Vapi's side included)",
-          () =>
-            fetch(`${providers.env.VAPI_API_URL}/call`, {
-              method: "POST",
-              headers: {
-                authorization: `Bearer ${providers.env.VAPI_API_KEY}`,
-                "content-type": "application/json"
-              },
-              body: JSON.stringify({
-                assistantId: ASSISTANT,
-                phoneCallProviderBypassEnabled: true,
-                customer: { number: "+14155550100" },
-                phoneNumber: {
-                  twilioPhoneNumber: business.e164,
-                  twilioAccountSid: "AC",
-                  twilioAuthToken: "x"
-                },
-                transport: { provider: "twilio", callSid: "CAbenchhot" }
-              })
-            }).then((response) => response.arrayBuffer())
-        ]
-      ] as const)
-    : [])
-]
-
-const micros = (usage: NodeJS.CpuUsage) => usage.user + usage.system
-const rows: Array<Record<string, string | number>> = []
-for (const [name, once] of pieces) {
-  const perRequest: Array<number> = []
-  for (let round = 0; round < ROUNDS; round++) {
-    const before = process.cpuUsage()
-    let next = 0
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next++ < REQUESTS) await once()
-      })
+  const { AppConfig, loadAppConfig } = await import("../src/app/layers/AppConfig.ts")
+  const { serviceLayer } = await import("../src/app/layers/service.ts")
+  const { loggerLayer, tracingLayer } = await import("../src/app/layers/telemetry.ts")
+  const { makeApp } = await import("../src/app/http/app.ts")
+  const { Repository } = await import("../src/ports/Repository.ts")
+  const config = await Effect.runPromise(loadAppConfig)
+  const scope = Effect.runSync(Scope.make())
+  const context = await Effect.runPromise(
+    Layer.buildWithScope(
+      serviceLayer.pipe(
+        Layer.provideMerge(Layer.succeed(AppConfig, config)),
+        Layer.provideMerge(tracingLayer(config)),
+        // The service's logger and level (main.ts), so that a route's log lines cost what they cost there.
+        Layer.provideMerge(loggerLayer(config.telemetry))
+      ),
+      scope
     )
-    if (round >= WARM_UP_ROUNDS) perRequest.push(micros(process.cpuUsage(before)) / REQUESTS)
-  }
-  perRequest.sort((a, b) => a - b)
-  rows.push({
-    piece: name,
-    "least us CPU/request": Number((perRequest[0] ?? 0).toFixed(1)),
-    "median us CPU/request": Number((perRequest[Math.floor(perRequest.length / 2)] ?? 0).toFixed(1))
+  )
+  const run = Effect.runPromiseWith(context)
+  const app = makeApp(run, {
+    appUrl: config.appUrl,
+    authSecret: config.authSecret,
+    vapiWebhookSecret: config.vapiWebhookSecret,
+    twilioAuthToken: config.twilioWebhookToken
   })
-}
-console.log(
-  `${which}: ${REQUESTS} requests a round, ${CONCURRENCY} at a time, ${ROUNDS - WARM_UP_ROUNDS} rounds`
-)
-console.table(rows)
 
-await bunSql.close()
-await Effect.runPromise(Scope.close(scope, Exit.void))
-providers.stop()
-await database.drop()
-await server.stop()
+  const target = hotRouteTargets(
+    "http://127.0.0.1",
+    business,
+    [business, ...writeBusinesses].map((b) => b.businessId),
+    providers.twilio.authToken
+  )[which]
+  let sent = 0
+  /** The route's request; each status update a call of its own, as in bench/http.ts. */
+  const request = () => {
+    const n = sent++
+    const path = target.paths?.[n % target.paths.length]
+    return new Request(path ? `http://127.0.0.1${path}` : target.url, {
+      method: target.method ?? "GET",
+      headers: target.headers ?? {},
+      body: which === "vapi" ? String(target.body).replace("[<id>]", String(n)) : (target.body ?? null)
+    })
+  }
+  const answered = async (response: Response) => {
+    if (response.status !== 200) throw new Error(`answered ${response.status}: ${await response.text()}`)
+    await response.arrayBuffer()
+  }
+
+  const bunSql = new SQL({ url: database.url, max: 4 })
+  const route = ROUTES[which]
+  const constant = new Elysia().route(route.method, route.path, () => Response.json({ constant: true }))
+  const id = business.businessId as never
+  const pieces: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
+    [`the route: ${route.method} ${route.path}${route.what}`, () => app.handle(request()).then(answered)],
+    ["Repository.findBusiness", () => run(Repository.use((repo) => repo.findBusiness(id)))],
+    [
+      "the same SELECT, Bun's SQL client",
+      () =>
+        bunSql`SELECT b.*, p.e164, p.area_code, p.twilio_sid, p.date_created FROM businesses b
+          LEFT JOIN phone_numbers p ON p.business_id = b.id AND p.released_at IS NULL WHERE b.id = ${id}`
+    ],
+    ["an Elysia route answering a constant", () => constant.handle(request()).then(answered)],
+    // The inbound route's Vapi call goes to the fake Vapi served by this same process: both ends of it are in
+    // the route's figure, and here alone, made with a bare fetch.
+    ...(which === "twilio"
+      ? ([
+          [
+            "its Vapi POST /call with fetch (the fake Vapi's side included)",
+            () =>
+              fetch(`${providers.env.VAPI_API_URL}/call`, {
+                method: "POST",
+                headers: {
+                  authorization: `Bearer ${providers.env.VAPI_API_KEY}`,
+                  "content-type": "application/json"
+                },
+                body: JSON.stringify({
+                  assistantId: ASSISTANT,
+                  phoneCallProviderBypassEnabled: true,
+                  customer: { number: "+14155550100" },
+                  phoneNumber: {
+                    twilioPhoneNumber: business.e164,
+                    twilioAccountSid: "AC",
+                    twilioAuthToken: "x"
+                  },
+                  transport: { provider: "twilio", callSid: "CAbenchhot" }
+                })
+              }).then((response) => response.arrayBuffer())
+          ]
+        ] as const)
+      : [])
+  ]
+
+  const micros = (usage: NodeJS.CpuUsage) => usage.user + usage.system
+  const rows: Array<Record<string, string | number>> = []
+  // Profiled, the route alone: the pieces beside it would be in the profile's shares too.
+  for (const [name, once] of process.env.PROFILED === "1" ? pieces.slice(0, 1) : pieces) {
+    const perRequest: Array<number> = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const before = process.cpuUsage()
+      let next = 0
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (next++ < REQUESTS) await once()
+        })
+      )
+      if (round >= WARM_UP_ROUNDS) perRequest.push(micros(process.cpuUsage(before)) / REQUESTS)
+    }
+    perRequest.sort((a, b) => a - b)
+    rows.push({
+      piece: name,
+      "least us CPU/request": Number((perRequest[0] ?? 0).toFixed(1)),
+      "median us CPU/request": Number((perRequest[Math.floor(perRequest.length / 2)] ?? 0).toFixed(1))
+    })
+  }
+  console.log(
+    `${which}: ${REQUESTS} requests a round, ${CONCURRENCY} at a time, ${ROUNDS - WARM_UP_ROUNDS} rounds`
+  )
+  console.table(rows)
+
+  await bunSql.close()
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+} finally {
+  await service.kill("SIGTERM")
+  providers.stop()
+  await database.drop()
+  await server.stop()
+}
 process.exit(0)

@@ -35,6 +35,9 @@ const untilReady = async (port: number, started: number) => {
   }
 }
 
+/** Every process this benchmark starts: whatever fails, none outlives it (nor its embedded Postgres). */
+const children: Array<ReturnType<typeof Bun.spawn>> = []
+
 const startService = async (dataDir: string) => {
   const port = freePort()
   const started = performance.now()
@@ -51,6 +54,7 @@ const startService = async (dataDir: string) => {
     stdout: "ignore",
     stderr: "ignore"
   })
+  children.push(child)
   const ms = await untilReady(port, started)
   return { child, port, ms }
 }
@@ -63,6 +67,7 @@ const bareBun = async () => {
     stdout: "ignore",
     stderr: "ignore"
   })
+  children.push(child)
   const ms = await untilReady(port, started)
   const rss = rssMb(child.pid)
   child.kill("SIGTERM")
@@ -169,6 +174,10 @@ try {
   }
   await report(result)
 } finally {
+  for (const child of children) {
+    child.kill("SIGTERM")
+    await child.exited
+  }
   rmSync(dataDir, { recursive: true, force: true })
 }
 process.exit(0)

@@ -103,7 +103,8 @@ target(
 // (A result written before the settled figure was measured is judged on the one it has.)
 const settledRss = start.rssSettledMb ?? start.rssAfterConversionsMb
 target(
-  "RSS <= 200 MB after 1,000 conversions (30 s after the last email)",
+  // A result from before the RSS was followed for 30 s read its settled figure 5 s after.
+  `RSS <= 200 MB after 1,000 conversions (${start.rssEachSecondAfterMb ? "30" : "5"} s after the last email)`,
   `${settledRss} MB (last assigned ${start.rssAfterConversionsMb}, 5 s after ${start.rss5sAfterMb ?? "?"}, peak ${start.rssPeakMb})`,
   `bare Bun ${start.bareBunRssMb} MB`,
   settledRss <= 200

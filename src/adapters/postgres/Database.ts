@@ -17,7 +17,7 @@ export class DatabaseUrl extends Context.Service<DatabaseUrl, Redacted.Redacted<
  * a request from about 110 us to 45 us (docs/BENCHMARKS.md, section 7). Only statements that cannot wait on a
  * lock belong here: one that waited would hold up every statement pipelined behind it on its connection, and
  * if the lock's holder then needed one of those (a purchase marker, say), both would wait until lock_timeout.
- * It does not rename a result's columns (snake_case to camelCase, a twelfth of a read's CPU in the profile):
+ * It does not rename a result's columns (snake_case to camelCase, about 5 % of the read route's CPU profiled):
  * its statements name their columns as they are read (`columns.ts`).
  */
 export class ReadSql extends Context.Service<ReadSql, SqlClient.SqlClient>()(

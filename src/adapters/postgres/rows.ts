@@ -18,8 +18,9 @@ export const toTrial = Schema.decodeUnknownEffect(Trial)
 const decodeBusiness = Schema.decodeUnknownEffect(Business)
 
 /**
- * A timestamp as the entity's ISO text: the driver reads one as a Date, a value built in SQL may be text.
- * Anything else is passed on for the entity's decoding to refuse.
+ * A timestamp as the entity's ISO text: the driver reads one as a Date, a value built in SQL may be text. One
+ * that is not a time (an invalid Date, unparseable text) is a defect, as before; a value of another type is
+ * passed on for the entity's decoding to refuse.
  */
 const isoOf = (value: unknown): unknown =>
   value instanceof Date || typeof value === "string" ? DateTime.formatIso(DateTime.makeUnsafe(value)) : value
