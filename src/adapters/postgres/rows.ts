@@ -8,8 +8,6 @@ import { BusinessId } from "../../domain/ids.ts"
 type Row = Record<string, unknown>
 
 const Timestamp = Schema.Union([Schema.Date, Schema.String])
-const iso = (value: Date | string | null): string | null =>
-  value === null ? null : DateTime.formatIso(DateTime.makeUnsafe(value))
 
 // Users and trials are selected in their entities' encoded shape already.
 const toUser = Schema.decodeUnknownEffect(User)
@@ -18,8 +16,8 @@ export const toTrial = Schema.decodeUnknownEffect(Trial)
 const decodeBusiness = Schema.decodeUnknownEffect(Business)
 
 /**
- * A timestamp as the entity's ISO text: the driver reads one as a Date, a value built in SQL may be text. One
- * that is not a time (an invalid Date, unparseable text) is a defect, as before; a value of another type is
+ * A timestamp (or null) as the entity's ISO text: the driver reads one as a Date, a value built in SQL may be
+ * text. One that is not a time (an invalid Date, unparseable text) is a defect; a value of another type is
  * passed on for the entity's decoding to refuse.
  */
 const isoOf = (value: unknown): unknown =>
@@ -32,7 +30,7 @@ export const toBusiness = (row: Row) =>
       ...row,
       createdAt: isoOf(row.createdAt),
       updatedAt: isoOf(row.updatedAt),
-      releaseAt: row.releaseAt === null ? null : isoOf(row.releaseAt),
+      releaseAt: isoOf(row.releaseAt),
       phoneNumber:
         row.e164 === null || row.twilioSid === null
           ? null
@@ -40,7 +38,7 @@ export const toBusiness = (row: Row) =>
               e164: row.e164,
               areaCode: row.areaCode,
               twilioSid: row.twilioSid,
-              dateCreated: row.dateCreated === null ? null : isoOf(row.dateCreated)
+              dateCreated: isoOf(row.dateCreated)
             }
     })
   )
@@ -84,16 +82,12 @@ const PurchaseRow = Schema.Struct({ since: Timestamp })
 export const toMarkerSince = (row: Row) =>
   Effect.map(Schema.decodeUnknownEffect(PurchaseRow)(row), (r) => DateTime.makeUnsafe(r.since))
 
-const CallRow = Schema.Struct({
-  fromNumber: Schema.NullOr(Schema.String),
-  startedAt: Schema.NullOr(Timestamp),
-  endedAt: Schema.NullOr(Timestamp)
-})
 const decodeCall = Schema.decodeUnknownEffect(Call)
 
+/** One Schema pass, as a business row's: the call's own fields, its times as text. */
 export const toCall = (row: Row) =>
-  Effect.flatMap(Schema.decodeUnknownEffect(CallRow)(row), (r) =>
-    decodeCall({ ...row, from: r.fromNumber, startedAt: iso(r.startedAt), endedAt: iso(r.endedAt) })
+  Effect.suspend(() =>
+    decodeCall({ ...row, from: row.fromNumber, startedAt: isoOf(row.startedAt), endedAt: isoOf(row.endedAt) })
   )
 
 /** A call's times as the `calls` table takes them (ISO strings). */
