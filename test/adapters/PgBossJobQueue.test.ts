@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
+import { Duration, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import { PgBoss } from "pg-boss"
@@ -210,7 +210,14 @@ layer(shortBudget, { timeout: "60 seconds" })("JobQueue on pg-boss, budget spent
             events.map((e) => e.event._tag),
             ["number.failed"]
           )
-          assert.deepStrictEqual(yield* jobsFor(business.id), [{ state: "completed", name: "assign-number" }])
+          // The job settles once its run has ended, a moment after the business is marked.
+          const jobs = yield* waitFor(
+            Effect.map(jobsFor(business.id), (rows) =>
+              rows.some((r) => r.state === "active") ? undefined : rows
+            ),
+            "the assignment job to settle"
+          )
+          assert.deepStrictEqual(jobs, [{ state: "completed", name: "assign-number" }])
         })
       ),
     60_000
@@ -261,5 +268,81 @@ layer(shortBudget, { timeout: "60 seconds" })("JobQueue on pg-boss, budget spent
         })
       ),
     60_000
+  )
+})
+
+// Polling every 30 s: a job runs within seconds only if it was announced. The assignment is announced by
+// pg-boss's NOTIFY (our loop listens on its channel); the email, queued by the assignment's transaction without
+// one, by the assignment's end in this process. Each Twilio call takes 300 ms, so a job can be caught running.
+const announced = Layer.mergeAll(
+  PostgresRepository.layer,
+  PgBossJobQueue.layer({ concurrency: 4, pollingIntervalSeconds: 30 })
+).pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      MemoryTelephony.layer({ defaultStock: 100, latency: Duration.millis(300) }),
+      MemoryAssistant.layer(),
+      MemoryMailer.layer,
+      MemoryBroadcaster.layer,
+      MemoryErrorReporter.layer,
+      Settings.layer({ vapiWebhookSecret: Redacted.make("s") })
+    )
+  ),
+  Layer.provideMerge(testDatabase())
+)
+
+layer(announced, { timeout: "60 seconds" })("JobQueue on pg-boss, its fetch loops", (it) => {
+  const live = <A, E>(
+    title: string,
+    body: () => Effect.Effect<A, E, Layer.Success<typeof announced> | Scope.Scope>
+  ) => it.effect(title, () => TestClock.withLive(body()), 60_000)
+
+  live("a queued job is picked up at once, and the email it queues without a NOTIFY right after it", () =>
+    Effect.gen(function* () {
+      const repo = yield* Repository
+      yield* JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work))
+      // Let the first idle fetch pass, so that only a wake-up can start the job before the next poll.
+      yield* Effect.sleep("500 millis")
+      const started = Date.now()
+      const business = yield* repo.createTrial(newTrial()).pipe(Effect.flatMap((t) => convertTrial(t.id)))
+      yield* waitFor(
+        Effect.map(
+          MemoryMailerControl.use((m) => m.sent),
+          (sent) =>
+            sent.some((m) => m.idempotencyKey.startsWith(`number-assigned:${business.id}:`))
+              ? sent
+              : undefined
+        ),
+        "the email"
+      )
+      const seconds = (Date.now() - started) / 1000
+      assert.isBelow(seconds, 10, `took ${seconds} s: a job waited for the 30 s poll`)
+      const jobs = yield* waitFor(
+        Effect.map(jobsFor(business.id), (rows) =>
+          rows.every((r) => r.state === "completed") ? rows : undefined
+        ),
+        "both jobs settled"
+      )
+      assert.deepStrictEqual(jobs.map((r) => r.name).sort(), ["assign-number", "send-number-assigned-email"])
+    })
+  )
+
+  live("closing the worker lets a running job finish, and settles it before it stops", () =>
+    Effect.gen(function* () {
+      const repo = yield* Repository
+      const scope = yield* Scope.make()
+      yield* JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work)).pipe(Scope.provide(scope))
+      const business = yield* repo.createTrial(newTrial()).pipe(Effect.flatMap((t) => convertTrial(t.id)))
+      yield* waitFor(
+        Effect.map(jobsFor(business.id), (rows) =>
+          rows.some((r) => r.name === "assign-number" && r.state === "active") ? rows : undefined
+        ),
+        "the assignment to be running"
+      )
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual((yield* repo.findBusiness(business.id))?.numberStatus, "assigned")
+      const assignment = (yield* jobsFor(business.id)).filter((r) => r.name === "assign-number")
+      assert.deepStrictEqual(assignment, [{ state: "completed", name: "assign-number" }])
+    })
   )
 })

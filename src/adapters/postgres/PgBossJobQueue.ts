@@ -1,10 +1,25 @@
 // JobQueue on pg-boss 12, in the service's own Postgres. One queued-or-running job per key (`exclusive`
 // policy + singletonKey), jittered exponential retries for over an hour, a dead-letter queue, heartbeats so
-// a dead worker's job is picked up again within a minute, and enqueue inside our own transaction.
+// a dead worker's job is picked up again within a minute, and enqueue inside our own transaction. Jobs are
+// fetched and settled by a loop of ours per queue (pgBossFetchLoop.ts: one commit settles the finished jobs and
+// claims new ones); pg-boss's own workers serve only the dead-letter queues.
 // Traces cross the queue: an enqueue is a producer span whose W3C traceparent rides in the job's data (beside
 // the job's fields, under `_trace`; a job without it, queued before, runs as a trace of its own), and each run
 // is a consumer span, its child. The numbers_jobs gauge is read from pgboss.job every 15 s.
-import { Cause, DateTime, Effect, Layer, Metric, Option, Redacted, Schedule, Schema } from "effect"
+import { PgClient } from "@effect/sql-pg"
+import {
+  Cause,
+  DateTime,
+  Duration,
+  Effect,
+  Layer,
+  Metric,
+  Option,
+  Queue,
+  Redacted,
+  Schedule,
+  Schema
+} from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
 import { SqlClient } from "effect/sql"
 import type { Job as BossJob, JobWithMetadata } from "pg-boss"
@@ -22,11 +37,12 @@ import {
 } from "../../ports/JobQueue.ts"
 import { JOB_STATES, jobs as jobsGauge } from "../../ports/metrics.ts"
 import { DatabaseUrl } from "./Database.ts"
+import { bossDb, fetchLoop, listenForJobs } from "./pgBossFetchLoop.ts"
 
 export interface PgBossOptions {
   /** Jobs in parallel in this process (WORKER_CONCURRENCY). */
   readonly concurrency: number
-  /** Idle poll interval; NOTIFY wakes workers at once, polling is the backstop. */
+  /** Idle poll interval (default 1 s); a queued job's NOTIFY wakes its loop at once, polling is the backstop. */
   readonly pollingIntervalSeconds?: number
   /** Retries after the first attempt. With the delays below, 16 spans about 90 minutes. */
   readonly retryLimit?: number
@@ -42,24 +58,6 @@ export interface PgBossOptions {
   readonly jobsGaugeIntervalSeconds?: number
 }
 
-/**
- * How workers fetch: pg-boss waits its polling interval after every fetch unless the fetch came back full, so
- * jobs are fetched in batches (burst while the backlog lasts) and each job of a batch runs and settles on
- * its own. batchSize x loops is the process's concurrency. Exported for the no-op baseline benchmark.
- */
-export const workOptions = (options: Pick<PgBossOptions, "concurrency" | "pollingIntervalSeconds">) => {
-  const batchSize = Math.min(4, options.concurrency)
-  return {
-    includeMetadata: true,
-    batchSize,
-    localConcurrency: Math.ceil(options.concurrency / batchSize),
-    perJobResults: true,
-    burstWhenBatchFull: true,
-    pollingIntervalSeconds: options.pollingIntervalSeconds ?? 0.5,
-    notifyPollingIntervalSeconds: 1
-  } as const
-}
-
 const payloadOf = {
   "assign-number": AssignNumberJob,
   "send-number-assigned-email": SendNumberAssignedEmailJob,
@@ -67,6 +65,14 @@ const payloadOf = {
 }
 const names = Object.keys(payloadOf) as ReadonlyArray<JobName>
 const deadLetterOf = (name: JobName) => `${name}-dead`
+
+/**
+ * Queues whose jobs are queued by another job's transaction (the email, by the assignment that recorded the
+ * number). They send no NOTIFY: each one costs every listening connection a commit to receive it (measured:
+ * one a listener, docs/BENCHMARKS.md section 10). A job that ends in this process wakes their loops instead;
+ * another process finds such a job by polling.
+ */
+const queuedByJobs: ReadonlySet<JobName> = new Set(["send-number-assigned-email"])
 
 /** The job data's field that carries the producer's trace context. */
 const TRACE = "_trace"
@@ -112,6 +118,7 @@ export const layer = (options: PgBossOptions) =>
     JobQueue,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
+      const pg = yield* PgClient.PgClient
       const url = yield* DatabaseUrl
       const boss = yield* Effect.acquireRelease(
         Effect.tryPromise({
@@ -121,7 +128,9 @@ export const layer = (options: PgBossOptions) =>
               application_name: "numbers-jobs",
               // Fetching, heartbeats and settling share this pool; workers beyond it would only wait.
               max: Math.max(4, options.concurrency + 2),
-              useListenNotify: true,
+              // Our fetch loops listen for queued jobs themselves (pgBossFetchLoop.ts); pg-boss's workers here
+              // (the dead-letter queues') only poll.
+              useListenNotify: false,
               // Looks for jobs whose worker stopped heartbeating: with 30 s heartbeats, found within a minute.
               superviseIntervalSeconds:
                 options.superviseIntervalSeconds ??
@@ -154,11 +163,15 @@ export const layer = (options: PgBossOptions) =>
               })
               await boss.createQueue(name, {
                 policy: "exclusive",
-                notify: true,
+                notify: !queuedByJobs.has(name),
                 deadLetter: deadLetterOf(name),
                 ...retry
               })
-              await boss.updateQueue(name, { deadLetter: deadLetterOf(name), ...retry })
+              await boss.updateQueue(name, {
+                deadLetter: deadLetterOf(name),
+                notify: !queuedByJobs.has(name),
+                ...retry
+              })
             }
             return boss
           },
@@ -172,15 +185,9 @@ export const layer = (options: PgBossOptions) =>
           job: Job,
           { key, startAfter }: { readonly key: string; readonly startAfter?: DateTime.Utc | undefined }
         ) {
-          // pg-boss runs its INSERT through this bridge, on our connection: inside `Repository.transaction`
-          // (or the business lock) the job commits or rolls back with everything else.
-          const context = yield* Effect.context<never>()
-          const db = {
-            executeSql: (text: string, values?: Array<unknown>) =>
-              Effect.runPromiseWith(context)(sql.unsafe(text, values as never)).then((rows) => ({
-                rows: rows as Array<unknown>
-              }))
-          }
+          // pg-boss runs its INSERT on our connection: inside `Repository.transaction` (or the business lock)
+          // the job commits or rolls back with everything else.
+          const db = yield* Effect.provideService(bossDb, SqlClient.SqlClient, sql)
           const { _tag, ...data } = job
           const { traceparent } = HttpTraceContext.toHeaders(yield* Effect.orDie(Effect.currentSpan))
           const id = yield* Effect.tryPromise({
@@ -241,6 +248,12 @@ export const layer = (options: PgBossOptions) =>
       const work = Effect.fn("JobQueue.work")(function* (handlers: JobHandlers) {
         const context = yield* Effect.context<never>()
         const run = Effect.runPromiseWith(context)
+        const wakes = new Map<string, Queue.Queue<void>>()
+        for (const name of names) wakes.set(name, yield* Queue.sliding<void>(1))
+        yield* listenForJobs("pgboss", wakes).pipe(
+          Effect.provideService(PgClient.PgClient, pg),
+          Effect.mapError(unavailable("JobQueue.work"))
+        )
         for (const name of names) {
           const handler = handlers[name] as JobHandler<Job>
           const decode = Schema.decodeUnknownEffect(payloadOf[name])
@@ -262,26 +275,25 @@ export const layer = (options: PgBossOptions) =>
               return yield* Effect.failCause(exit.cause)
             }).pipe(consumed(name, bossJob), Effect.annotateLogs({ jobId: bossJob.id, job: name }))
 
-          yield* Effect.tryPromise({
-            try: () =>
-              boss.work<object>(name, workOptions(options), (jobs) =>
-                run(
-                  Effect.forEach(
-                    jobs as Array<JobWithMetadata<object>>,
-                    (bossJob) =>
-                      Effect.exit(attempt(bossJob)).pipe(
-                        Effect.map((exit) => ({
-                          id: bossJob.id,
-                          status: exit._tag === "Success" ? ("completed" as const) : ("failed" as const),
-                          output: exit._tag === "Success" ? {} : { error: Cause.squash(exit.cause) }
-                        }))
-                      ),
-                    { concurrency: "unbounded" }
-                  )
-                )
-              ),
-            catch: unavailable("JobQueue.work")
-          })
+          yield* fetchLoop(
+            boss,
+            {
+              queue: name,
+              concurrency: options.concurrency,
+              pollInterval: Duration.seconds(options.pollingIntervalSeconds ?? 1),
+              heartbeatInterval: Duration.seconds((options.heartbeatSeconds ?? 30) / 2),
+              stopTimeout: Duration.seconds(30)
+            },
+            attempt,
+            wakes.get(name) as Queue.Queue<void>,
+            Effect.forEach(
+              queuedByJobs,
+              (queue) => Queue.offer(wakes.get(queue) as Queue.Queue<void>, undefined),
+              {
+                discard: true
+              }
+            )
+          ).pipe(Effect.provideService(SqlClient.SqlClient, sql))
 
           // A job whose worker died on its last attempt lands here, with no cause to tell.
           yield* Effect.tryPromise({
@@ -308,11 +320,9 @@ export const layer = (options: PgBossOptions) =>
             catch: unavailable("JobQueue.work")
           })
         }
-        // Closing the scope stops fetching; running jobs finish (the layer's release waits for them).
+        // Closing the scope stops fetching; running jobs finish (each fetch loop waits for its own).
         yield* Effect.addFinalizer(() =>
-          Effect.promise(() =>
-            Promise.all(names.flatMap((n) => [boss.offWork(n), boss.offWork(deadLetterOf(n))]))
-          )
+          Effect.promise(() => Promise.all(names.map((n) => boss.offWork(deadLetterOf(n)))))
         )
       })
 
