@@ -54,6 +54,7 @@ export const layer = Layer.effect(
   Effect.gen(function* () {
     const pg = yield* PgClient.PgClient
     const sql = yield* SqlClient.SqlClient
+    const layerScope = yield* Effect.scope
     const hub = yield* PubSub.unbounded<StoredEvent>()
     // This instance's cursors. Plain mutable state: only this layer's fibers touch it, each step synchronously.
     const followed = new Map<BusinessId, Followed>()
@@ -189,7 +190,9 @@ export const layer = Layer.effect(
     yield* Queue.offer(wakeUps, "all").pipe(Effect.repeat(Schedule.spaced(TICK)), Effect.forkScoped)
 
     // One LISTEN connection per instance, listened again with backoff when it drops; each time it is up, every
-    // followed stream is read (what was committed while it was down).
+    // followed stream is read (what was committed while it was down). Opened when the first stream is followed,
+    // not before: a process nobody watches through (a worker) does not listen, and a NOTIFY costs each listening
+    // connection in the database a commit to receive, whatever its channel (docs/BENCHMARKS.md section 10).
     const listen = Effect.gen(function* () {
       const notifications = yield* pg.listen(CHANNEL)
       yield* Queue.offer(wakeUps, "all")
@@ -201,15 +204,22 @@ export const layer = Layer.effect(
         Effect.forever
       )
     }).pipe(Effect.scoped)
-    yield* listen.pipe(
-      Effect.tapError((error) => Effect.logWarning(`owner-event listener lost: ${error._tag}; reconnecting`)),
-      Effect.retry(
-        Schedule.exponential("100 millis").pipe(
-          Schedule.jittered,
-          Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5))))
-        )
-      ),
-      Effect.forkScoped
+    const listening = yield* Effect.cached(
+      listen.pipe(
+        Effect.tapError((error) =>
+          Effect.logWarning(`owner-event listener lost: ${error._tag}; reconnecting`)
+        ),
+        Effect.retry(
+          Schedule.exponential("100 millis").pipe(
+            Schedule.jittered,
+            Schedule.modifyDelay(({ duration }) =>
+              Effect.succeed(Duration.min(duration, Duration.seconds(5)))
+            )
+          )
+        ),
+        Effect.forkIn(layerScope),
+        Effect.asVoid
+      )
     )
 
     const following = (entry: Followed): StreamPosition => {
@@ -232,6 +242,7 @@ export const layer = Layer.effect(
       })
       // What was committed since the position was read comes at once, not on the next tick.
       yield* Queue.offer(wakeUps, businessId)
+      yield* listening
       return position
     })
 
