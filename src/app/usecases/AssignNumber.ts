@@ -37,12 +37,7 @@ import {
   type TelephonyRejected,
   type TelephonyUnavailable
 } from "../../ports/Telephony.ts"
-import {
-  type AssistantRefusal,
-  connectAssistant,
-  pointAssistant,
-  reportAssistantFailed
-} from "./ConnectAssistant.ts"
+import { connectAssistant, reportAssistantFailed } from "./ConnectAssistant.ts"
 import { scheduleRelease } from "./NumberLifecycle.ts"
 import { briefRetry } from "./retrySchedules.ts"
 import { Settings } from "./Settings.ts"
@@ -271,18 +266,13 @@ const whileCancelled = Effect.fnUntraced(function* (business: Business, voiceUrl
   return { _tag: "Cancelled", business: parked } as const
 })
 
-/**
- * One pass under the business lock: early return, reconcile, or buy; then record, queue the email, store the
- * owner's event and point the assistant at us, all in the lock's transaction.
- */
+/** One pass under the business lock: early return, reconcile, or buy; then record and queue the email. */
 const attempt = Effect.fnUntraced(function* (businessId: BusinessId) {
   const repo = yield* Repository
   const jobs = yield* JobQueue
   const settings = yield* Settings
   // The business whose number this pass recorded (none when it found one recorded, or failed).
   let recordedNow: Business | undefined
-  // An assistant this pass marked failed (missing or refusing), reported once that has committed.
-  let refusedNow = null as AssistantRefusal | null
   const outcome = yield* repo.withBusinessLock(businessId, (business) =>
     Effect.gen(function* () {
       const voiceUrl = twilioVoiceUrl(settings.appUrl, businessId)
@@ -308,16 +298,10 @@ const attempt = Effect.fnUntraced(function* (businessId: BusinessId) {
       )
       yield* Effect.logInfo(`assigned ${number.e164}`)
       recordedNow = recorded
-      // Vapi unavailable leaves the assistant pending: the number commits, and connectAssistant tries again.
-      const pointed = yield* pointAssistant(recorded).pipe(
-        Effect.catchTag("AssistantUnavailable", () => Effect.succeed({ business: recorded, refused: null }))
-      )
-      refusedNow = pointed.refused
-      return assigned(pointed.business, number)
+      return assigned(recorded, number)
     })
   )
   if (recordedNow) yield* countAssigned(recordedNow)
-  if (refusedNow) yield* reportAssistantFailed(businessId, refusedNow.reason, Cause.fail(refusedNow.error))
   return outcome
 })
 

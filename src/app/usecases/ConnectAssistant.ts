@@ -23,68 +23,48 @@ export const reportAssistantFailed = Effect.fnUntraced(function* (
   yield* (yield* ErrorReporter).report(cause, { businessId, operation: "Assistant.setServer", reason })
 })
 
-/** Points the assistant at us (an idempotent update, briefly retried) and marks it connected. */
-const pointAtUs = Effect.fnUntraced(function* (business: Business) {
+/**
+ * After the number is committed: point the assistant at us (an idempotent update) until it is connected. A
+ * missing or refusing assistant needs a person, so it fails at once; an unavailable Vapi fails the attempt,
+ * for the job queue to retry.
+ */
+export const connectAssistant = Effect.fnUntraced(function* (business: Business) {
+  if (business.assistantStatus === "connected") return
   const settings = yield* Settings
+  const repo = yield* Repository
+  const broadcaster = yield* Broadcaster
+  // The mark and the owner's event commit together; the operator is told after, by whoever marked it.
+  const failed = (reason: FailureReason, error: AssistantNotFound | AssistantRejected) =>
+    repo
+      .transaction(
+        Effect.gen(function* () {
+          const { changed } = yield* repo.setAssistantStatus(business.id, "failed", reason)
+          if (changed) {
+            const at = DateTime.formatIso(yield* DateTime.now)
+            yield* broadcaster.publish(
+              business.id,
+              new AssistantFailed({ businessId: business.id, reason, at })
+            )
+          }
+          return changed
+        })
+      )
+      .pipe(
+        Effect.flatMap((changed) =>
+          changed ? reportAssistantFailed(business.id, reason, Cause.fail(error)) : Effect.void
+        )
+      )
   yield* (yield* Assistant)
     .setServer(business.vapiAssistantId, {
       url: vapiServerUrl(settings.appUrl, business.id),
       secret: settings.vapiWebhookSecret
     })
-    .pipe(Effect.retry(briefRetry(settings.inLockRetryBudget)))
-  const { business: connected } = yield* (yield* Repository).setAssistantStatus(
-    business.id,
-    "connected",
-    null
-  )
-  return connected
-})
-
-/** An assistant that needs a person: missing, or refusing the update. Reported once its mark has committed. */
-export interface AssistantRefusal {
-  readonly reason: FailureReason
-  readonly error: AssistantNotFound | AssistantRejected
-}
-
-/**
- * Points a pending assistant at us, in the caller's transaction if there is one (the business lock's, once the
- * number is recorded: the status then commits with the number, a commit fewer an assignment). A missing or
- * refusing assistant is marked failed with the owner's event, and returned as `refused` for the caller to report
- * once committed (when it was this call that marked it). An unavailable Vapi fails, having changed nothing.
- */
-export const pointAssistant = Effect.fnUntraced(function* (business: Business) {
-  const repo = yield* Repository
-  const broadcaster = yield* Broadcaster
-  const markFailed = (reason: FailureReason, error: AssistantNotFound | AssistantRejected) =>
-    repo.transaction(
-      Effect.gen(function* () {
-        const { business: marked, changed } = yield* repo.setAssistantStatus(business.id, "failed", reason)
-        if (changed) {
-          const at = DateTime.formatIso(yield* DateTime.now)
-          yield* broadcaster.publish(
-            business.id,
-            new AssistantFailed({ businessId: business.id, reason, at })
-          )
-        }
-        return { business: marked, refused: changed ? { reason, error } : null }
+    .pipe(
+      Effect.retry(briefRetry(settings.inLockRetryBudget)),
+      Effect.andThen(repo.setAssistantStatus(business.id, "connected", null)),
+      Effect.catchTags({
+        AssistantNotFound: (error) => failed("assistant_not_found", error),
+        AssistantRejected: (error) => failed("assistant_rejected", error)
       })
     )
-  if (business.assistantStatus !== "pending") return { business, refused: null }
-  return yield* pointAtUs(business).pipe(
-    Effect.map((connected) => ({ business: connected, refused: null as AssistantRefusal | null })),
-    Effect.catchTags({
-      AssistantNotFound: (error) => markFailed("assistant_not_found", error),
-      AssistantRejected: (error) => markFailed("assistant_rejected", error)
-    })
-  )
-})
-
-/**
- * After the number is committed, for an assistant still pending (Vapi was unavailable while the number was
- * recorded): point it at us, and report a refusal. An unavailable Vapi fails the attempt, for the job queue to
- * retry.
- */
-export const connectAssistant = Effect.fnUntraced(function* (business: Business) {
-  const { refused } = yield* pointAssistant(business)
-  if (refused) yield* reportAssistantFailed(business.id, refused.reason, Cause.fail(refused.error))
 })
