@@ -1,25 +1,13 @@
 // JobQueue on pg-boss 12, in the service's own Postgres. One queued-or-running job per key (`exclusive`
 // policy + singletonKey), jittered exponential retries for over an hour, a dead-letter queue, heartbeats so
 // a dead worker's job is picked up again within a minute, and enqueue inside our own transaction. Jobs are
-// fetched and settled by a loop of ours per queue (pgBossFetchLoop.ts: one commit settles the finished jobs and
-// claims new ones); pg-boss's own workers serve only the dead-letter queues.
+// fetched and settled by one loop of ours for every queue (pgBossFetchLoop.ts: one commit settles the finished
+// jobs and claims new ones); pg-boss's own workers serve only the dead-letter queues.
 // Traces cross the queue: an enqueue is a producer span whose W3C traceparent rides in the job's data (beside
 // the job's fields, under `_trace`; a job without it, queued before, runs as a trace of its own), and each run
 // is a consumer span, its child. The numbers_jobs gauge is read from pgboss.job every 15 s.
 import { PgClient } from "@effect/sql-pg"
-import {
-  Cause,
-  DateTime,
-  Duration,
-  Effect,
-  Layer,
-  Metric,
-  Option,
-  Queue,
-  Redacted,
-  Schedule,
-  Schema
-} from "effect"
+import { Cause, DateTime, Duration, Effect, Layer, Metric, Option, Redacted, Schedule, Schema } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
 import { SqlClient } from "effect/sql"
 import type { Job as BossJob, JobWithMetadata } from "pg-boss"
@@ -37,7 +25,7 @@ import {
 } from "../../ports/JobQueue.ts"
 import { JOB_STATES, jobs as jobsGauge } from "../../ports/metrics.ts"
 import { DatabaseUrl } from "./Database.ts"
-import { bossDb, fetchLoop, listenForJobs } from "./pgBossFetchLoop.ts"
+import { bossDb, fetchLoop, listenForJobs, type QueueWork } from "./pgBossFetchLoop.ts"
 
 export interface PgBossOptions {
   /** Jobs in parallel in this process (WORKER_CONCURRENCY). */
@@ -69,7 +57,7 @@ const deadLetterOf = (name: JobName) => `${name}-dead`
 /**
  * Queues whose jobs are queued by another job's transaction (the email, by the assignment that recorded the
  * number). They send no NOTIFY: each one costs every listening connection a commit to receive it (measured:
- * one a listener, docs/BENCHMARKS.md section 10). A job that ends in this process wakes their loops instead;
+ * one a listener, docs/BENCHMARKS.md section 10). A job that ends in this process has them looked at instead;
  * another process finds such a job by polling.
  */
 const queuedByJobs: ReadonlySet<JobName> = new Set(["send-number-assigned-email"])
@@ -248,12 +236,7 @@ export const layer = (options: PgBossOptions) =>
       const work = Effect.fn("JobQueue.work")(function* (handlers: JobHandlers) {
         const context = yield* Effect.context<never>()
         const run = Effect.runPromiseWith(context)
-        const wakes = new Map<string, Queue.Queue<void>>()
-        for (const name of names) wakes.set(name, yield* Queue.sliding<void>(1))
-        yield* listenForJobs("pgboss", wakes).pipe(
-          Effect.provideService(PgClient.PgClient, pg),
-          Effect.mapError(unavailable("JobQueue.work"))
-        )
+        const queues: Array<QueueWork> = []
         for (const name of names) {
           const handler = handlers[name] as JobHandler<Job>
           const decode = Schema.decodeUnknownEffect(payloadOf[name])
@@ -275,25 +258,12 @@ export const layer = (options: PgBossOptions) =>
               return yield* Effect.failCause(exit.cause)
             }).pipe(consumed(name, bossJob), Effect.annotateLogs({ jobId: bossJob.id, job: name }))
 
-          yield* fetchLoop(
-            boss,
-            {
-              queue: name,
-              concurrency: options.concurrency,
-              pollInterval: Duration.seconds(options.pollingIntervalSeconds ?? 1),
-              heartbeatInterval: Duration.seconds((options.heartbeatSeconds ?? 30) / 2),
-              stopTimeout: Duration.seconds(30)
-            },
-            attempt,
-            wakes.get(name) as Queue.Queue<void>,
-            Effect.forEach(
-              queuedByJobs,
-              (queue) => Queue.offer(wakes.get(queue) as Queue.Queue<void>, undefined),
-              {
-                discard: true
-              }
-            )
-          ).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+          queues.push({
+            queue: name,
+            concurrency: options.concurrency,
+            run: attempt,
+            announced: !queuedByJobs.has(name)
+          })
 
           // A job whose worker died on its last attempt lands here, with no cause to tell.
           yield* Effect.tryPromise({
@@ -320,7 +290,16 @@ export const layer = (options: PgBossOptions) =>
             catch: unavailable("JobQueue.work")
           })
         }
-        // Closing the scope stops fetching; running jobs finish (each fetch loop waits for its own).
+        const announce = yield* fetchLoop(boss, queues, {
+          pollInterval: Duration.seconds(options.pollingIntervalSeconds ?? 1),
+          heartbeatInterval: Duration.seconds((options.heartbeatSeconds ?? 30) / 2),
+          stopTimeout: Duration.seconds(30)
+        }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+        yield* listenForJobs("pgboss", names, announce).pipe(
+          Effect.provideService(PgClient.PgClient, pg),
+          Effect.mapError(unavailable("JobQueue.work"))
+        )
+        // Closing the scope stops fetching; running jobs finish (the fetch loop waits for them).
         yield* Effect.addFinalizer(() =>
           Effect.promise(() => Promise.all(names.map((n) => boss.offWork(deadLetterOf(n)))))
         )

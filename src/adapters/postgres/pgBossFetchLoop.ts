@@ -1,22 +1,32 @@
-// One fetch loop per queue over pg-boss's fetch, complete and fail, in place of pg-boss's `work`: each time round
-// it settles the jobs that finished and claims as many new ones as there are free slots, in one transaction of
-// ours (one commit). Under load, the jobs that finish while a round is in flight are settled together by the
-// next, and a slot freed is filled by the round that settles its job: pg-boss's `work` spent a commit on each
-// fetch, on each batch's settlement, and on the empty fetch of its second loop (about 5.8 commits an assignment,
-// docs/BENCHMARKS.md section 8). Woken when a job is queued (pg-boss's NOTIFY), when a job finishes, and by
-// polling as the backstop (a retry due, a missed notification).
+// One fetch loop for every queue over pg-boss's fetch, complete and fail, in place of pg-boss's `work`: each time
+// round it settles the jobs that finished, of any queue, and claims as many new ones as each queue with jobs
+// waiting has free slots, in one transaction of ours (one commit). Under load, the jobs that finish while a round
+// is in flight are settled together by the next, and a slot freed is filled by the round that settles its job:
+// pg-boss's `work` spent a commit on each queue's fetch, on each batch's settlement, and on the empty fetch of its
+// second loop (docs/BENCHMARKS.md, sections 8 and 10). A queue is looked at when a job is queued on it (pg-boss's
+// NOTIFY, or a job of this process ending, for the queues whose jobs are queued by jobs), when its last fetch
+// came back full, and on every poll (the backstop: a retry come due, a notification missed).
 import { PgClient } from "@effect/sql-pg"
-import { Cause, Duration, Effect, Exit, Fiber, FiberSet, Queue, Schedule, type Scope } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, FiberSet, Option, Queue, Schedule, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import type { JobWithMetadata, PgBoss } from "pg-boss"
 
 export type ClaimedJob = JobWithMetadata<object>
 
-export interface FetchLoopOptions {
+export interface QueueWork {
   readonly queue: string
   /** Jobs of this queue running at once in this process. */
   readonly concurrency: number
-  /** How often an idle loop looks for jobs no notification announced (retries coming due). */
+  readonly run: (job: ClaimedJob) => Effect.Effect<void, unknown>
+  /**
+   * Whether a job queued on it is announced by NOTIFY. If not (its jobs are queued by another job's
+   * transaction), it is looked at whenever a job of this process ends, and on every poll.
+   */
+  readonly announced: boolean
+}
+
+export interface FetchLoopOptions {
+  /** How often every queue is looked at without a wake-up. */
   readonly pollInterval: Duration.Duration
   /** How often the running jobs' claims are refreshed (half their heartbeat). */
   readonly heartbeatInterval: Duration.Duration
@@ -26,8 +36,16 @@ export interface FetchLoopOptions {
 
 /** How a run ended: completed, or failed with what pg-boss stores as the attempt's output. */
 interface Settlement {
+  readonly queue: string
   readonly job: ClaimedJob
   readonly failure: object | null
+}
+
+interface QueueState {
+  readonly work: QueueWork
+  readonly running: Map<string, ClaimedJob>
+  /** Jobs may be waiting: queued since the last fetch, or the last fetch came back full. */
+  due: boolean
 }
 
 /**
@@ -55,58 +73,84 @@ const asParameter = (value: unknown) =>
 const attemptOf = (job: ClaimedJob) => ({ id: job.id, retryCount: job.retryCount })
 
 /**
- * Runs `run` for each job of the queue until the scope closes; closing stops fetching, waits for the running
- * jobs (up to `stopTimeout`) and settles them. `wake` is offered to whenever a job may be waiting.
+ * Runs each queue's jobs until the scope closes; closing stops fetching, waits for the running jobs (up to
+ * `stopTimeout`) and settles them. Returns `announce`, to call when a job was queued on a queue (its NOTIFY).
  */
 export const fetchLoop = Effect.fnUntraced(function* (
   boss: PgBoss,
-  options: FetchLoopOptions,
-  run: (job: ClaimedJob) => Effect.Effect<void, unknown>,
-  wake: Queue.Queue<void>,
-  /** After each job ends: wakes the loops of queues a job may have queued on without a notification. */
-  afterEach: Effect.Effect<void>
-): Effect.fn.Return<void, never, SqlClient.SqlClient | Scope.Scope> {
+  queues: ReadonlyArray<QueueWork>,
+  options: FetchLoopOptions
+): Effect.fn.Return<(queue: string) => Effect.Effect<void>, never, SqlClient.SqlClient | Scope.Scope> {
   const sql = yield* SqlClient.SqlClient
-  const running = new Map<string, ClaimedJob>()
+  const states = new Map<string, QueueState>(
+    queues.map((work) => [work.queue, { work, running: new Map(), due: true }])
+  )
   let finished: Array<Settlement> = []
+  const signal = yield* Queue.sliding<void>(1)
   const fibers = yield* FiberSet.make<void, never>()
 
-  /** Settles `done` and claims up to `free` jobs, committed together, on one of our connections. */
-  const round = (done: ReadonlyArray<Settlement>, free: number) =>
+  const freeSlots = (state: QueueState) => state.work.concurrency - state.running.size
+
+  const announce = (queue: string) =>
+    Effect.suspend(() => {
+      const state = states.get(queue)
+      if (state) state.due = true
+      return Queue.offer(signal, undefined)
+    })
+
+  /** Settles `done` and claims up to each `fetches` entry's free slots, committed together, on our connection. */
+  const round = (
+    done: ReadonlyArray<Settlement>,
+    fetches: ReadonlyArray<{ readonly queue: string; readonly free: number }>
+  ) =>
     sql.withTransaction(
       Effect.gen(function* () {
         const db = yield* bossDb
         return yield* Effect.tryPromise(async () => {
-          const completed = done.filter((s) => s.failure === null).map((s) => attemptOf(s.job))
-          if (completed.length > 0) await boss.complete(options.queue, completed, null, { db })
-          for (const { job, failure } of done)
-            if (failure !== null) await boss.fail(options.queue, attemptOf(job), failure, { db })
-          if (free === 0) return []
-          const claimed = await boss.fetch<object>(options.queue, {
-            batchSize: free,
-            includeMetadata: true,
-            db
-          })
-          return claimed as Array<ClaimedJob>
+          for (const queue of new Set(done.map((s) => s.queue))) {
+            const completed = done.filter((s) => s.queue === queue && s.failure === null)
+            if (completed.length > 0)
+              await boss.complete(
+                queue,
+                completed.map((s) => attemptOf(s.job)),
+                null,
+                { db }
+              )
+          }
+          for (const { queue, job, failure } of done)
+            if (failure !== null) await boss.fail(queue, attemptOf(job), failure, { db })
+          const claimed: Array<{
+            readonly queue: string
+            readonly free: number
+            readonly jobs: Array<ClaimedJob>
+          }> = []
+          for (const { queue, free } of fetches) {
+            const jobs = await boss.fetch<object>(queue, { batchSize: free, includeMetadata: true, db })
+            claimed.push({ queue, free, jobs: jobs as Array<ClaimedJob> })
+          }
+          return claimed
         })
       })
     )
 
-  const start = (job: ClaimedJob) => {
-    running.set(job.id, job)
+  const start = (state: QueueState, job: ClaimedJob) => {
+    state.running.set(job.id, job)
     const ended = (exit: Exit.Exit<unknown, unknown>) =>
       Effect.suspend(() => {
-        running.delete(job.id)
+        state.running.delete(job.id)
         finished.push({
+          queue: state.work.queue,
           job,
           // As text: any cause can be stored (an error object may not serialise, and would hold the round up).
           failure: Exit.isSuccess(exit) ? null : { error: Cause.pretty(exit.cause).slice(0, 4000) }
         })
-        return Queue.offer(wake, undefined).pipe(Effect.andThen(afterEach))
+        // The job may have queued one on a queue that is not announced.
+        for (const other of states.values()) if (!other.work.announced) other.due = true
+        return Queue.offer(signal, undefined)
       })
     return FiberSet.run(
       fibers,
-      run(job).pipe(
+      state.work.run(job).pipe(
         // pg-boss's own bound on a run (expireInSeconds): past it the job is failed and retried.
         Effect.timeout(Duration.seconds(job.expireInSeconds)),
         Effect.onExit(ended),
@@ -118,18 +162,36 @@ export const fetchLoop = Effect.fnUntraced(function* (
     )
   }
 
-  /** One round: on a failure (the database down) what finished is kept for the next, after a pause. */
+  const wanted = () =>
+    [...states.values()].flatMap((state) =>
+      state.due && freeSlots(state) > 0 ? [{ queue: state.work.queue, free: freeSlots(state) }] : []
+    )
+
+  /** One round: on a failure (the database down) it is all kept for the next, after a pause. */
   const turn = Effect.suspend(() => {
     const done = finished
+    const fetches = wanted()
+    if (done.length === 0 && fetches.length === 0) return Effect.void
     finished = []
-    const free = options.concurrency - running.size
-    if (done.length === 0 && free <= 0) return Effect.void
-    return round(done, free).pipe(
-      Effect.flatMap((claimed) => Effect.forEach(claimed, start, { discard: true })),
+    for (const { queue } of fetches) (states.get(queue) as QueueState).due = false
+    return round(done, fetches).pipe(
+      Effect.flatMap((claimed) =>
+        Effect.forEach(
+          claimed,
+          ({ queue, free, jobs }) => {
+            const state = states.get(queue) as QueueState
+            // Full: more may be waiting, fetched as soon as a slot frees.
+            if (jobs.length === free) state.due = true
+            return Effect.forEach(jobs, (job) => start(state, job), { discard: true })
+          },
+          { discard: true }
+        )
+      ),
       Effect.uninterruptible,
       Effect.catchCause((cause) => {
         finished = [...done, ...finished]
-        return Effect.logWarning(`job queue ${options.queue}: fetch failed; trying again`, cause).pipe(
+        for (const { queue } of fetches) (states.get(queue) as QueueState).due = true
+        return Effect.logWarning("job queue: a round failed; trying again", cause).pipe(
           Effect.andThen(Effect.sleep("1 second"))
         )
       })
@@ -139,20 +201,28 @@ export const fetchLoop = Effect.fnUntraced(function* (
   const loop = Effect.gen(function* () {
     while (true) {
       yield* turn
-      // Jobs that finished during the round are settled at once; else wait for a job to finish or be queued.
-      if (finished.length === 0) yield* Effect.timeoutOption(Queue.take(wake), options.pollInterval)
+      // Another round at once if jobs finished during this one or a queue is due with a free slot; else wait.
+      if (finished.length > 0 || wanted().length > 0) continue
+      const woken = yield* Effect.timeoutOption(Queue.take(signal), options.pollInterval)
+      if (Option.isNone(woken)) for (const state of states.values()) state.due = true
     }
   })
 
   // Claims lapse without heartbeats: pg-boss's supervisor then retries the job elsewhere.
-  const heartbeat = Effect.suspend(() =>
-    running.size === 0
-      ? Effect.void
-      : Effect.tryPromise(() => boss.touch(options.queue, [...running.values()].map(attemptOf)))
-  ).pipe(
-    Effect.catchCause((cause) => Effect.logWarning(`job queue ${options.queue}: heartbeat failed`, cause)),
-    Effect.repeat(Schedule.spaced(options.heartbeatInterval))
-  )
+  const heartbeat = Effect.forEach(
+    states.values(),
+    (state) =>
+      state.running.size === 0
+        ? Effect.void
+        : Effect.tryPromise(() =>
+            boss.touch(state.work.queue, [...state.running.values()].map(attemptOf))
+          ).pipe(
+            Effect.catchCause((cause) =>
+              Effect.logWarning(`job queue ${state.work.queue}: heartbeat failed`, cause)
+            )
+          ),
+    { discard: true }
+  ).pipe(Effect.repeat(Schedule.spaced(options.heartbeatInterval)))
 
   const looping = yield* Effect.forkScoped(loop)
   const beating = yield* Effect.forkScoped(heartbeat)
@@ -165,13 +235,14 @@ export const fetchLoop = Effect.fnUntraced(function* (
       const done = finished
       finished = []
       if (done.length > 0)
-        yield* round(done, 0).pipe(
+        yield* round(done, []).pipe(
           Effect.catchCause((cause) =>
-            Effect.logWarning(`job queue ${options.queue}: ${done.length} jobs not settled at stop`, cause)
+            Effect.logWarning(`job queue: ${done.length} jobs not settled at stop`, cause)
           )
         )
     })
   )
+  return announce
 })
 
 /**
@@ -181,23 +252,23 @@ export const fetchLoop = Effect.fnUntraced(function* (
 const channelSql = (schema: string) =>
   `SELECT ('pgboss_' || left(encode(sha224('${schema}'::bytea), 'hex'), 24)) AS channel`
 
-/** Offers to each queue's `wake` when a job is queued on it; listened again, with backoff, when it drops. */
+/**
+ * Calls `announce` with a queue's name when a job is queued on it; listened again, with backoff, when it drops,
+ * and every queue announced each time it is up (what was queued while it was down).
+ */
 export const listenForJobs = Effect.fnUntraced(function* (
   schema: string,
-  wakes: ReadonlyMap<string, Queue.Queue<void>>
+  queues: ReadonlyArray<string>,
+  announce: (queue: string) => Effect.Effect<void>
 ) {
   const pg = yield* PgClient.PgClient
   const [row] = yield* pg.unsafe<{ readonly channel: string }>(channelSql(schema))
   const channel = row?.channel ?? ""
   const listen = Effect.gen(function* () {
     const notifications = yield* pg.listen(channel)
-    // Anything queued while the listener was down is looked for now.
-    for (const wake of wakes.values()) yield* Queue.offer(wake, undefined)
+    yield* Effect.forEach(queues, announce, { discard: true })
     return yield* Queue.take(notifications).pipe(
-      Effect.flatMap((n) => {
-        const wake = wakes.get(n.payload)
-        return wake ? Queue.offer(wake, undefined) : Effect.void
-      }),
+      Effect.flatMap((n) => announce(n.payload)),
       Effect.forever
     )
   }).pipe(Effect.scoped)
