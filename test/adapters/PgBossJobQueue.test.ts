@@ -346,3 +346,82 @@ layer(announced, { timeout: "60 seconds" })("JobQueue on pg-boss, its fetch loop
     })
   )
 })
+
+// Heartbeats every 5 s against a 10 s claim, and a supervisor that looks every 2 s; each Twilio call takes 6 s, so
+// an assignment (a lookup and a purchase) runs about 12 s, past its claim unless the claim is refreshed.
+const slow = Layer.mergeAll(
+  PostgresRepository.layer,
+  PgBossJobQueue.layer({ concurrency: 2, heartbeatSeconds: 10, superviseIntervalSeconds: 2 })
+).pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      MemoryTelephony.layer({ defaultStock: 10, latency: Duration.seconds(6) }),
+      MemoryAssistant.layer(),
+      MemoryMailer.layer,
+      MemoryBroadcaster.layer,
+      MemoryErrorReporter.layer,
+      Settings.layer({ vapiWebhookSecret: Redacted.make("s") })
+    )
+  ),
+  Layer.provideMerge(testDatabase())
+)
+
+layer(slow, { timeout: "90 seconds" })("JobQueue on pg-boss, a run longer than its claim", (it) => {
+  it.effect(
+    "keeps its claim by heartbeat: it is not handed to another run, and settles once",
+    () =>
+      TestClock.withLive(
+        Effect.gen(function* () {
+          const repo = yield* Repository
+          const sql = yield* SqlClient.SqlClient
+          yield* JobQueue.use((q) => Effect.flatMap(jobHandlers, q.work))
+          const business = yield* repo.createTrial(newTrial()).pipe(Effect.flatMap((t) => convertTrial(t.id)))
+          const settled = yield* waitFor(
+            Effect.map(
+              sql<{ readonly state: string; readonly retryCount: number }>`
+                SELECT state, retry_count FROM pgboss.job
+                WHERE name = 'assign-number' AND data->>'businessId' = ${business.id}`,
+              (rows) => (rows[0]?.state === "completed" ? rows : undefined)
+            ),
+            "the assignment job to settle"
+          )
+          assert.deepStrictEqual(settled, [{ state: "completed", retryCount: 0 }])
+          const purchases = yield* MemoryTelephony.MemoryTelephonyControl.use((t) => t.purchases)
+          assert.strictEqual(purchases.filter((p) => p.friendlyName === `business:${business.id}`).length, 1)
+        })
+      ),
+    80_000
+  )
+
+  it.effect("a failure whose text jsonb would refuse (a NUL, a lone surrogate) is stored, and retried", () =>
+    TestClock.withLive(
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const repo = yield* Repository
+        const noop = { run: () => Effect.void, onExhausted: () => Effect.void }
+        yield* JobQueue.use((q) =>
+          q.work({
+            "assign-number": {
+              run: () => Effect.fail(new Error("bad\u0000bytes \ud800 from a provider")),
+              onExhausted: () => Effect.void
+            },
+            "send-number-assigned-email": noop,
+            "release-number": noop
+          })
+        )
+        const business = yield* repo.createTrial(newTrial()).pipe(Effect.flatMap((t) => convertTrial(t.id)))
+        const [row] = yield* waitFor(
+          Effect.map(
+            sql<{ readonly state: string; readonly error: string | null }>`
+              SELECT state, output->>'error' AS error FROM pgboss.job
+              WHERE name = 'assign-number' AND data->>'businessId' = ${business.id}`,
+            (rows) => (rows[0]?.state === "retry" ? rows : undefined)
+          ),
+          "the failed attempt to be stored"
+        )
+        assert.include(row?.error ?? "", "bad")
+        assert.include(row?.error ?? "", "from a provider")
+      })
+    )
+  )
+})

@@ -58,7 +58,8 @@ const deadLetterOf = (name: JobName) => `${name}-dead`
  * Queues whose jobs are queued by another job's transaction (the email, by the assignment that recorded the
  * number). They send no NOTIFY: each one costs every listening connection a commit to receive it (measured:
  * one a listener, docs/BENCHMARKS.md section 10). A job that ends in this process has them looked at instead;
- * another process finds such a job by polling.
+ * another process finds such a job by polling (so does every process for an email queued by a reactivation,
+ * within the poll interval).
  */
 const queuedByJobs: ReadonlySet<JobName> = new Set(["send-number-assigned-email"])
 
@@ -114,8 +115,9 @@ export const layer = (options: PgBossOptions) =>
             const boss = new PgBoss({
               connectionString: Redacted.value(url),
               application_name: "numbers-jobs",
-              // Fetching, heartbeats and settling share this pool; workers beyond it would only wait.
-              max: Math.max(4, options.concurrency + 2),
+              // Heartbeats, the dead-letter queues' workers and maintenance: jobs are fetched and settled on our
+              // pool (pgBossFetchLoop.ts).
+              max: 4,
               // Our fetch loops listen for queued jobs themselves (pgBossFetchLoop.ts); pg-boss's workers here
               // (the dead-letter queues') only poll.
               useListenNotify: false,
@@ -246,7 +248,13 @@ export const layer = (options: PgBossOptions) =>
             Effect.gen(function* () {
               const job = yield* jobOf(bossJob)
               const ctx = { jobId: bossJob.id, attempt: bossJob.retryCount + 1 }
-              const exit = yield* Effect.exit(handler.run(job, ctx))
+              // Ended before pg-boss's supervisor would expire the claim (expireInSeconds) and hand it to another
+              // worker; a run cut off is retried like any failure.
+              const exit = yield* Effect.exit(
+                handler
+                  .run(job, ctx)
+                  .pipe(Effect.timeout(Duration.seconds(Math.max(1, bossJob.expireInSeconds - 10))))
+              )
               if (exit._tag === "Success") return
               // The last attempt failed: make it visible now, with its cause, and settle the job.
               if (bossJob.retryCount >= bossJob.retryLimit)

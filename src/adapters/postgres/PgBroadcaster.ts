@@ -55,6 +55,8 @@ export const layer = Layer.effect(
     const pg = yield* PgClient.PgClient
     const sql = yield* SqlClient.SqlClient
     const layerScope = yield* Effect.scope
+    // The listener is started by the first watch, but runs as the layer's (not under that watch's span and logs).
+    const layerContext = yield* Effect.context<never>()
     const hub = yield* PubSub.unbounded<StoredEvent>()
     // This instance's cursors. Plain mutable state: only this layer's fibers touch it, each step synchronously.
     const followed = new Map<BusinessId, Followed>()
@@ -217,6 +219,7 @@ export const layer = Layer.effect(
             )
           )
         ),
+        Effect.provideContext(layerContext),
         Effect.forkIn(layerScope),
         Effect.asVoid
       )

@@ -86,6 +86,9 @@ export const fetchLoop = Effect.fnUntraced(function* (
     queues.map((work) => [work.queue, { work, running: new Map(), due: true }])
   )
   let finished: Array<Settlement> = []
+  // What the round in flight is settling: still refreshed by the heartbeat until it commits.
+  let settling: ReadonlyArray<Settlement> = []
+  let stopping = false
   const signal = yield* Queue.sliding<void>(1)
   const fibers = yield* FiberSet.make<void, never>()
 
@@ -103,46 +106,50 @@ export const fetchLoop = Effect.fnUntraced(function* (
     done: ReadonlyArray<Settlement>,
     fetches: ReadonlyArray<{ readonly queue: string; readonly free: number }>
   ) =>
-    sql.withTransaction(
-      Effect.gen(function* () {
-        const db = yield* bossDb
-        return yield* Effect.tryPromise(async () => {
-          for (const queue of new Set(done.map((s) => s.queue))) {
-            const completed = done.filter((s) => s.queue === queue && s.failure === null)
-            if (completed.length > 0)
-              await boss.complete(
-                queue,
-                completed.map((s) => attemptOf(s.job)),
-                null,
-                { db }
-              )
-          }
-          for (const { queue, job, failure } of done)
-            if (failure !== null) await boss.fail(queue, attemptOf(job), failure, { db })
-          const claimed: Array<{
-            readonly queue: string
-            readonly free: number
-            readonly jobs: Array<ClaimedJob>
-          }> = []
-          for (const { queue, free } of fetches) {
-            const jobs = await boss.fetch<object>(queue, { batchSize: free, includeMetadata: true, db })
-            claimed.push({ queue, free, jobs: jobs as Array<ClaimedJob> })
-          }
-          return claimed
+    sql
+      .withTransaction(
+        Effect.gen(function* () {
+          const db = yield* bossDb
+          return yield* Effect.tryPromise(async () => {
+            for (const queue of new Set(done.map((s) => s.queue))) {
+              const completed = done.filter((s) => s.queue === queue && s.failure === null)
+              if (completed.length > 0)
+                await boss.complete(
+                  queue,
+                  completed.map((s) => attemptOf(s.job)),
+                  null,
+                  { db }
+                )
+            }
+            for (const { queue, job, failure } of done)
+              if (failure !== null) await boss.fail(queue, attemptOf(job), failure, { db })
+            const claimed: Array<{
+              readonly queue: string
+              readonly free: number
+              readonly jobs: Array<ClaimedJob>
+            }> = []
+            for (const { queue, free } of fetches) {
+              const jobs = await boss.fetch<object>(queue, { batchSize: free, includeMetadata: true, db })
+              claimed.push({ queue, free, jobs: jobs as Array<ClaimedJob> })
+            }
+            return claimed
+          })
         })
-      })
-    )
+      )
+      // Not traced: a round a second per idle process would be a trace of its own; each job's run is one.
+      .pipe(Effect.withTracerEnabled(false))
 
   const start = (state: QueueState, job: ClaimedJob) => {
     state.running.set(job.id, job)
     const ended = (exit: Exit.Exit<unknown, unknown>) =>
       Effect.suspend(() => {
-        state.running.delete(job.id)
+        // A later attempt of the same job (this one's claim lapsed, and this process fetched it again) keeps its
+        // entry.
+        if (state.running.get(job.id) === job) state.running.delete(job.id)
         finished.push({
           queue: state.work.queue,
           job,
-          // As text: any cause can be stored (an error object may not serialise, and would hold the round up).
-          failure: Exit.isSuccess(exit) ? null : { error: Cause.pretty(exit.cause).slice(0, 4000) }
+          failure: Exit.isSuccess(exit) ? null : { error: storable(Cause.pretty(exit.cause)) }
         })
         // The job may have queued one on a queue that is not announced.
         for (const other of states.values()) if (!other.work.announced) other.due = true
@@ -150,51 +157,61 @@ export const fetchLoop = Effect.fnUntraced(function* (
       })
     return FiberSet.run(
       fibers,
-      state.work.run(job).pipe(
-        // pg-boss's own bound on a run (expireInSeconds): past it the job is failed and retried.
-        Effect.timeout(Duration.seconds(job.expireInSeconds)),
-        Effect.onExit(ended),
-        Effect.exit,
-        Effect.asVoid,
-        // A round is uninterruptible; the jobs it starts are not (a stop past its timeout interrupts them).
-        Effect.interruptible
-      )
+      // A round is uninterruptible; the jobs it starts are not (a stop past its timeout interrupts them).
+      state.work.run(job).pipe(Effect.onExit(ended), Effect.exit, Effect.asVoid, Effect.interruptible)
     )
   }
 
   const wanted = () =>
-    [...states.values()].flatMap((state) =>
-      state.due && freeSlots(state) > 0 ? [{ queue: state.work.queue, free: freeSlots(state) }] : []
-    )
+    stopping
+      ? []
+      : [...states.values()].flatMap((state) =>
+          state.due && freeSlots(state) > 0 ? [{ queue: state.work.queue, free: freeSlots(state) }] : []
+        )
 
-  /** One round: on a failure (the database down) it is all kept for the next, after a pause. */
+  /**
+   * One round. It either starts every job it claimed or puts its batch back, whatever interrupts it: a failed
+   * round (the database down) keeps what finished, for the next, after a pause.
+   */
   const turn = Effect.suspend(() => {
     const done = finished
     const fetches = wanted()
     if (done.length === 0 && fetches.length === 0) return Effect.void
     finished = []
+    settling = done
     for (const { queue } of fetches) (states.get(queue) as QueueState).due = false
     return round(done, fetches).pipe(
-      Effect.flatMap((claimed) =>
-        Effect.forEach(
-          claimed,
-          ({ queue, free, jobs }) => {
-            const state = states.get(queue) as QueueState
-            // Full: more may be waiting, fetched as soon as a slot frees.
-            if (jobs.length === free) state.due = true
-            return Effect.forEach(jobs, (job) => start(state, job), { discard: true })
-          },
-          { discard: true }
-        )
-      ),
-      Effect.uninterruptible,
-      Effect.catchCause((cause) => {
+      Effect.exit,
+      Effect.flatMap((exit) => {
+        settling = []
+        if (Exit.isSuccess(exit))
+          return Effect.as(
+            Effect.forEach(
+              exit.value,
+              ({ queue, free, jobs }) => {
+                const state = states.get(queue) as QueueState
+                // Full: more may be waiting, fetched as soon as a slot frees.
+                if (jobs.length === free) state.due = true
+                return Effect.forEach(jobs, (job) => start(state, job), { discard: true })
+              },
+              { discard: true }
+            ),
+            Option.none<Cause.Cause<unknown>>()
+          )
         finished = [...done, ...finished]
         for (const { queue } of fetches) (states.get(queue) as QueueState).due = true
-        return Effect.logWarning("job queue: a round failed; trying again", cause).pipe(
-          Effect.andThen(Effect.sleep("1 second"))
-        )
-      })
+        return Effect.succeed(Option.some(exit.cause))
+      }),
+      Effect.uninterruptible,
+      Effect.flatMap(
+        Option.match({
+          onNone: () => Effect.void,
+          onSome: (cause) =>
+            Effect.logWarning("job queue: a round failed; trying again", cause).pipe(
+              Effect.andThen(Effect.sleep("1 second"))
+            )
+        })
+      )
     )
   })
 
@@ -208,42 +225,61 @@ export const fetchLoop = Effect.fnUntraced(function* (
     }
   })
 
-  // Claims lapse without heartbeats: pg-boss's supervisor then retries the job elsewhere.
-  const heartbeat = Effect.forEach(
-    states.values(),
-    (state) =>
-      state.running.size === 0
-        ? Effect.void
-        : Effect.tryPromise(() =>
-            boss.touch(state.work.queue, [...state.running.values()].map(attemptOf))
-          ).pipe(
-            Effect.catchCause((cause) =>
-              Effect.logWarning(`job queue ${state.work.queue}: heartbeat failed`, cause)
-            )
-          ),
-    { discard: true }
-  ).pipe(Effect.repeat(Schedule.spaced(options.heartbeatInterval)))
+  // Claims lapse without heartbeats (pg-boss's supervisor then retries the job elsewhere): a job is refreshed
+  // from its fetch until its settlement commits, running or waiting to be settled.
+  const heartbeat = Effect.suspend(() => {
+    const held = [...states.values()].map((state) => ({
+      queue: state.work.queue,
+      jobs: [
+        ...state.running.values(),
+        ...[...settling, ...finished].filter((s) => s.queue === state.work.queue).map((s) => s.job)
+      ]
+    }))
+    return Effect.forEach(
+      held.filter(({ jobs }) => jobs.length > 0),
+      ({ queue, jobs }) =>
+        Effect.tryPromise(() => boss.touch(queue, jobs.map(attemptOf))).pipe(
+          Effect.catchCause((cause) => Effect.logWarning(`job queue ${queue}: heartbeat failed`, cause))
+        ),
+      { discard: true }
+    )
+  }).pipe(Effect.repeat(Schedule.spaced(options.heartbeatInterval)))
 
   const looping = yield* Effect.forkScoped(loop)
   const beating = yield* Effect.forkScoped(heartbeat)
+  // A stop claims nothing more, lets the running jobs finish (settled as they end, and refreshed meanwhile),
+  // interrupts those still running at the deadline (failed: retried), and settles the rest.
   yield* Effect.addFinalizer(() =>
     Effect.gen(function* () {
-      yield* Fiber.interrupt(looping)
+      stopping = true
+      yield* Queue.offer(signal, undefined)
       yield* Effect.timeoutOption(FiberSet.awaitEmpty(fibers), options.stopTimeout)
       yield* FiberSet.clear(fibers)
-      yield* Fiber.interrupt(beating)
+      yield* Fiber.interrupt(looping)
       const done = finished
       finished = []
       if (done.length > 0)
         yield* round(done, []).pipe(
+          Effect.timeout("10 seconds"),
           Effect.catchCause((cause) =>
-            Effect.logWarning(`job queue: ${done.length} jobs not settled at stop`, cause)
+            Effect.logWarning(
+              `job queue: ${done.length} jobs not settled at stop (their claims lapse)`,
+              cause
+            )
           )
         )
+      yield* Fiber.interrupt(beating)
     })
   )
   return announce
 })
+
+/**
+ * A failure's text as jsonb takes it: no NUL, no lone surrogate, at most 4,000 code points (a settlement
+ * Postgres refused would be tried again by every round, and hold the others up).
+ */
+const storable = (text: string) =>
+  Array.from(text.replaceAll("\u0000", "").toWellFormed()).slice(0, 4000).join("")
 
 /**
  * pg-boss's notification channel for its schema (`plans.notifyChannelSql` in pg-boss 12): a job queued on a

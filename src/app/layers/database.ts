@@ -32,12 +32,15 @@ const databaseUrlLayer = Layer.unwrap(
   })
 )
 
-/** The migrated pool; big enough for every worker to hold a business lock and still notify and serve. */
+/**
+ * The migrated pool; big enough for every worker to hold a business lock and still notify and serve, and for the
+ * job queue's fetch loop (one round at a time) and its LISTEN connection.
+ */
 export const databaseLayer = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* AppConfig
     return Database.layer({
-      maxConnections: config.workerConcurrency + 8,
+      maxConnections: config.workerConcurrency + 10,
       applicationName: `numbers-${config.role}`
     })
   })
