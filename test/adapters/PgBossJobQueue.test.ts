@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { Duration, Effect, Exit, Layer, Redacted, Scope } from "effect"
+import { DateTime, Duration, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import { PgBoss } from "pg-boss"
@@ -15,7 +15,7 @@ import * as PostgresRepository from "../../src/adapters/postgres/PostgresReposit
 import { convertTrial } from "../../src/app/usecases/ConvertTrial.ts"
 import { jobHandlers } from "../../src/app/usecases/jobHandlers.ts"
 import { Settings } from "../../src/app/usecases/Settings.ts"
-import { AssignNumberJob, JobQueue } from "../../src/ports/JobQueue.ts"
+import { AssignNumberJob, JobQueue, ReleaseNumberJob } from "../../src/ports/JobQueue.ts"
 import { Repository } from "../../src/ports/Repository.ts"
 import { testDatabase } from "../support/database.ts"
 import { newTrial } from "../support/fixtures.ts"
@@ -124,6 +124,41 @@ layer(stack, { timeout: "120 seconds" })("JobQueue on pg-boss", (it) => {
       )
       assert.strictEqual(sent.length, 30)
       assert.strictEqual(new Set(sent.map((m) => m.idempotencyKey)).size, 30)
+    })
+  )
+
+  live("a job due later, announced by nothing, runs on the poll while queued jobs keep the loop busy", () =>
+    Effect.gen(function* () {
+      const repo = yield* Repository
+      const jobs = yield* JobQueue
+      const released: Array<string> = []
+      const noop = { run: () => Effect.void, onExhausted: () => Effect.void }
+      yield* jobs.work({
+        "assign-number": noop,
+        "send-number-assigned-email": noop,
+        "release-number": {
+          run: (job) => Effect.sync(() => released.push(job.businessId)),
+          onExhausted: () => Effect.void
+        }
+      })
+      const { business } = yield* repo
+        .createTrial(newTrial())
+        .pipe(Effect.flatMap((t) => repo.convertTrial(t.id)))
+      // Queued for 1 s from now: pg-boss sends no NOTIFY for a job not yet runnable.
+      const startAfter = DateTime.add(yield* DateTime.now, { seconds: 1 })
+      yield* jobs.enqueue(
+        ReleaseNumberJob.make({ businessId: business.id, releaseAt: DateTime.formatIso(startAfter) }),
+        {
+          key: `release:${business.id}`,
+          startAfter
+        }
+      )
+      // A job queued every 100 ms, each one announced, wakes the loop ten times between two 1 s polls.
+      for (let i = 0; i < 60 && !released.includes(business.id); i++) {
+        yield* repo.createTrial(newTrial()).pipe(Effect.flatMap((t) => convertTrial(t.id)))
+        yield* Effect.sleep("100 millis")
+      }
+      assert.include(released, business.id, "the release never ran while the loop was kept busy")
     })
   )
 

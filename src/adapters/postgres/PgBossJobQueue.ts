@@ -28,7 +28,7 @@ import { DatabaseUrl } from "./Database.ts"
 import { bossDb, fetchLoop, listenForJobs, type QueueWork } from "./pgBossFetchLoop.ts"
 
 export interface PgBossOptions {
-  /** Jobs in parallel in this process (WORKER_CONCURRENCY). */
+  /** Jobs of each queue in parallel in this process (WORKER_CONCURRENCY). */
   readonly concurrency: number
   /** Idle poll interval (default 1 s); a queued job's NOTIFY wakes its loop at once, polling is the backstop. */
   readonly pollingIntervalSeconds?: number
@@ -248,12 +248,13 @@ export const layer = (options: PgBossOptions) =>
             Effect.gen(function* () {
               const job = yield* jobOf(bossJob)
               const ctx = { jobId: bossJob.id, attempt: bossJob.retryCount + 1 }
-              // Ended before pg-boss's supervisor would expire the claim (expireInSeconds) and hand it to another
-              // worker; a run cut off is retried like any failure.
+              // Ended well before pg-boss's supervisor would expire the claim (expireInSeconds, counted from the
+              // fetch) and hand it to another worker, leaving time to be interrupted (a statement runs up to 30 s)
+              // and settled; a run cut off is retried like any failure.
               const exit = yield* Effect.exit(
                 handler
                   .run(job, ctx)
-                  .pipe(Effect.timeout(Duration.seconds(Math.max(1, bossJob.expireInSeconds - 10))))
+                  .pipe(Effect.timeout(Duration.seconds(Math.max(1, bossJob.expireInSeconds - 60))))
               )
               if (exit._tag === "Success") return
               // The last attempt failed: make it visible now, with its cause, and settle the job.

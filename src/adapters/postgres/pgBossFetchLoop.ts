@@ -7,7 +7,19 @@
 // NOTIFY, or a job of this process ending, for the queues whose jobs are queued by jobs), when its last fetch
 // came back full, and on every poll (the backstop: a retry come due, a notification missed).
 import { PgClient } from "@effect/sql-pg"
-import { Cause, Duration, Effect, Exit, Fiber, FiberSet, Option, Queue, Schedule, type Scope } from "effect"
+import {
+  Cause,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberSet,
+  Option,
+  Queue,
+  Schedule,
+  type Scope,
+  Semaphore
+} from "effect"
 import { SqlClient } from "effect/sql"
 import type { JobWithMetadata, PgBoss } from "pg-boss"
 
@@ -90,6 +102,7 @@ export const fetchLoop = Effect.fnUntraced(function* (
   let settling: ReadonlyArray<Settlement> = []
   let stopping = false
   const signal = yield* Queue.sliding<void>(1)
+  const rounds = yield* Semaphore.make(1)
   const fibers = yield* FiberSet.make<void, never>()
 
   const freeSlots = (state: QueueState) => state.work.concurrency - state.running.size
@@ -149,7 +162,7 @@ export const fetchLoop = Effect.fnUntraced(function* (
         finished.push({
           queue: state.work.queue,
           job,
-          failure: Exit.isSuccess(exit) ? null : { error: storable(Cause.pretty(exit.cause)) }
+          failure: Exit.isSuccess(exit) ? null : { error: storable(prettyOrNot(exit.cause)) }
         })
         // The job may have queued one on a queue that is not announced.
         for (const other of states.values()) if (!other.work.announced) other.due = true
@@ -170,38 +183,46 @@ export const fetchLoop = Effect.fnUntraced(function* (
         )
 
   /**
-   * One round. It either starts every job it claimed or puts its batch back, whatever interrupts it: a failed
-   * round (the database down) keeps what finished, for the next, after a pause.
+   * One round, uninterruptible from choosing its batch to starting the jobs it claimed (or putting the batch
+   * back, when it failed: the database down). A stop waits for a round in flight (`rounds`), so that the jobs it
+   * claims are waited for too. The pause after a failure is interruptible.
    */
-  const turn = Effect.suspend(() => {
-    const done = finished
-    const fetches = wanted()
-    if (done.length === 0 && fetches.length === 0) return Effect.void
-    finished = []
-    settling = done
-    for (const { queue } of fetches) (states.get(queue) as QueueState).due = false
-    return round(done, fetches).pipe(
-      Effect.exit,
-      Effect.flatMap((exit) => {
-        settling = []
-        if (Exit.isSuccess(exit))
-          return Effect.as(
-            Effect.forEach(
-              exit.value,
-              ({ queue, free, jobs }) => {
-                const state = states.get(queue) as QueueState
-                // Full: more may be waiting, fetched as soon as a slot frees.
-                if (jobs.length === free) state.due = true
-                return Effect.forEach(jobs, (job) => start(state, job), { discard: true })
-              },
-              { discard: true }
-            ),
-            Option.none<Cause.Cause<unknown>>()
-          )
-        finished = [...done, ...finished]
-        for (const { queue } of fetches) (states.get(queue) as QueueState).due = true
-        return Effect.succeed(Option.some(exit.cause))
-      }),
+  const turn = rounds
+    .withPermits(1)(
+      Effect.suspend(() => {
+        const done = finished
+        const fetches = wanted()
+        if (done.length === 0 && fetches.length === 0)
+          return Effect.succeed(Option.none<Cause.Cause<unknown>>())
+        finished = []
+        settling = done
+        for (const { queue } of fetches) (states.get(queue) as QueueState).due = false
+        return round(done, fetches).pipe(
+          Effect.exit,
+          Effect.flatMap((exit) => {
+            settling = []
+            if (Exit.isSuccess(exit))
+              return Effect.as(
+                Effect.forEach(
+                  exit.value,
+                  ({ queue, free, jobs }) => {
+                    const state = states.get(queue) as QueueState
+                    // Full: more may be waiting, fetched as soon as a slot frees.
+                    if (jobs.length === free) state.due = true
+                    return Effect.forEach(jobs, (job) => start(state, job), { discard: true })
+                  },
+                  { discard: true }
+                ),
+                Option.none<Cause.Cause<unknown>>()
+              )
+            finished = [...done, ...finished]
+            for (const { queue } of fetches) (states.get(queue) as QueueState).due = true
+            return Effect.succeed(Option.some(exit.cause))
+          })
+        )
+      })
+    )
+    .pipe(
       Effect.uninterruptible,
       Effect.flatMap(
         Option.match({
@@ -213,17 +234,22 @@ export const fetchLoop = Effect.fnUntraced(function* (
         })
       )
     )
-  })
 
   const loop = Effect.gen(function* () {
     while (true) {
       yield* turn
       // Another round at once if jobs finished during this one or a queue is due with a free slot; else wait.
       if (finished.length > 0 || wanted().length > 0) continue
-      const woken = yield* Effect.timeoutOption(Queue.take(signal), options.pollInterval)
-      if (Option.isNone(woken)) for (const state of states.values()) state.due = true
+      yield* Queue.take(signal)
     }
   })
+
+  // The backstop, on its own clock (a busy loop is woken often, and would otherwise never reach a poll): every
+  // queue is looked at each interval, for jobs no notification announced (a retry or a release come due).
+  const poll = Effect.suspend(() => {
+    for (const state of states.values()) state.due = true
+    return Queue.offer(signal, undefined)
+  }).pipe(Effect.repeat(Schedule.spaced(options.pollInterval)))
 
   // Claims lapse without heartbeats (pg-boss's supervisor then retries the job elsewhere): a job is refreshed
   // from its fetch until its settlement commits, running or waiting to be settled.
@@ -246,18 +272,23 @@ export const fetchLoop = Effect.fnUntraced(function* (
   }).pipe(Effect.repeat(Schedule.spaced(options.heartbeatInterval)))
 
   const looping = yield* Effect.forkScoped(loop)
+  const polling = yield* Effect.forkScoped(Effect.delay(poll, options.pollInterval))
   const beating = yield* Effect.forkScoped(heartbeat)
   // A stop claims nothing more, lets the running jobs finish (settled as they end, and refreshed meanwhile),
   // interrupts those still running at the deadline (failed: retried), and settles the rest.
   yield* Effect.addFinalizer(() =>
     Effect.gen(function* () {
       stopping = true
+      yield* Fiber.interrupt(polling)
+      // A round in flight may still claim jobs: they are started before this goes on, and waited for below.
+      yield* rounds.withPermits(1)(Effect.void)
       yield* Queue.offer(signal, undefined)
       yield* Effect.timeoutOption(FiberSet.awaitEmpty(fibers), options.stopTimeout)
       yield* FiberSet.clear(fibers)
       yield* Fiber.interrupt(looping)
       const done = finished
       finished = []
+      settling = done
       if (done.length > 0)
         yield* round(done, []).pipe(
           Effect.timeout("10 seconds"),
@@ -274,12 +305,21 @@ export const fetchLoop = Effect.fnUntraced(function* (
   return announce
 })
 
+/** A cause's text; one that cannot be rendered still settles its job. */
+const prettyOrNot = (cause: Cause.Cause<unknown>) => {
+  try {
+    return Cause.pretty(cause)
+  } catch {
+    return "the run failed (its cause could not be rendered)"
+  }
+}
+
 /**
  * A failure's text as jsonb takes it: no NUL, no lone surrogate, at most 4,000 code points (a settlement
  * Postgres refused would be tried again by every round, and hold the others up).
  */
 const storable = (text: string) =>
-  Array.from(text.replaceAll("\u0000", "").toWellFormed()).slice(0, 4000).join("")
+  Array.from(text.slice(0, 8000).replaceAll("\u0000", "").toWellFormed()).slice(0, 4000).join("")
 
 /**
  * pg-boss's notification channel for its schema (`plans.notifyChannelSql` in pg-boss 12): a job queued on a
