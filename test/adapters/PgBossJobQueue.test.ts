@@ -20,21 +20,37 @@ import { Repository } from "../../src/ports/Repository.ts"
 import { testDatabase } from "../support/database.ts"
 import { newTrial } from "../support/fixtures.ts"
 
-const stack = Layer.mergeAll(
-  PostgresRepository.layer,
-  PgBossJobQueue.layer({ concurrency: 8, retryDelaySeconds: 1, retryDelayMaxSeconds: 1, retryLimit: 20 })
-).pipe(
-  Layer.provideMerge(
-    Layer.mergeAll(
-      MemoryTelephony.layer({ defaultStock: 1000 }),
-      MemoryAssistant.layer(),
-      MemoryMailer.layer,
-      MemoryBroadcaster.layer,
-      MemoryErrorReporter.layer,
-      Settings.layer({ vapiWebhookSecret: Redacted.make("s") })
+/** The queue on Postgres with the repository, and in-memory providers: each suite's queue and Twilio differ. */
+const queueStack = (
+  queue: PgBossJobQueue.PgBossOptions,
+  telephony: MemoryTelephony.MemoryTelephonyOptions,
+  options: { readonly inLockRetryBudget?: Duration.Duration; readonly maxConnections?: number } = {}
+) =>
+  Layer.mergeAll(PostgresRepository.layer, PgBossJobQueue.layer(queue)).pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        MemoryTelephony.layer(telephony),
+        MemoryAssistant.layer(),
+        MemoryMailer.layer,
+        MemoryBroadcaster.layer,
+        MemoryErrorReporter.layer,
+        Settings.layer({
+          vapiWebhookSecret: Redacted.make("s"),
+          ...(options.inLockRetryBudget ? { inLockRetryBudget: options.inLockRetryBudget } : {})
+        })
+      )
+    ),
+    Layer.provideMerge(
+      testDatabase(
+        options.maxConnections === undefined ? undefined : { maxConnections: options.maxConnections }
+      )
     )
-  ),
-  Layer.provideMerge(testDatabase({ maxConnections: 20 }))
+  )
+
+const stack = queueStack(
+  { concurrency: 8, retryDelaySeconds: 1, retryDelayMaxSeconds: 1, retryLimit: 20 },
+  { defaultStock: 1000 },
+  { maxConnections: 20 }
 )
 
 const jobsFor = (businessId: string) =>
@@ -201,21 +217,10 @@ layer(stack, { timeout: "120 seconds" })("JobQueue on pg-boss", (it) => {
 })
 
 // A queue with a one-retry budget: what happens when the budget is spent, on the real queue.
-const shortBudget = Layer.mergeAll(
-  PostgresRepository.layer,
-  PgBossJobQueue.layer({ concurrency: 4, retryDelaySeconds: 1, retryDelayMaxSeconds: 1, retryLimit: 1 })
-).pipe(
-  Layer.provideMerge(
-    Layer.mergeAll(
-      MemoryTelephony.layer({ defaultStock: 10 }),
-      MemoryAssistant.layer(),
-      MemoryMailer.layer,
-      MemoryBroadcaster.layer,
-      MemoryErrorReporter.layer,
-      Settings.layer({ vapiWebhookSecret: Redacted.make("s"), inLockRetryBudget: Duration.millis(300) })
-    )
-  ),
-  Layer.provideMerge(testDatabase())
+const shortBudget = queueStack(
+  { concurrency: 4, retryDelaySeconds: 1, retryDelayMaxSeconds: 1, retryLimit: 1 },
+  { defaultStock: 10 },
+  { inLockRetryBudget: Duration.millis(300) }
 )
 
 layer(shortBudget, { timeout: "60 seconds" })("JobQueue on pg-boss, budget spent", (it) => {
@@ -309,21 +314,9 @@ layer(shortBudget, { timeout: "60 seconds" })("JobQueue on pg-boss, budget spent
 // Polling every 30 s: a job runs within seconds only if it was announced. The assignment is announced by
 // pg-boss's NOTIFY (our loop listens on its channel); the email, queued by the assignment's transaction without
 // one, by the assignment's end in this process. Each Twilio call takes 300 ms, so a job can be caught running.
-const announced = Layer.mergeAll(
-  PostgresRepository.layer,
-  PgBossJobQueue.layer({ concurrency: 4, pollingIntervalSeconds: 30 })
-).pipe(
-  Layer.provideMerge(
-    Layer.mergeAll(
-      MemoryTelephony.layer({ defaultStock: 100, latency: Duration.millis(300) }),
-      MemoryAssistant.layer(),
-      MemoryMailer.layer,
-      MemoryBroadcaster.layer,
-      MemoryErrorReporter.layer,
-      Settings.layer({ vapiWebhookSecret: Redacted.make("s") })
-    )
-  ),
-  Layer.provideMerge(testDatabase())
+const announced = queueStack(
+  { concurrency: 4, pollingIntervalSeconds: 30 },
+  { defaultStock: 100, latency: Duration.millis(300) }
 )
 
 layer(announced, { timeout: "60 seconds" })("JobQueue on pg-boss, its fetch loops", (it) => {
@@ -384,21 +377,9 @@ layer(announced, { timeout: "60 seconds" })("JobQueue on pg-boss, its fetch loop
 
 // Heartbeats every 5 s against a 10 s claim, and a supervisor that looks every 2 s; each Twilio call takes 6 s, so
 // an assignment (a lookup and a purchase) runs about 12 s, past its claim unless the claim is refreshed.
-const slow = Layer.mergeAll(
-  PostgresRepository.layer,
-  PgBossJobQueue.layer({ concurrency: 2, heartbeatSeconds: 10, superviseIntervalSeconds: 2 })
-).pipe(
-  Layer.provideMerge(
-    Layer.mergeAll(
-      MemoryTelephony.layer({ defaultStock: 10, latency: Duration.seconds(6) }),
-      MemoryAssistant.layer(),
-      MemoryMailer.layer,
-      MemoryBroadcaster.layer,
-      MemoryErrorReporter.layer,
-      Settings.layer({ vapiWebhookSecret: Redacted.make("s") })
-    )
-  ),
-  Layer.provideMerge(testDatabase())
+const slow = queueStack(
+  { concurrency: 2, heartbeatSeconds: 10, superviseIntervalSeconds: 2 },
+  { defaultStock: 10, latency: Duration.seconds(6) }
 )
 
 layer(slow, { timeout: "90 seconds" })("JobQueue on pg-boss, a run longer than its claim", (it) => {
