@@ -4,6 +4,7 @@ import { Context, Effect, Formatter, Layer, Logger, Option, Redacted, References
 import { FetchHttpClient } from "effect/http"
 import { OtlpExporter, OtlpSerialization, OtlpTracer } from "effect/observability"
 import type { AppConfigShape, TelemetryConfig, TraceSampler } from "./AppConfig.ts"
+import * as OtlpTraceProtobuf from "./otlpTraceProtobuf.ts"
 
 /** `businessId` → `business_id`: log fields are snake_case, as the collectors' queries expect. */
 const snakeCase = (key: string) => key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
@@ -66,7 +67,7 @@ export const sampledTracer = (tracer: Tracer.Tracer, sampler: TraceSampler): Tra
 
 /**
  * Spans exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set (else none leave the process: spans
- * are still made, and logs name them). Batched every 5 s. Releasing the layer (shutdown; it is provided
+ * are still made, and logs name them). Batched every 5 s; http/protobuf written by our encoder (otlpTraceProtobuf.ts). Releasing the layer (shutdown; it is provided
  * outermost, so released last) flushes what is left, for at most 5 s: a collector that is down cannot hold
  * the process.
  */
@@ -95,9 +96,7 @@ export const tracingLayer = (config: Pick<AppConfigShape, "role" | "telemetry">)
       ).pipe(
         // As OtlpTracer.layer does: the exporter flushes what is left when the layer is released.
         Layer.provideMerge(OtlpExporter.layerFlusher),
-        Layer.provide(
-          protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf
-        ),
+        Layer.provide(protocol === "http/json" ? OtlpSerialization.layerJson : OtlpTraceProtobuf.layer),
         Layer.provide(FetchHttpClient.layer)
       )
   })
