@@ -19,7 +19,7 @@ import {
   startService,
   untilJobsDrained
 } from "./service.ts"
-import { createDatabase, serverUrl } from "./support.ts"
+import { cpuMicros, createDatabase, serverUrl } from "./support.ts"
 
 /** How long after the load every backend, idle by then, has reported its statistics (10 s, and a margin). */
 const STATS_SETTLE_MILLIS = 11_000
@@ -38,11 +38,6 @@ const serviceEnv = {
 }
 const { base: allInOne, process: service0 } = startService(database.url, providers, serviceEnv)
 
-/** CPU time (user + system) a process has used so far, in microseconds (Linux's /proc, 100 ticks a second). */
-const cpuMicros = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
-  return (Number(fields[11]) + Number(fields[12])) * 10_000
-}
 /** Every Postgres backend's CPU: the server's processes are the ones named postgres. */
 const postgresCpuMicros = () =>
   readdirSync("/proc")

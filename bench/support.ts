@@ -1,5 +1,5 @@
 // Shared by benchmarks: a fresh database on the run's Postgres server (DATABASE_URL, else an embedded one).
-import { chmodSync, mkdtempSync, rmSync } from "node:fs"
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PgClient } from "@effect/sql-pg"
@@ -153,4 +153,10 @@ export const commitsOnceClosed = async (url: string): Promise<number> => {
       )
     }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 })))
   )
+}
+
+/** CPU time (user + system) a process has used so far, in microseconds (Linux's /proc, 100 ticks a second). */
+export const cpuMicros = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+  return (Number(fields[11]) + Number(fields[12])) * 10_000
 }

@@ -13,7 +13,7 @@ import { untilReady } from "../test/support/processes.ts"
 import { CONNECTIONS, checked, READ_RATE, type Target, wrk } from "./load.ts"
 import { exportedSince, type OtlpCounts, startOtlpCounter } from "./otlpCounter.ts"
 import { convertedBusiness, startProviders, startService } from "./service.ts"
-import { createDatabase, report, serverUrl } from "./support.ts"
+import { cpuMicros, createDatabase, report, serverUrl } from "./support.ts"
 
 const ASSIGNMENTS = Number(process.env.BENCH_ASSIGNMENTS ?? 500)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6)
@@ -174,10 +174,15 @@ const readRoute = async (off: ReturnType<typeof startService>, on: ReturnType<ty
     const what = `GET /api/businesses/:id (tracing ${tracing})`
     const before = counter.counts()
     const warm = checked(what, await wrk(target(service.base), { seconds: 2, connections: CONNECTIONS }))
+    // CPU at the peak: the service's, and this process's (the receiver's: wrk is a process of its own).
+    const serviceCpuBefore = cpuMicros(service.process.pid)
+    const receiverCpuBefore = process.cpuUsage()
     const peak = checked(
       what,
       await wrk(target(service.base), { seconds: SECONDS, connections: CONNECTIONS })
     )
+    const serviceCpu = cpuMicros(service.process.pid) - serviceCpuBefore
+    const receiverCpu = process.cpuUsage(receiverCpuBefore)
     const paced = checked(
       `${what} at ${READ_RATE}/s`,
       await wrk(target(service.base), { rate: READ_RATE, seconds: SECONDS, connections: CONNECTIONS })
@@ -190,6 +195,8 @@ const readRoute = async (off: ReturnType<typeof startService>, on: ReturnType<ty
       tracing,
       requestsPerSecond: Math.round(peak.requestsPerSecond),
       p99AtPeakMillis: peak.p99Millis,
+      serviceCpuMicrosPerRequest: round(serviceCpu / peak.requests, 1),
+      receiverCpuMicrosPerRequest: round((receiverCpu.user + receiverCpu.system) / peak.requests, 1),
       achievedRate: Math.round(paced.requestsPerSecond),
       p50AtRateMillis: paced.p50Millis,
       p99AtRateMillis: paced.p99Millis,
@@ -202,6 +209,8 @@ const readRoute = async (off: ReturnType<typeof startService>, on: ReturnType<ty
   }
   const throughput = compare(runs, (run) => run.requestsPerSecond)
   const p99AtRate = compare(runs, (run) => run.p99AtRateMillis, true)
+  const serviceCpu = compare(runs, (run) => run.serviceCpuMicrosPerRequest, true)
+  const receiverCpu = compare(runs, (run) => run.receiverCpuMicrosPerRequest, true)
   return {
     route: "GET /api/businesses/:id",
     secondsPerRun: SECONDS,
@@ -210,6 +219,8 @@ const readRoute = async (off: ReturnType<typeof startService>, on: ReturnType<ty
     runs,
     requestsPerSecond: throughput,
     p99AtRateMillis: p99AtRate,
+    serviceCpuMicrosPerRequest: serviceCpu,
+    receiverCpuMicrosPerRequest: receiverCpu,
     target: TARGET,
     met: throughput.overheadRatio <= TARGET
   }
@@ -254,6 +265,8 @@ const row = (
 await report(result, [
   row("pipeline", "assignments/s", pipeline.assignmentsPerSecond, pipeline.met),
   row("GET /api/businesses/:id", "requests/s", read.requestsPerSecond, read.met),
-  row("GET /api/businesses/:id", `p99 ms at ${READ_RATE}/s`, read.p99AtRateMillis, undefined)
+  row("GET /api/businesses/:id", `p99 ms at ${READ_RATE}/s`, read.p99AtRateMillis, undefined),
+  row("GET /api/businesses/:id", "service CPU us/request", read.serviceCpuMicrosPerRequest, undefined),
+  row("GET /api/businesses/:id", "receiver CPU us/request", read.receiverCpuMicrosPerRequest, undefined)
 ])
 process.exit(0)

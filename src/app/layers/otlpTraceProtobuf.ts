@@ -38,6 +38,8 @@ const varintSize = (value: number) => {
 }
 
 const encoder = new TextEncoder()
+/** Up to this length, ASCII is written by hand. */
+const SHORT_STRING = 48
 
 class Writer {
   bytes = new Uint8Array(64 * 1024)
@@ -106,14 +108,16 @@ class Writer {
     const start = this.begin(field)
     const { length } = value
     this.ensure(length * 3)
-    // ASCII is written by hand (most of a span is); the rest of the string, from its first other character, by
-    // TextEncoder, which writes a lone surrogate as U+FFFD just as Effect's encoder does.
+    // A short string is written by hand while it is ASCII (a call into TextEncoder costs more than a short loop);
+    // a long one, and the rest of a short one from its first other character, by TextEncoder, which writes a lone
+    // surrogate as U+FFFD just as Effect's encoder does.
     let index = 0
-    for (; index < length; index++) {
-      const code = value.charCodeAt(index)
-      if (code >= 0x80) break
-      this.bytes[this.at++] = code
-    }
+    if (length <= SHORT_STRING)
+      for (; index < length; index++) {
+        const code = value.charCodeAt(index)
+        if (code >= 0x80) break
+        this.bytes[this.at++] = code
+      }
     if (index < length)
       this.at += encoder.encodeInto(
         index === 0 ? value : value.slice(index),
@@ -173,6 +177,8 @@ class Writer {
     this.varint(value)
   }
 }
+
+const writer = new Writer()
 
 const anyValue = (w: Writer, value: AnyValue) => {
   if (value.stringValue !== undefined && value.stringValue !== null) w.string(1, value.stringValue)
@@ -273,7 +279,9 @@ const scopeSpans = (w: Writer, value: ScopeSpan) => {
 
 /** `data` as an OTLP/protobuf `ExportTraceServiceRequest` (the same fields as `TracesData`). */
 export const encodeTraces = (data: TraceData): Uint8Array => {
-  const w = new Writer()
+  // One writer for every batch (encoding is synchronous): its buffer grows to the largest batch once.
+  const w = writer
+  w.at = 0
   for (const resourceSpans of data.resourceSpans) {
     const start = w.begin(1)
     const resourceStart = w.begin(1)
