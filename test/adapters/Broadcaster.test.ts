@@ -2,10 +2,11 @@
 // database), so that the fake stays honest. Then what only Postgres can show: a rolled-back publish takes no
 // offset, concurrent publishers get 1..N in commit order, and a stream made concurrently is read whole.
 import { assert, layer } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Layer } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as MemoryBroadcaster from "../../src/adapters/memory/MemoryBroadcaster.ts"
 import * as PgBroadcaster from "../../src/adapters/postgres/PgBroadcaster.ts"
+import { OwnerEvent } from "../../src/domain/events.ts"
 import type { BusinessId } from "../../src/domain/ids.ts"
 import { Broadcaster, type BroadcasterShape, type BroadcastUnavailable } from "../../src/ports/Broadcaster.ts"
 import { testDatabase } from "../support/database.ts"
@@ -15,6 +16,8 @@ const publishMany = (broadcaster: BroadcasterShape, businessId: BusinessId, reas
   Effect.forEach(reasons, (reason) => broadcaster.publish(businessId, eventOf(businessId, reason)), {
     discard: true
   })
+
+const encodeEvent = Schema.encodeSync(Schema.fromJsonString(OwnerEvent))
 
 const labels = (prefix: string, count: number) => range(1, count).map((i) => `${prefix}${i}`)
 
@@ -344,6 +347,50 @@ layer(postgres, { timeout: "60 seconds", excludeTestServices: true })("Broadcast
           "e3"
         ])
         yield* broadcaster.unwatch(business)
+      })
+  )
+
+  it.effect(
+    "events stored with no wake-up reach `all` by the sweep, once each, for more streams than a sweep reads at once",
+    () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const broadcaster = yield* Broadcaster
+        const collector = yield* collectAll(broadcaster)
+        // More than the sweep's chunk (500): a sweep that stopped after its first chunk would miss most of them.
+        const businesses = range(1, 1_200).map(() => newBusinessId())
+        yield* Effect.forEach(businesses, (business) => broadcaster.watch(business), {
+          concurrency: 8,
+          discard: true
+        })
+        // Stored as a publish stores them, but without its NOTIFY: only a sweep can find them.
+        const rows = businesses.map((business) => ({
+          business_id: business,
+          payload: encodeEvent(eventOf(business, "swept"))
+        }))
+        yield* sql`
+          WITH input AS (
+            SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS t(business_id text, payload text)
+          ), s AS (
+            UPDATE event_streams SET last_offset = last_offset + 1 FROM input
+            WHERE event_streams.business_id = input.business_id
+            RETURNING event_streams.business_id, last_offset, epoch
+          )
+          INSERT INTO owner_events (business_id, "offset", epoch, type, payload)
+          SELECT s.business_id, s.last_offset, s.epoch, 'number.failed', input.payload
+          FROM s JOIN input USING (business_id)`
+        yield* eventually(
+          "every stream swept",
+          Effect.sync(() => businesses.filter((business) => collector.of(business).length > 0).length),
+          (n) => n === businesses.length
+        )
+        yield* Effect.sleep(PAST_A_TICK)
+        for (const business of businesses)
+          assert.deepStrictEqual(
+            collector.of(business).map((e) => [e.offset, reasonOf(e)]),
+            [[1, "swept"]]
+          )
+        yield* Effect.forEach(businesses, (business) => broadcaster.unwatch(business), { discard: true })
       })
   )
 

@@ -1,9 +1,10 @@
 // Owner event streams on Postgres. An event is stored in `owner_events` with the next offset of its business's
 // stream (`event_streams.last_offset`, whose row lock orders writers: offsets follow commit order, with no gaps),
 // in the caller's transaction; its NOTIFY carries only `<business id>:<offset>`, as a wake-up. Each instance
-// reads the streams it follows by cursor (its last delivered offset per business) on every wake-up, every
-// TICK, and whenever its LISTEN connection is (re)established: an event committed while LISTEN was down is
-// read on the next tick, and none is delivered twice.
+// reads the streams it follows by cursor (its last delivered offset per business): a woken stream at once, and
+// every followed stream in a sweep every TICK and whenever its LISTEN connection is (re)established, so an
+// event committed while LISTEN was down, or whose read failed, is read by the next sweep; none is delivered
+// twice.
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Layer, Metric, PubSub, Queue, Schedule, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
@@ -25,6 +26,13 @@ const TICK = Duration.seconds(2)
 
 /** Events read in one statement at most; a full batch is followed at once by the next. */
 const BATCH = 2_000
+
+/**
+ * Streams a sweep reads in one statement. A sweep of every followed stream in one statement (10,000 owners: 20-25
+ * ms in Postgres alone) held up every wake-up behind it; in chunks, the wake-ups are read between them
+ * (docs/BENCHMARKS.md, section 11).
+ */
+const SWEEP_CHUNK = 500
 
 const ownerEventSeries = labelled(ownerEvents)
 const encode = Schema.encodeSync(Schema.fromJsonString(OwnerEvent))
@@ -142,10 +150,13 @@ export const layer = Layer.effect(
       return events[0]?.offset === after.offset + 1 ? events : null
     })
 
-    /** Reads the followed streams named (every one for "all") past their cursors, and hands the events on. */
-    const readStreams = (targets: ReadonlySet<BusinessId> | "all") =>
+    /**
+     * Reads the followed streams named past their cursors, and hands the events on; those of a full batch are
+     * read again next.
+     */
+    const readStreams = (targets: ReadonlySet<BusinessId>) =>
       Effect.gen(function* () {
-        const cursors = [...(targets === "all" ? followed.keys() : targets)].flatMap((id) => {
+        const cursors = [...targets].flatMap((id) => {
           const entry = followed.get(id)
           return entry ? [{ business_id: id, delivered: entry.delivered }] : []
         })
@@ -176,16 +187,22 @@ export const layer = Layer.effect(
             )
         }
         yield* PubSub.publishAll(hub, handed)
-        if (rows.length === BATCH) yield* Queue.offer(wakeUps, "all")
+        if (rows.length === BATCH) sweep.unshift(...targets)
       })
 
-    // One reader: wake-ups that pile up while it reads are served together by the next read.
+    // Streams the sweep in progress has still to read.
+    const sweep: Array<BusinessId> = []
+
+    // One reader, so that a stream's events are handed on in order: wake-ups that pile up while it reads are served
+    // together by the next read, and a sweep goes on a chunk at a time between them.
     yield* Effect.gen(function* () {
-      const first = yield* Queue.take(wakeUps)
-      const rest = yield* Queue.clear(wakeUps)
-      const all = first === "all" || rest.includes("all")
-      yield* readStreams(all ? "all" : new Set([first, ...rest] as ReadonlyArray<BusinessId>)).pipe(
-        Effect.catchCause((cause) => Effect.logWarning("owner events not read; next tick", cause))
+      const woken = sweep.length > 0 ? yield* Queue.clear(wakeUps) : yield* Queue.takeAll(wakeUps)
+      if (woken.includes("all")) sweep.splice(0, sweep.length, ...followed.keys())
+      const targets = new Set(woken.filter((w): w is BusinessId => w !== "all"))
+      for (const id of sweep.splice(0, SWEEP_CHUNK)) targets.add(id)
+      if (targets.size === 0) return
+      yield* readStreams(targets).pipe(
+        Effect.catchCause((cause) => Effect.logWarning("owner events not read; next sweep", cause))
       )
     }).pipe(Effect.forever, Effect.forkScoped)
 
