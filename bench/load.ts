@@ -88,8 +88,13 @@ ${rate === undefined ? "" : pacing(rate)}`
   return file
 }
 
+/** wrk's figure in milliseconds, to the microsecond it prints (690.00us is 0.69, not 0.6900000000000001). */
 const millis = (value: string, unit: string) =>
-  Number(value) * (unit === "us" ? 0.001 : unit === "ms" ? 1 : unit === "s" ? 1000 : Number.NaN)
+  Number(
+    (Number(value) * (unit === "us" ? 0.001 : unit === "ms" ? 1 : unit === "s" ? 1000 : Number.NaN)).toFixed(
+      3
+    )
+  )
 
 /**
  * wrk, one thread, `connections` open: as many requests per second as `target` answers, or `rate` per second.
