@@ -351,7 +351,7 @@ layer(postgres, { timeout: "60 seconds", excludeTestServices: true })("Broadcast
   )
 
   it.effect(
-    "events stored with no wake-up reach `all` by the sweep, once each, for more streams than a sweep reads at once",
+    "events stored with no wake-up reach `all` by the sweep, in order and once, past a chunk and past a full batch",
     () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
@@ -363,12 +363,15 @@ layer(postgres, { timeout: "60 seconds", excludeTestServices: true })("Broadcast
           concurrency: 8,
           discard: true
         })
-        // Stored as a publish stores them, but without its NOTIFY: only a sweep can find them.
-        const rows = businesses.map((business) => ({
-          business_id: business,
-          payload: encodeEvent(eventOf(business, "swept"))
-        }))
-        yield* sql`
+        // Stored as a publish stores them, but without its NOTIFY: only a sweep can find them. Five a stream: a
+        // chunk's read (500 streams) then fills a batch (2,000 events) and must go on where it stopped.
+        const swept = labels("swept-", 5)
+        for (const reason of swept) {
+          const rows = businesses.map((business) => ({
+            business_id: business,
+            payload: encodeEvent(eventOf(business, reason))
+          }))
+          yield* sql`
           WITH input AS (
             SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS t(business_id text, payload text)
           ), s AS (
@@ -379,16 +382,17 @@ layer(postgres, { timeout: "60 seconds", excludeTestServices: true })("Broadcast
           INSERT INTO owner_events (business_id, "offset", epoch, type, payload)
           SELECT s.business_id, s.last_offset, s.epoch, 'number.failed', input.payload
           FROM s JOIN input USING (business_id)`
+        }
         yield* eventually(
           "every stream swept",
-          Effect.sync(() => businesses.filter((business) => collector.of(business).length > 0).length),
+          Effect.sync(() => businesses.filter((business) => collector.of(business).length >= 5).length),
           (n) => n === businesses.length
         )
         yield* Effect.sleep(PAST_A_TICK)
         for (const business of businesses)
           assert.deepStrictEqual(
             collector.of(business).map((e) => [e.offset, reasonOf(e)]),
-            [[1, "swept"]]
+            swept.map((reason, i) => [i + 1, reason])
           )
         yield* Effect.forEach(businesses, (business) => broadcaster.unwatch(business), { discard: true })
       })

@@ -28,9 +28,9 @@ const TICK = Duration.seconds(2)
 const BATCH = 2_000
 
 /**
- * Streams a sweep reads in one statement. A sweep of every followed stream in one statement (10,000 owners: 20-25
- * ms in Postgres alone) held up every wake-up behind it; in chunks, the wake-ups are read between them
- * (docs/BENCHMARKS.md, section 11).
+ * Streams of a sweep read in one statement. A sweep of every followed stream in one statement (10,000 owners:
+ * 20-25 ms in Postgres alone) held up every wake-up behind it; in chunks, each statement also reads the streams
+ * woken since the last (docs/BENCHMARKS.md, section 11).
  */
 const SWEEP_CHUNK = 500
 
@@ -187,19 +187,30 @@ export const layer = Layer.effect(
             )
         }
         yield* PubSub.publishAll(hub, handed)
-        if (rows.length === BATCH) sweep.unshift(...targets)
+        // Array literals, not arguments: 10,000s of ids would pass the engine's limit on a call's arguments.
+        if (rows.length === BATCH) sweep.left = [...targets, ...sweep.left]
       })
 
-    // Streams the sweep in progress has still to read.
-    const sweep: Array<BusinessId> = []
+    // The sweep in progress: the streams it has still to read, and whether another is to follow it (one asked for
+    // while it ran: what it had read by then may have more since). A sweep is finished before the next begins, so
+    // the streams at its end are read however long it takes.
+    const sweep = { left: [] as Array<BusinessId>, again: false }
+    const startSweep = () => {
+      sweep.left = Array.from(followed.keys())
+      sweep.again = false
+    }
 
-    // One reader, so that a stream's events are handed on in order: wake-ups that pile up while it reads are served
-    // together by the next read, and a sweep goes on a chunk at a time between them.
+    // One reader, so that a stream's events are handed on in order. Each statement reads the streams woken since
+    // the last (wake-ups that pile up while it reads are served together) and the sweep's next chunk.
     yield* Effect.gen(function* () {
-      const woken = sweep.length > 0 ? yield* Queue.clear(wakeUps) : yield* Queue.takeAll(wakeUps)
-      if (woken.includes("all")) sweep.splice(0, sweep.length, ...followed.keys())
+      const woken = sweep.left.length > 0 ? yield* Queue.clear(wakeUps) : yield* Queue.takeAll(wakeUps)
+      if (woken.includes("all")) {
+        if (sweep.left.length === 0) startSweep()
+        else sweep.again = true
+      }
       const targets = new Set(woken.filter((w): w is BusinessId => w !== "all"))
-      for (const id of sweep.splice(0, SWEEP_CHUNK)) targets.add(id)
+      for (const id of sweep.left.splice(0, SWEEP_CHUNK)) targets.add(id)
+      if (sweep.left.length === 0 && sweep.again) startSweep()
       if (targets.size === 0) return
       yield* readStreams(targets).pipe(
         Effect.catchCause((cause) => Effect.logWarning("owner events not read; next sweep", cause))

@@ -67,9 +67,9 @@ export const sampledTracer = (tracer: Tracer.Tracer, sampler: TraceSampler): Tra
 
 /**
  * Spans exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set (else none leave the process: spans
- * are still made, and logs name them). Batched every 5 s; http/protobuf written by our encoder (otlpTraceProtobuf.ts). Releasing the layer (shutdown; it is provided
- * outermost, so released last) flushes what is left, for at most 5 s: a collector that is down cannot hold
- * the process.
+ * are still made, and logs name them). Batched every 5 s; http/protobuf written by our encoder
+ * (otlpTraceProtobuf.ts). Releasing the layer (shutdown; it is provided outermost, so released last) flushes
+ * what is left, for at most 5 s: a collector that is down cannot hold the process.
  */
 export const tracingLayer = (config: Pick<AppConfigShape, "role" | "telemetry">) =>
   Option.match(config.telemetry.otlp, {

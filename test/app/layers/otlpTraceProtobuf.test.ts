@@ -172,7 +172,10 @@ describe("OTLP/protobuf traces", () => {
         "\ud800",
         "a\udc00b",
         `${"x".repeat(127)}é`,
-        "\u2028"
+        "\u2028",
+        // Around the length up to which ASCII is written by hand (48): all ASCII, and turning non-ASCII at the end.
+        ...[47, 48, 49].flatMap((n) => ["y".repeat(n), `${"y".repeat(n - 1)}é`, `${"y".repeat(n - 2)}🦊`]),
+        `${"z".repeat(30)}\ud83e${"z".repeat(30)}`
       ]
       const numbers = [
         0,
@@ -201,6 +204,13 @@ describe("OTLP/protobuf traces", () => {
         attribute("list", { arrayValue: { values: [{ stringValue: "a" }, { intValue: 3 }, {}] } }),
         attribute("map", { kvlistValue: { values: [attribute("k", { boolValue: false })] } })
       )
+      // Ids that are not hex, or of odd length, are read as Effect's encoder reads them (`parseInt` by pairs).
+      span.links.push({
+        traceId: "zz0102030405060708090a0b0c0d0e0f",
+        spanId: "abc",
+        attributes: [],
+        droppedAttributesCount: 0
+      })
       yield* sameBytes(data)
     })
   )
