@@ -12,7 +12,8 @@ import { OtlpSerialization } from "effect/observability"
 type AnyValue = OtlpResource.AnyValue
 type KeyValue = OtlpResource.KeyValue
 type TraceData = OtlpTracer.TraceData
-type ScopeSpan = TraceData["resourceSpans"][number]["scopeSpans"][number]
+type ResourceSpans = TraceData["resourceSpans"][number]
+type ScopeSpan = ResourceSpans["scopeSpans"][number]
 type Span = ScopeSpan["spans"][number]
 type SpanEvent = Span["events"][number]
 type SpanLink = Span["links"][number] & { readonly traceState?: string; readonly flags?: number }
@@ -105,6 +106,18 @@ class Writer {
     this.at += length
   }
 
+  /** `value` as a length-delimited field, its content written by `write`. */
+  message<T>(field: number, value: T, write: (w: Writer, value: T) => void) {
+    const start = this.begin(field)
+    write(this, value)
+    this.end(start)
+  }
+
+  /** Each of `values` as a field `field` of its own. */
+  messages<T>(field: number, values: Iterable<T>, write: (w: Writer, value: T) => void) {
+    for (const value of values) this.message(field, value, write)
+  }
+
   string(field: number, value: string) {
     const start = this.begin(field)
     const { length } = value
@@ -187,36 +200,24 @@ const anyValue = (w: Writer, value: AnyValue) => {
     w.varintField(2, value.boolValue ? 1 : 0)
   else if (value.intValue !== undefined && value.intValue !== null) w.varintField(3, value.intValue)
   else if (value.doubleValue !== undefined && value.doubleValue !== null) w.double(4, value.doubleValue)
-  else if (value.arrayValue !== undefined) {
-    const start = w.begin(5)
-    for (const item of value.arrayValue.values) {
-      const itemStart = w.begin(1)
-      anyValue(w, item)
-      w.end(itemStart)
-    }
-    w.end(start)
-  } else if (value.kvlistValue !== undefined) {
-    const start = w.begin(6)
-    keyValues(w, 1, value.kvlistValue.values)
-    w.end(start)
-  } else if (value.bytesValue !== undefined) w.bytesField(7, value.bytesValue)
+  else if (value.arrayValue !== undefined) w.message(5, value.arrayValue.values, arrayValue)
+  else if (value.kvlistValue !== undefined) w.message(6, value.kvlistValue.values, keyValueList)
+  else if (value.bytesValue !== undefined) w.bytesField(7, value.bytesValue)
 }
 
-const keyValues = (w: Writer, field: number, values: ReadonlyArray<KeyValue>) => {
-  for (const kv of values) {
-    const start = w.begin(field)
-    w.string(1, kv.key)
-    const valueStart = w.begin(2)
-    anyValue(w, kv.value)
-    w.end(valueStart)
-    w.end(start)
-  }
+const arrayValue = (w: Writer, values: ReadonlyArray<AnyValue>) => w.messages(1, values, anyValue)
+
+const keyValue = (w: Writer, kv: KeyValue) => {
+  w.string(1, kv.key)
+  w.message(2, kv.value, anyValue)
 }
+
+const keyValueList = (w: Writer, values: ReadonlyArray<KeyValue>) => w.messages(1, values, keyValue)
 
 const event = (w: Writer, value: SpanEvent) => {
   w.fixed64(1, value.timeUnixNano)
   w.string(2, value.name)
-  keyValues(w, 3, value.attributes)
+  w.messages(3, value.attributes, keyValue)
   if (value.droppedAttributesCount > 0) w.varintField(4, value.droppedAttributesCount)
 }
 
@@ -224,9 +225,14 @@ const link = (w: Writer, value: SpanLink) => {
   w.hex(1, value.traceId)
   w.hex(2, value.spanId)
   w.optionalString(3, value.traceState)
-  keyValues(w, 4, value.attributes)
+  w.messages(4, value.attributes, keyValue)
   if (value.droppedAttributesCount > 0) w.varintField(5, value.droppedAttributesCount)
   if (value.flags !== undefined) w.fixed32(6, value.flags)
+}
+
+const status = (w: Writer, value: Span["status"]) => {
+  w.optionalString(2, value.message)
+  w.varintField(3, value.code)
 }
 
 const span = (w: Writer, value: Span & { readonly traceState?: string; readonly flags?: number }) => {
@@ -238,43 +244,42 @@ const span = (w: Writer, value: Span & { readonly traceState?: string; readonly 
   w.varintField(6, value.kind)
   w.fixed64(7, value.startTimeUnixNano)
   w.fixed64(8, value.endTimeUnixNano)
-  keyValues(w, 9, value.attributes)
+  w.messages(9, value.attributes, keyValue)
   if (value.droppedAttributesCount > 0) w.varintField(10, value.droppedAttributesCount)
-  for (const item of value.events) {
-    const start = w.begin(11)
-    event(w, item)
-    w.end(start)
-  }
+  w.messages(11, value.events, event)
   if (value.droppedEventsCount > 0) w.varintField(12, value.droppedEventsCount)
-  for (const item of value.links) {
-    const start = w.begin(13)
-    link(w, item)
-    w.end(start)
-  }
+  w.messages(13, value.links, link)
   if (value.droppedLinksCount > 0) w.varintField(14, value.droppedLinksCount)
-  const status = w.begin(15)
-  w.optionalString(2, value.status.message)
-  w.varintField(3, value.status.code)
-  w.end(status)
+  w.message(15, value.status, status)
   if (value.flags !== undefined) w.fixed32(16, value.flags)
 }
 
+type Scope = ScopeSpan["scope"] & {
+  readonly attributes?: ReadonlyArray<KeyValue>
+  readonly droppedAttributesCount?: number
+}
+
+const scope = (w: Writer, value: Scope) => {
+  w.string(1, value.name)
+  w.optionalString(2, value.version)
+  if (value.attributes) w.messages(3, value.attributes, keyValue)
+  if (value.droppedAttributesCount) w.varintField(4, value.droppedAttributesCount)
+}
+
 const scopeSpans = (w: Writer, value: ScopeSpan) => {
-  const scope = value.scope as ScopeSpan["scope"] & {
-    readonly attributes?: ReadonlyArray<KeyValue>
-    readonly droppedAttributesCount?: number
-  }
-  const scopeStart = w.begin(1)
-  w.string(1, scope.name)
-  w.optionalString(2, scope.version)
-  if (scope.attributes) keyValues(w, 3, scope.attributes)
-  if (scope.droppedAttributesCount) w.varintField(4, scope.droppedAttributesCount)
-  w.end(scopeStart)
-  for (const item of value.spans) {
-    const start = w.begin(2)
-    span(w, item)
-    w.end(start)
-  }
+  w.message(1, value.scope, scope)
+  w.messages(2, value.spans, span)
+  w.optionalString(3, value.schemaUrl)
+}
+
+const resource = (w: Writer, value: ResourceSpans["resource"]) => {
+  w.messages(1, value.attributes, keyValue)
+  if (value.droppedAttributesCount > 0) w.varintField(2, value.droppedAttributesCount)
+}
+
+const resourceSpans = (w: Writer, value: ResourceSpans) => {
+  w.message(1, value.resource, resource)
+  w.messages(2, value.scopeSpans, scopeSpans)
   w.optionalString(3, value.schemaUrl)
 }
 
@@ -283,21 +288,7 @@ export const encodeTraces = (data: TraceData): Uint8Array => {
   // One writer for every batch (encoding is synchronous): its buffer grows to the largest batch once.
   const w = writer
   w.at = 0
-  for (const resourceSpans of data.resourceSpans) {
-    const start = w.begin(1)
-    const resourceStart = w.begin(1)
-    keyValues(w, 1, resourceSpans.resource.attributes)
-    if (resourceSpans.resource.droppedAttributesCount > 0)
-      w.varintField(2, resourceSpans.resource.droppedAttributesCount)
-    w.end(resourceStart)
-    for (const item of resourceSpans.scopeSpans) {
-      const scopeStart = w.begin(2)
-      scopeSpans(w, item)
-      w.end(scopeStart)
-    }
-    w.optionalString(3, resourceSpans.schemaUrl)
-    w.end(start)
-  }
+  w.messages(1, data.resourceSpans, resourceSpans)
   return w.bytes.slice(0, w.at)
 }
 
