@@ -1,7 +1,7 @@
 // The Postgres connection pools (@effect/sql-pg) with our session settings, migrated before use: the pool every
 // statement uses, and a small second pool that pipelines the hot routes' lock-free reads.
 import { PgClient } from "@effect/sql-pg"
-import { Context, Duration, Effect, Layer, type Redacted, String as Str } from "effect"
+import { Context, Duration, Effect, Layer, Redacted, String as Str } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import type { SqlClient } from "effect/sql"
 import { migrate } from "./migrations.ts"
@@ -32,12 +32,52 @@ export interface DatabaseOptions {
 /** Connections of the read pool: each carries up to 32 statements at once. */
 const READ_CONNECTIONS = 4
 
+/** `decodeURIComponent`, or undefined for what it cannot decode. */
+const decoded = (value: string): string | undefined => {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The server and database a URL names, as options of their own: @effect/sql-pg (4.0.5) takes its spans'
+ * `db.namespace`, `server.address` and `server.port` from these options alone, so with a URL only, every
+ * statement's span said localhost:5432/postgres wherever the database was. Read as the driver reads the URL
+ * (its `host`, `port` and `dbname` parameters win; no database is the user's), so the connection is the same
+ * either way; nothing is taken from a URL it cannot read, which the driver then refuses itself.
+ */
+export const urlTarget = (
+  url: Redacted.Redacted<string>
+): { readonly host?: string; readonly port?: number; readonly database?: string } => {
+  let parsed: URL
+  try {
+    parsed = new URL(Redacted.value(url))
+  } catch {
+    return {}
+  }
+  const params = parsed.searchParams
+  const bracketed = parsed.hostname.startsWith("[") && parsed.hostname.endsWith("]")
+  const host =
+    params.get("host") ?? (bracketed ? parsed.hostname.slice(1, -1) : decoded(parsed.hostname)) ?? ""
+  const port = Number(params.get("port") ?? (parsed.port || Number.NaN))
+  const database = params.get("dbname") ?? decoded(parsed.pathname.replace(/^\//, "")) ?? ""
+  const user = params.get("user") ?? decoded(parsed.username) ?? ""
+  return {
+    ...(host !== "" ? { host } : {}),
+    ...(Number.isInteger(port) && port >= 1 && port <= 65_535 ? { port } : {}),
+    ...(database !== "" ? { database } : user !== "" ? { database: user } : {})
+  }
+}
+
 /**
  * Timeouts are set per session so that no statement, lock wait or abandoned transaction can hold a business
  * lock forever: a stuck holder is cut off and its job retried.
  */
 const settings = (url: Redacted.Redacted<string>, options: DatabaseOptions) => ({
   url,
+  ...urlTarget(url),
   applicationName: options.applicationName ?? "numbers",
   connectTimeout: Duration.seconds(5),
   startupParameters: {
