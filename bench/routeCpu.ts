@@ -4,20 +4,27 @@
 // socket to Postgres is in it (Postgres's own CPU is not), and for the inbound webhook both ends of its Vapi
 // call (the fake Vapi answers in this process). Beside the route, the pieces it is made of, measured the same
 // way: the repository's business read, the same SELECT with Bun's SQL client, and an Elysia route answering a
-// constant. Least and median CPU a request over 10 rounds (after 2 warm-up rounds). With PROFILE=1 it runs the
-// route alone under Bun's CPU profiler (a sample every 200 us: about 100,000 in a run, where the profile of the
-// service under wrk had about 2,000) and prints where the time went.
+// constant; for the status update, its use case, its transaction and that transaction's parts, beside the same
+// transaction written with Bun's SQL client. Least and median CPU a request over 10 rounds (after 2 warm-up
+// rounds). With PROFILE=1 it runs the route alone (or the piece PROFILE_PIECE names) under Bun's CPU profiler
+// (a sample every 200 us: about 100,000 in a run, where the profile of the service under wrk had about 2,000)
+// and prints where the time went.
 // The service's log lines go to this process's stdout as they would there, and are not printed.
 // Not part of `bun run bench`: docs/BENCHMARKS.md's profile sections are read from it and bench/profile.ts.
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { SQL } from "bun"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Layer, Schema, Scope } from "effect"
+import { SqlClient } from "effect/sql"
 import { Elysia } from "elysia"
+import { Call } from "../src/domain/entities.ts"
+import { CallUpdated } from "../src/domain/events.ts"
+import type { BusinessId, VapiCallId } from "../src/domain/ids.ts"
 import { PUBLIC_APP_URL } from "../test/support/fakeTwilio.ts"
 import { untilReady } from "../test/support/processes.ts"
 import { profileOf, splitProfile } from "./cpuProfile.ts"
+import { recordCallStatus } from "./handWritten/callWrites.ts"
 import {
   ASSISTANT,
   AUTH_SECRET,
@@ -108,6 +115,9 @@ try {
   const { loggerLayer, tracingLayer } = await import("../src/app/layers/telemetry.ts")
   const { makeApp } = await import("../src/app/http/app.ts")
   const { Repository } = await import("../src/ports/Repository.ts")
+  const { Broadcaster } = await import("../src/ports/Broadcaster.ts")
+  const { ReadSql } = await import("../src/adapters/postgres/Database.ts")
+  const { handleServerMessage, ServerMessage } = await import("../src/app/usecases/VapiEvents.ts")
   const config = await Effect.runPromise(loadAppConfig)
   const scope = Effect.runSync(Scope.make())
   const context = await Effect.runPromise(
@@ -152,6 +162,95 @@ try {
   }
 
   const bunSql = new SQL({ url: database.url, max: 4 })
+  /**
+   * The status update's steps, each on its own, spread over the route's businesses as its requests are: the use
+   * case on a decoded body, its transaction, and the transaction's parts; beside them the same transaction
+   * written with Bun's SQL client (the hand-written baseline's), and one bare statement on each pool.
+   */
+  const statusUpdateSteps = (): ReadonlyArray<readonly [string, () => Promise<unknown>]> => {
+    const ids = [business, ...writeBusinesses].map((b) => b.businessId as BusinessId)
+    let step = 0
+    const next = () => {
+      const n = step++
+      return { businessId: ids[n % ids.length] as BusinessId, callId: `step-${n}` }
+    }
+    const callOf = ({ businessId, callId }: ReturnType<typeof next>) =>
+      new Call({
+        vapiCallId: callId as VapiCallId,
+        callableKind: "business",
+        callableId: businessId,
+        status: "in-progress",
+        endedReason: null,
+        from: "+14155550100",
+        summary: null,
+        startedAt: null,
+        endedAt: null
+      })
+    const eventOf = (call: Call) =>
+      new CallUpdated({
+        businessId: call.callableId as BusinessId,
+        callId: call.vapiCallId,
+        status: call.status,
+        endedReason: call.endedReason,
+        from: call.from,
+        at: new Date().toISOString()
+      })
+    const decodeBody = Schema.decodeUnknownSync(ServerMessage)
+    const record = (call: Call) =>
+      Effect.gen(function* () {
+        const repo = yield* Repository
+        const broadcaster = yield* Broadcaster
+        const stored = yield* repo.upsertCall(call)
+        yield* broadcaster.publish(call.callableId as BusinessId, eventOf(stored))
+      })
+    return [
+      [
+        "the use case alone (VapiEvents, the body decoded)",
+        () => {
+          const { businessId, callId } = next()
+          const body = decodeBody(JSON.parse(String(target.body).replace("call-[<id>]", callId)))
+          return run(handleServerMessage(businessId, body))
+        }
+      ],
+      [
+        "its transaction: the call's upsert, then the owner's event",
+        () => run(Repository.use((repo) => repo.transaction(record(callOf(next())))))
+      ],
+      [
+        "the same transaction, Bun's SQL client (the hand-written's)",
+        () => {
+          const { businessId, callId } = next()
+          return recordCallStatus(bunSql, businessId, callId, "in-progress", "+14155550100")
+        }
+      ],
+      [
+        "an empty transaction (BEGIN, COMMIT)",
+        () => run(Repository.use((repo) => repo.transaction(Effect.void)))
+      ],
+      ["an empty transaction, Bun's SQL client", () => bunSql.begin(async () => {})],
+      [
+        "Repository.upsertCall alone (a commit of its own)",
+        () => run(Repository.use((repo) => repo.upsertCall(callOf(next()))))
+      ],
+      [
+        "Broadcaster.publish alone (a commit of its own)",
+        () => {
+          const call = callOf(next())
+          return run(
+            Broadcaster.use((broadcaster) =>
+              broadcaster.publish(call.callableId as BusinessId, eventOf(call))
+            )
+          )
+        }
+      ],
+      [
+        "SELECT $1, the main pool",
+        () => run(SqlClient.SqlClient.use((sql) => sql`SELECT ${step++}::int AS n`))
+      ],
+      ["SELECT $1, the read pool", () => run(ReadSql.use((sql) => sql`SELECT ${step++}::int AS n`))],
+      ["SELECT $1, Bun's SQL client", () => bunSql`SELECT ${step++}::int AS n`]
+    ]
+  }
   const route = ROUTES[which]
   const constant = new Elysia().route(route.method, route.path, () => Response.json({ constant: true }))
   const id = business.businessId as never
@@ -165,6 +264,7 @@ try {
           LEFT JOIN phone_numbers p ON p.business_id = b.id AND p.released_at IS NULL WHERE b.id = ${id}`
     ],
     ["an Elysia route answering a constant", () => constant.handle(request()).then(answered)],
+    ...(which === "vapi" ? statusUpdateSteps() : []),
     // The inbound route's Vapi call goes to the fake Vapi served by this same process: both ends of it are in
     // the route's figure, and here alone, made with a bare fetch.
     ...(which === "twilio"
@@ -195,10 +295,17 @@ try {
       : [])
   ]
 
+  /** Profiled, one piece alone: the others would be in the profile's shares too. */
+  const profiled = (all: typeof pieces) => {
+    if (process.env.PROFILED !== "1") return all
+    const name = process.env.PROFILE_PIECE ?? all[0]?.[0]
+    const chosen = all.filter(([piece]) => piece === name)
+    if (chosen.length === 0) throw new Error(`PROFILE_PIECE: no piece named ${name}`)
+    return chosen
+  }
   const micros = (usage: NodeJS.CpuUsage) => usage.user + usage.system
   const rows: Array<Record<string, string | number>> = []
-  // Profiled, the route alone: the pieces beside it would be in the profile's shares too.
-  for (const [name, once] of process.env.PROFILED === "1" ? pieces.slice(0, 1) : pieces) {
+  for (const [name, once] of profiled(pieces)) {
     const perRequest: Array<number> = []
     for (let round = 0; round < ROUNDS; round++) {
       const before = process.cpuUsage()
