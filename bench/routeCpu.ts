@@ -6,7 +6,8 @@
 // way: the repository's business read, the same SELECT with Bun's SQL client, and an Elysia route answering a
 // constant; for the status update, its use case, its transaction and that transaction's parts, beside the same
 // transaction written with Bun's SQL client. Least and median CPU a request over 10 rounds (after 2 warm-up
-// rounds). With PROFILE=1 it runs the route alone (or the piece PROFILE_PIECE names) under Bun's CPU profiler
+// rounds); ROUTE_REQUESTS and ROUTE_CONCURRENCY change the round's size and how many run at once. With
+// PROFILE=1 it runs the route alone (or the piece PROFILE_PIECE names) under Bun's CPU profiler
 // (a sample every 200 us: about 100,000 in a run, where the profile of the service under wrk had about 2,000)
 // and prints where the time went.
 // The service's log lines go to this process's stdout as they would there, and are not printed.
@@ -48,7 +49,7 @@ const ROUTES = {
 } as const
 const ROUNDS = 12
 const WARM_UP_ROUNDS = 2
-const CONCURRENCY = 64
+const CONCURRENCY = Number(process.env.ROUTE_CONCURRENCY ?? 64)
 const WRITE_BUSINESSES = 32
 
 // The measurement runs in a child process whose log lines (the service's JSON, to stdout as the service writes
@@ -195,6 +196,29 @@ try {
         from: call.from,
         at: new Date().toISOString()
       })
+    /** PgBroadcaster.publish's statement as it is sent, with its NOTIFY or without: what the NOTIFY costs us. */
+    const eventStatement = (sql: SqlClient.SqlClient, businessId: BusinessId, notify: boolean) =>
+      notify
+        ? sql`
+          WITH s AS (
+            INSERT INTO event_streams (business_id, last_offset) VALUES (${businessId}, 1)
+            ON CONFLICT (business_id) DO UPDATE SET last_offset = event_streams.last_offset + 1
+            RETURNING last_offset, epoch
+          ), e AS (
+            INSERT INTO owner_events (business_id, "offset", epoch, type, payload, created_at)
+            SELECT ${businessId}, last_offset, epoch, 'call.updated', '{}', clock_timestamp() FROM s
+            RETURNING "offset"
+          )
+          SELECT pg_notify('numbers_owner_events', ${businessId} || ':' || "offset") FROM e`
+        : sql`
+          WITH s AS (
+            INSERT INTO event_streams (business_id, last_offset) VALUES (${businessId}, 1)
+            ON CONFLICT (business_id) DO UPDATE SET last_offset = event_streams.last_offset + 1
+            RETURNING last_offset, epoch
+          )
+          INSERT INTO owner_events (business_id, "offset", epoch, type, payload, created_at)
+          SELECT ${businessId}, last_offset, epoch, 'call.updated', '{}', clock_timestamp() FROM s
+          RETURNING "offset"`
     const decodeBody = Schema.decodeUnknownSync(ServerMessage)
     const record = (call: Call) =>
       Effect.gen(function* () {
@@ -242,6 +266,14 @@ try {
             )
           )
         }
+      ],
+      [
+        "the event's statement alone, bare (main pool)",
+        () => run(SqlClient.SqlClient.use((sql) => eventStatement(sql, next().businessId, true)))
+      ],
+      [
+        "the same statement without its pg_notify",
+        () => run(SqlClient.SqlClient.use((sql) => eventStatement(sql, next().businessId, false)))
       ],
       [
         "SELECT $1, the main pool",
