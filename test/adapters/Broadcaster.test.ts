@@ -2,7 +2,7 @@
 // database), so that the fake stays honest. Then what only Postgres can show: a rolled-back publish takes no
 // offset, concurrent publishers get 1..N in commit order, and a stream made concurrently is read whole.
 import { assert, layer } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Layer, Schema } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Logger, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as MemoryBroadcaster from "../../src/adapters/memory/MemoryBroadcaster.ts"
 import * as PgBroadcaster from "../../src/adapters/postgres/PgBroadcaster.ts"
@@ -484,3 +484,71 @@ layer(postgres, { timeout: "60 seconds", excludeTestServices: true })("Broadcast
     })
   )
 })
+
+/** The layer's own warnings (its reader's), by message. */
+const warnings: Array<string> = []
+const keepWarnings = Logger.make((options) => {
+  if (options.logLevel !== "Warn") return
+  const [first] = Array.isArray(options.message) ? options.message : [options.message]
+  warnings.push(String(first))
+})
+const logged = PgBroadcaster.layer.pipe(
+  Layer.provideMerge(testDatabase({ maxConnections: 12 })),
+  Layer.provide(Logger.layer([keepWarnings]))
+)
+
+layer(logged, { timeout: "60 seconds", excludeTestServices: true })(
+  "Broadcaster on Postgres, reads failing",
+  (it) => {
+    it.effect(
+      "a sweep whose reads fail says so once, not once a chunk; what was committed meanwhile comes with a later sweep, once",
+      () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const broadcaster = yield* Broadcaster
+          const collector = yield* collectAll(broadcaster)
+          // Three chunks of the sweep (500 streams each).
+          const businesses = range(1, 1_200).map(() => newBusinessId())
+          yield* Effect.forEach(businesses, (business) => broadcaster.watch(business), {
+            concurrency: 8,
+            discard: true
+          })
+          yield* Effect.sleep(PAST_A_TICK)
+          // Every read of the events fails, as with the table gone, until it is back.
+          yield* sql`ALTER TABLE owner_events RENAME TO owner_events_away`
+          const failed = () =>
+            warnings.filter((message) => message.startsWith("owner events not read")).length
+          yield* eventually("a failed read", Effect.sync(failed), (n) => n >= 1)
+          // The sweep's other chunks would come straight after its first; the next sweep not before the tick (2 s).
+          yield* Effect.sleep("500 millis")
+          assert.strictEqual(failed(), 1)
+          // Committed while the reads fail, with no wake-up: only a sweep can bring them.
+          const rows = businesses.map((business) => ({
+            business_id: business,
+            payload: encodeEvent(eventOf(business, "missed"))
+          }))
+          yield* sql`
+          WITH input AS (
+            SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS t(business_id text, payload text)
+          ), s AS (
+            UPDATE event_streams SET last_offset = last_offset + 1 FROM input
+            WHERE event_streams.business_id = input.business_id
+            RETURNING event_streams.business_id, last_offset, epoch
+          )
+          INSERT INTO owner_events_away (business_id, "offset", epoch, type, payload)
+          SELECT s.business_id, s.last_offset, s.epoch, 'number.failed', input.payload
+          FROM s JOIN input USING (business_id)`
+          yield* sql`ALTER TABLE owner_events_away RENAME TO owner_events`
+          yield* eventually(
+            "every stream's event",
+            Effect.sync(() => businesses.filter((business) => collector.of(business).length >= 1).length),
+            (n) => n === businesses.length
+          )
+          yield* Effect.sleep(PAST_A_TICK)
+          for (const business of businesses)
+            assert.deepStrictEqual(collector.of(business).map(reasonOf), ["missed"])
+          yield* Effect.forEach(businesses, (business) => broadcaster.unwatch(business), { discard: true })
+        })
+    )
+  }
+)

@@ -213,7 +213,13 @@ export const layer = Layer.effect(
       if (sweep.left.length === 0 && sweep.again) startSweep()
       if (targets.size === 0) return
       yield* readStreams(targets).pipe(
-        Effect.catchCause((cause) => Effect.logWarning("owner events not read; next sweep", cause))
+        Effect.catchCause((cause) => {
+          // The rest of this sweep would fail as this read did (the database gone), a warning a chunk: it is
+          // dropped, and the next tick's sweep reads every followed stream, these among them.
+          sweep.left = []
+          sweep.again = false
+          return Effect.logWarning("owner events not read; next sweep", cause)
+        })
       )
     }).pipe(Effect.forever, Effect.forkScoped)
 
