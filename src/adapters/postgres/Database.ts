@@ -45,8 +45,10 @@ const decoded = (value: string): string | undefined => {
  * The server and database a URL names, as options of their own: @effect/sql-pg (4.0.5) takes its spans'
  * `db.namespace`, `server.address` and `server.port` from these options alone, so with a URL only, every
  * statement's span said localhost:5432/postgres wherever the database was. Read as the driver reads the URL
- * (its `host`, `port` and `dbname` parameters win; no database is the user's), so the connection is the same
- * either way; nothing is taken from a URL it cannot read, which the driver then refuses itself.
+ * (its `host`, `port` and `dbname` parameters win, the last of a repeated one; no database is the user's, and no user the
+ * process's), so
+ * the connection is the same either way. A part it cannot decode is left out, and a string that is no URL gives
+ * nothing: the driver then refuses it itself.
  */
 export const urlTarget = (
   url: Redacted.Redacted<string>
@@ -57,13 +59,16 @@ export const urlTarget = (
   } catch {
     return {}
   }
-  const params = parsed.searchParams
+  // The driver's URL parser keeps the last value of a repeated parameter.
+  const param = (name: string) => parsed.searchParams.getAll(name).at(-1)
   const bracketed = parsed.hostname.startsWith("[") && parsed.hostname.endsWith("]")
-  const host =
-    params.get("host") ?? (bracketed ? parsed.hostname.slice(1, -1) : decoded(parsed.hostname)) ?? ""
-  const port = Number(params.get("port") ?? (parsed.port || Number.NaN))
-  const database = params.get("dbname") ?? decoded(parsed.pathname.replace(/^\//, "")) ?? ""
-  const user = params.get("user") ?? decoded(parsed.username) ?? ""
+  const host = param("host") ?? (bracketed ? parsed.hostname.slice(1, -1) : decoded(parsed.hostname)) ?? ""
+  const port = Number(param("port") ?? (parsed.port || Number.NaN))
+  const database = param("dbname") ?? decoded(parsed.pathname.replace(/^\//, "")) ?? ""
+  const user =
+    param("user") ??
+    (parsed.username !== "" ? decoded(parsed.username) : (process.env.USER ?? process.env.USERNAME)) ??
+    ""
   return {
     ...(host !== "" ? { host } : {}),
     ...(Number.isInteger(port) && port >= 1 && port <= 65_535 ? { port } : {}),
