@@ -50,6 +50,12 @@ const ROUTES = {
 const ROUNDS = 12
 const WARM_UP_ROUNDS = 2
 const CONCURRENCY = Number(process.env.ROUTE_CONCURRENCY ?? 64)
+for (const [name, value] of [
+  ["ROUTE_REQUESTS", REQUESTS],
+  ["ROUTE_CONCURRENCY", CONCURRENCY]
+] as const) {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number above 0`)
+}
 const WRITE_BUSINESSES = 32
 
 // The measurement runs in a child process whose log lines (the service's JSON, to stdout as the service writes
@@ -78,7 +84,8 @@ if (process.env.ROUTE_CPU_CHILD !== "1") {
   if (profiling) {
     const file = profileOf(directory, child.pid)
     const split = splitProfile(file)
-    console.log(`profile: ${file} (${split.samples} samples: the route's, and the setup's before it)`)
+    const piece = process.env.PROFILE_PIECE ?? "the route"
+    console.log(`profile: ${file} (${split.samples} samples: ${piece}'s, and the setup's before it)`)
     console.table(split.byPackage)
     console.table(split.byFunction)
   }
@@ -196,7 +203,11 @@ try {
         from: call.from,
         at: new Date().toISOString()
       })
-    /** PgBroadcaster.publish's statement as it is sent, with its NOTIFY or without: what the NOTIFY costs us. */
+    /**
+     * PgBroadcaster.publish's statement, with its NOTIFY or without: what the NOTIFY costs us. Its shape is
+     * publish's; its event type, payload and channel are constants here, so it measures the statement, not
+     * the event's encoding.
+     */
     const eventStatement = (sql: SqlClient.SqlClient, businessId: BusinessId, notify: boolean) =>
       notify
         ? sql`
