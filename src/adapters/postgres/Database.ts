@@ -45,10 +45,10 @@ const decoded = (value: string): string | undefined => {
  * The server and database a URL names, as options of their own: @effect/sql-pg (4.0.5) takes its spans'
  * `db.namespace`, `server.address` and `server.port` from these options alone, so with a URL only, every
  * statement's span said localhost:5432/postgres wherever the database was. Read as the driver reads the URL
- * (its `host`, `port` and `dbname` parameters win, the last of a repeated one; no database is the user's, and no user the
- * process's), so
- * the connection is the same either way. A part it cannot decode is left out, and a string that is no URL gives
- * nothing: the driver then refuses it itself.
+ * (its `host`, `port` and `dbname` parameters win, the last of a repeated one; no database is the user's, and no
+ * user the process's), so the connection is the same either way. A part it cannot decode is left out (a database
+ * it cannot decode is not replaced by the user), and a string that is no URL gives nothing: the driver then
+ * refuses it itself.
  */
 export const urlTarget = (
   url: Redacted.Redacted<string>
@@ -64,7 +64,7 @@ export const urlTarget = (
   const bracketed = parsed.hostname.startsWith("[") && parsed.hostname.endsWith("]")
   const host = param("host") ?? (bracketed ? parsed.hostname.slice(1, -1) : decoded(parsed.hostname)) ?? ""
   const port = Number(param("port") ?? (parsed.port || Number.NaN))
-  const database = param("dbname") ?? decoded(parsed.pathname.replace(/^\//, "")) ?? ""
+  const database = param("dbname") ?? decoded(parsed.pathname.replace(/^\//, ""))
   const user =
     param("user") ??
     (parsed.username !== "" ? decoded(parsed.username) : (process.env.USER ?? process.env.USERNAME)) ??
@@ -72,7 +72,7 @@ export const urlTarget = (
   return {
     ...(host !== "" ? { host } : {}),
     ...(Number.isInteger(port) && port >= 1 && port <= 65_535 ? { port } : {}),
-    ...(database !== "" ? { database } : user !== "" ? { database: user } : {})
+    ...(database === undefined ? {} : database !== "" ? { database } : user !== "" ? { database: user } : {})
   }
 }
 
