@@ -35,8 +35,9 @@ export class ReleaseNotDue extends Schema.TaggedError<ReleaseNotDue>()("ReleaseN
 }) {}
 
 /**
- * A reactivation found a release of the number sent with no answer, too recently for Twilio to have surely
- * finished it: the number may still go. Try again in `retryAfterSeconds`.
+ * A release of the number was sent with no answer, too recently for Twilio to have surely finished it: the
+ * number may still go, so neither a reactivation nor a refusal can be decided yet. Try again in
+ * `retryAfterSeconds`.
  */
 export class ReleaseSettling extends Schema.TaggedError<ReleaseSettling>()("ReleaseSettling", {
   retryAfterSeconds: Schema.Number
@@ -48,6 +49,16 @@ export class ReleaseRefused extends Schema.TaggedError<ReleaseRefused>()("Releas
 }) {}
 
 const iso = DateTime.formatIso
+
+/** Fails with ReleaseSettling while a DELETE sent at `releasing` with no answer may still land at Twilio. */
+const releaseSettled = Effect.fnUntraced(function* (releasing: DateTime.Utc) {
+  const settings = yield* Settings
+  const age = DateTime.distance(releasing, yield* DateTime.now)
+  if (Duration.isLessThan(age, settings.purchaseSettle)) {
+    const wait = Duration.subtract(settings.purchaseSettle, age)
+    return yield* new ReleaseSettling({ retryAfterSeconds: Math.ceil(Duration.toSeconds(wait)) })
+  }
+})
 
 /**
  * A number that landed while its business was cancelled was recorded without its `number.assigned`: the owner
@@ -146,11 +157,7 @@ export const reactivateBusiness = Effect.fn("ReactivateBusiness")(function* (id:
             yield* countRelease("released")
           } else {
             // Still there, but a DELETE that went out unanswered may yet land: not before it has surely settled.
-            const age = DateTime.distance(releasing, yield* DateTime.now)
-            if (Duration.isLessThan(age, settings.purchaseSettle)) {
-              const wait = Duration.subtract(settings.purchaseSettle, age)
-              return yield* new ReleaseSettling({ retryAfterSeconds: Math.ceil(Duration.toSeconds(wait)) })
-            }
+            yield* releaseSettled(releasing)
             yield* repo.clearReleaseInFlight(id)
           }
         }
@@ -212,7 +219,8 @@ export const releaseNow = Effect.fn("ReleaseNow")(function* (id: BusinessId) {
  * The `release-number` job. Under the lock: the business must still be cancelled with this release time, and
  * due; Twilio must still have the number at its SID with this business's phone number and FriendlyName. The
  * release is marked in flight (committed at once) before the DELETE; a 404 on the fetch or the DELETE means the
- * number is gone already (a run that died after Twilio's 204), and is recorded as released, never retried.
+ * number is gone already (a run that died after Twilio's 204), and is recorded as released, never retried. A
+ * number changed at Twilio is refused, but not while a DELETE of ours may still land (ReleaseSettling).
  */
 export const releaseNumber = Effect.fn("ReleaseNumber")(
   function* (businessId: BusinessId, releaseAt: string) {
@@ -231,6 +239,11 @@ export const releaseNumber = Effect.fn("ReleaseNumber")(
         const found = yield* telephony.fetch(number.twilioSid).pipe(Effect.retry(briefRetry(budget)))
         if (found !== null) {
           if (found.e164 !== number.e164 || found.friendlyName !== friendlyNameFor(businessId)) {
+            // Changed at Twilio, perhaps after our own DELETE went out unanswered (a run killed, an answer lost):
+            // that DELETE may still take the number, so nothing is decided until it has surely settled (the job
+            // is retried); then the number is either gone (released) or still there (refused).
+            const releasing = yield* repo.releaseInFlightSince(businessId)
+            if (releasing !== null) yield* releaseSettled(releasing)
             return yield* new ReleaseRefused({
               message: `Twilio's number ${number.twilioSid} is not this business's ${number.e164} (its FriendlyName or phone number differs)`
             })

@@ -17,9 +17,10 @@ import { JobQueue } from "../../../src/ports/JobQueue.ts"
 import { Repository } from "../../../src/ports/Repository.ts"
 import { reportFigures } from "../../support/figures.ts"
 import { newTrial } from "../../support/fixtures.ts"
+import { checkOptions, propertyRuns } from "../../support/propertyCheck.ts"
 import { settle } from "../../support/settle.ts"
 
-const RUNS = Number(process.env.PROPERTY_RUNS ?? 3000)
+const RUNS = propertyRuns()
 const FALLBACKS = ["415", "510", "650"]
 const SECRET = "property-secret"
 
@@ -219,7 +220,7 @@ const checkScenarios = <A, E>(
             Cause.hasInterrupts(cause) ? Effect.failCause(cause) : Effect.fail(cause)
         )
       ),
-    { runs }
+    checkOptions(runs)
   )
 
 describe("AssignNumber invariants", () => {

@@ -288,6 +288,59 @@ describe("the number's life: cancel, park, reactivate, release", () => {
   )
 
   it.effect(
+    "a number renamed after our unanswered DELETE is not refused while that DELETE may land; landed, released",
+    () =>
+      Effect.gen(function* () {
+        yield* work
+        const business = yield* assignedBusiness
+        const sid = business.phoneNumber.twilioSid
+        yield* cancelBusiness(business.id)
+        // A release run sent its DELETE and died with no answer; then someone renamed the number at Twilio.
+        yield* Repository.use((r) => r.markReleaseInFlight(business.id))
+        yield* MemoryTelephonyControl.use((t) => t.rename(sid, "kept by someone"))
+        yield* releaseNow(business.id)
+        yield* TestClock.adjust("30 seconds")
+        const refusals = (yield* MemoryErrorReporterControl.use((r) => r.reports)).filter(
+          (r) => r.context.operation === "ReleaseNumber"
+        )
+        assert.deepStrictEqual(refusals, [])
+        assert.strictEqual((yield* stored(business.id)).numberStatus, "assigned")
+        // The DELETE that was out lands: the next run, once it has settled, finds the number gone.
+        yield* Telephony.use((t) => t.release(sid))
+        yield* TestClock.adjust("3 minutes")
+        yield* idle
+        const after = yield* stored(business.id)
+        assert.deepStrictEqual([after.numberStatus, after.phoneNumber], ["released", null])
+        assert.include(yield* eventTags, "number.released")
+      }).pipe(withMemory())
+  )
+
+  it.effect("a number renamed after our unanswered DELETE and still there once it has settled: refused", () =>
+    Effect.gen(function* () {
+      yield* work
+      const business = yield* assignedBusiness
+      const sid = business.phoneNumber.twilioSid
+      yield* cancelBusiness(business.id)
+      yield* Repository.use((r) => r.markReleaseInFlight(business.id))
+      yield* MemoryTelephonyControl.use((t) => t.rename(sid, "kept by someone"))
+      yield* releaseNow(business.id)
+      yield* TestClock.adjust("3 minutes")
+      yield* idle
+      assert.strictEqual((yield* stored(business.id)).numberStatus, "assigned")
+      assert.deepStrictEqual(
+        (yield* owned).map((n) => n.sid),
+        [sid]
+      )
+      assert.strictEqual(
+        (yield* MemoryTelephonyControl.use((t) => t.calls)).filter((c) => c === "release").length,
+        0
+      )
+      const reports = yield* MemoryErrorReporterControl.use((r) => r.reports)
+      assert.strictEqual(reports.at(-1)?.context.operation, "ReleaseNumber")
+    }).pipe(withMemory())
+  )
+
+  it.effect(
     "release now: 409 while active; at once when cancelled; a job of an earlier time does nothing",
     () =>
       Effect.gen(function* () {
