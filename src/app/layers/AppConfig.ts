@@ -65,7 +65,7 @@ export interface AppConfigShape {
   readonly dataDir: string
   /** Job-queue tuning (defaults suit production; tests shorten them to see retries and dead workers quickly). */
   readonly jobTuning: { readonly heartbeatSeconds?: number; readonly retryDelaySeconds?: number }
-  /** After a purchase without a definite answer, no new purchase for the business before this (default 120 s). */
+  /** How long a purchase or DELETE without a definite answer may still land (default 120 s). */
   readonly purchaseSettleSeconds: number
   /** A cancelled business's number is kept at least this long before it is released (default 72 h). */
   readonly releaseMinGraceHours: number

@@ -215,12 +215,26 @@ export const releaseNow = Effect.fn("ReleaseNow")(function* (id: BusinessId) {
     .pipe(Effect.annotateLogs({ businessId: id }))
 })
 
+/** The same release queued again for `at`, under a key of its own (why, and when). */
+const queueReleaseAgain = Effect.fnUntraced(function* (
+  businessId: BusinessId,
+  releaseAt: string,
+  why: "again" | "settled",
+  at: DateTime.Utc
+) {
+  yield* (yield* JobQueue).enqueue(ReleaseNumberJob.make({ businessId, releaseAt }), {
+    key: `${businessId}:${releaseAt}:${why}:${iso(at)}`,
+    startAfter: at
+  })
+})
+
 /**
  * The `release-number` job. Under the lock: the business must still be cancelled with this release time, and
  * due; Twilio must still have the number at its SID with this business's phone number and FriendlyName. The
  * release is marked in flight (committed at once) before the DELETE; a 404 on the fetch or the DELETE means the
  * number is gone already (a run that died after Twilio's 204), and is recorded as released, never retried. A
- * number changed at Twilio is refused, but not while a DELETE of ours may still land (ReleaseSettling).
+ * number changed at Twilio is refused, but not while a DELETE of ours may still land: that release is queued
+ * again for when it has surely settled.
  */
 export const releaseNumber = Effect.fn("ReleaseNumber")(
   function* (businessId: BusinessId, releaseAt: string) {
@@ -240,8 +254,8 @@ export const releaseNumber = Effect.fn("ReleaseNumber")(
         if (found !== null) {
           if (found.e164 !== number.e164 || found.friendlyName !== friendlyNameFor(businessId)) {
             // Changed at Twilio, perhaps after our own DELETE went out unanswered (a run killed, an answer lost):
-            // that DELETE may still take the number, so nothing is decided until it has surely settled (the job
-            // is retried); then the number is either gone (released) or still there (refused).
+            // that DELETE may still take the number, so nothing is decided until it has surely settled (the
+            // release is queued again for then); then the number is either gone (released) or there (refused).
             const releasing = yield* repo.releaseInFlightSince(businessId)
             if (releasing !== null) yield* releaseSettled(releasing)
             return yield* new ReleaseRefused({
@@ -258,8 +272,16 @@ export const releaseNumber = Effect.fn("ReleaseNumber")(
     if (outcome === "released") yield* countRelease("released")
     else yield* Effect.logInfo(`release job for ${releaseAt} is stale: nothing to do`)
   },
-  (effect, businessId) =>
+  (effect, businessId, releaseAt) =>
     effect.pipe(
+      // Not a failure: the job ends, and the same release runs again once our DELETE has surely settled.
+      Effect.catchTag("ReleaseSettling", (settling) =>
+        Effect.gen(function* () {
+          const at = DateTime.addDuration(yield* DateTime.now, Duration.seconds(settling.retryAfterSeconds))
+          yield* Effect.logInfo(`an unanswered DELETE of ours may still land: decided at ${iso(at)}`)
+          yield* queueReleaseAgain(businessId, releaseAt, "settled", at)
+        })
+      ),
       // A refusal needs a person, not a retry: reported once, counted, and the job ends.
       Effect.catchTag("ReleaseRefused", (refused) =>
         Effect.gen(function* () {
@@ -292,8 +314,5 @@ export const failRelease = Effect.fn("ReleaseNumber.fail")(function* (
   yield* Effect.logError("release failed: the retry budget is spent; trying again in an hour")
   yield* (yield* ErrorReporter).report(cause, { businessId, operation: "ReleaseNumber" })
   const later = DateTime.addDuration(yield* DateTime.now, RELEASE_RETRY_AFTER)
-  yield* (yield* JobQueue).enqueue(ReleaseNumberJob.make({ businessId, releaseAt }), {
-    key: `${businessId}:${releaseAt}:again:${iso(later)}`,
-    startAfter: later
-  })
+  yield* queueReleaseAgain(businessId, releaseAt, "again", later)
 })

@@ -13,7 +13,7 @@ export interface SettingsShape {
   /** When every area code is empty: how often, and how far apart, the whole chain is tried again. */
   readonly stockChurnRetries: number
   readonly stockChurnSpacing: Duration.Duration
-  /** After a purchase without a definite answer, no new purchase for the business before this has passed. */
+  /** How long a purchase or DELETE without a definite answer may still land: nothing is decided on it before. */
   readonly purchaseSettle: Duration.Duration
   /** A cancelled business's number is kept at least this long (then until just before its next monthly bill). */
   readonly releaseMinGrace: Duration.Duration
