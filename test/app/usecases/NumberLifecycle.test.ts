@@ -287,25 +287,31 @@ describe("the number's life: cancel, park, reactivate, release", () => {
       }).pipe(withMemory())
   )
 
+  /**
+   * A release run sent its DELETE and died with no answer; then someone renamed the number at Twilio, and the
+   * release runs again (released now): it fetches the number and decides nothing yet (no refusal, no failure).
+   */
+  const renamedAfterUnansweredDelete = Effect.gen(function* () {
+    yield* work
+    const business = yield* assignedBusiness
+    yield* cancelBusiness(business.id)
+    yield* Repository.use((r) => r.markReleaseInFlight(business.id))
+    yield* MemoryTelephonyControl.use((t) => t.rename(business.phoneNumber.twilioSid, "kept by someone"))
+    yield* releaseNow(business.id)
+    yield* TestClock.adjust("30 seconds")
+    assert.include(yield* MemoryTelephonyControl.use((t) => t.calls), "fetch")
+    assert.deepStrictEqual(yield* MemoryErrorReporterControl.use((r) => r.reports), [])
+    assert.strictEqual((yield* stored(business.id)).numberStatus, "assigned")
+    return business
+  })
+
   it.effect(
     "a number renamed after our unanswered DELETE is not refused while that DELETE may land; landed, released",
     () =>
       Effect.gen(function* () {
-        yield* work
-        const business = yield* assignedBusiness
-        const sid = business.phoneNumber.twilioSid
-        yield* cancelBusiness(business.id)
-        // A release run sent its DELETE and died with no answer; then someone renamed the number at Twilio.
-        yield* Repository.use((r) => r.markReleaseInFlight(business.id))
-        yield* MemoryTelephonyControl.use((t) => t.rename(sid, "kept by someone"))
-        yield* releaseNow(business.id)
-        yield* TestClock.adjust("30 seconds")
-        // The job ran (it fetched the number) and decided nothing: no refusal, no failure.
-        assert.include(yield* MemoryTelephonyControl.use((t) => t.calls), "fetch")
-        assert.deepStrictEqual(yield* MemoryErrorReporterControl.use((r) => r.reports), [])
-        assert.strictEqual((yield* stored(business.id)).numberStatus, "assigned")
+        const business = yield* renamedAfterUnansweredDelete
         // The DELETE that was out lands: the run queued for when it has settled finds the number gone.
-        yield* Telephony.use((t) => t.release(sid))
+        yield* Telephony.use((t) => t.release(business.phoneNumber.twilioSid))
         yield* TestClock.adjust("3 minutes")
         yield* idle
         const after = yield* stored(business.id)
@@ -316,22 +322,13 @@ describe("the number's life: cancel, park, reactivate, release", () => {
 
   it.effect("a number renamed after our unanswered DELETE and still there once it has settled: refused", () =>
     Effect.gen(function* () {
-      yield* work
-      const business = yield* assignedBusiness
-      const sid = business.phoneNumber.twilioSid
-      yield* cancelBusiness(business.id)
-      yield* Repository.use((r) => r.markReleaseInFlight(business.id))
-      yield* MemoryTelephonyControl.use((t) => t.rename(sid, "kept by someone"))
-      yield* releaseNow(business.id)
-      yield* TestClock.adjust("30 seconds")
-      assert.include(yield* MemoryTelephonyControl.use((t) => t.calls), "fetch")
-      assert.deepStrictEqual(yield* MemoryErrorReporterControl.use((r) => r.reports), [])
+      const business = yield* renamedAfterUnansweredDelete
       yield* TestClock.adjust("3 minutes")
       yield* idle
       assert.strictEqual((yield* stored(business.id)).numberStatus, "assigned")
       assert.deepStrictEqual(
         (yield* owned).map((n) => n.sid),
-        [sid]
+        [business.phoneNumber.twilioSid]
       )
       assert.strictEqual(
         (yield* MemoryTelephonyControl.use((t) => t.calls)).filter((c) => c === "release").length,
