@@ -4,8 +4,11 @@
 // socket to Postgres is in it (Postgres's own CPU is not), and for the inbound webhook both ends of its Vapi
 // call (the fake Vapi answers in this process). Beside the route, the pieces it is made of, measured the same
 // way: the repository's business read, the same SELECT with Bun's SQL client, and an Elysia route answering a
-// constant; for the status update, its use case, its transaction and that transaction's parts, beside the same
-// transaction written with Bun's SQL client. Least and median CPU a request over 10 rounds (after 2 warm-up
+// constant; for the read, its use case and its HTTP layer alone (the route's declaration, its answer given); for
+// the inbound webhook, its use case, its Vapi call through the Assistant port, through Effect's HttpClient alone
+// and with a bare fetch, and its HTTP layer alone; for the status update, its use case, its transaction and that
+// transaction's parts, beside the same transaction written with Bun's SQL client. Least and median CPU a
+// request over 10 rounds (after 2 warm-up
 // rounds); ROUTE_REQUESTS and ROUTE_CONCURRENCY change the round's size and how many run at once. With
 // PROFILE=1 it runs the route alone (or the piece PROFILE_PIECE names) under Bun's CPU profiler
 // (a sample every 200 us: about 100,000 in a run, where the profile of the service under wrk had about 2,000)
@@ -17,11 +20,12 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { SQL } from "bun"
 import { Effect, Exit, Layer, Schema, Scope } from "effect"
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { Elysia } from "elysia"
 import { Call } from "../src/domain/entities.ts"
 import { CallUpdated } from "../src/domain/events.ts"
-import type { BusinessId, VapiCallId } from "../src/domain/ids.ts"
+import type { BusinessId, UserId, VapiCallId } from "../src/domain/ids.ts"
 import { PUBLIC_APP_URL } from "../test/support/fakeTwilio.ts"
 import { untilReady } from "../test/support/processes.ts"
 import { profileOf, splitProfile } from "./cpuProfile.ts"
@@ -126,6 +130,12 @@ try {
   const { Broadcaster } = await import("../src/ports/Broadcaster.ts")
   const { ReadSql } = await import("../src/adapters/postgres/Database.ts")
   const { handleServerMessage, ServerMessage } = await import("../src/app/usecases/VapiEvents.ts")
+  const { inboundCall } = await import("../src/app/usecases/InboundCall.ts")
+  const { businessFor } = await import("../src/app/usecases/Businesses.ts")
+  const { apiRoutes } = await import("../src/app/http/api.ts")
+  const { webhookRoutes } = await import("../src/app/http/webhooks.ts")
+  const { mount } = await import("../src/app/http/route.ts")
+  const { Assistant } = await import("../src/ports/Assistant.ts")
   const config = await Effect.runPromise(loadAppConfig)
   const scope = Effect.runSync(Scope.make())
   const context = await Effect.runPromise(
@@ -140,12 +150,13 @@ try {
     )
   )
   const run = Effect.runPromiseWith(context)
-  const app = makeApp(run, {
+  const settings = {
     appUrl: config.appUrl,
     authSecret: config.authSecret,
     vapiWebhookSecret: config.vapiWebhookSecret,
     twilioAuthToken: config.twilioWebhookToken
-  })
+  }
+  const app = makeApp(run, settings)
 
   const target = hotRouteTargets(
     "http://127.0.0.1",
@@ -294,6 +305,89 @@ try {
       ["SELECT $1, Bun's SQL client", () => bunSql`SELECT ${step++}::int AS n`]
     ]
   }
+  /**
+   * The inbound webhook's steps, each on its own: its use case on the decoded form (the business read, then
+   * the Vapi call); the Vapi call through the Assistant port alone, and the same request through Effect's
+   * HttpClient with nothing of ours around it; and the HTTP layer alone: the route's own declaration, its use
+   * case answering the TwiML at once (the signature, decoding, the answer, the span and the metrics).
+   */
+  /** What the inbound webhook's Vapi call sends (VapiAssistant's POST /call), for the pieces that make it alone. */
+  const vapiCallBody = {
+    assistantId: ASSISTANT,
+    phoneCallProviderBypassEnabled: true,
+    customer: { number: "+14155550100" },
+    phoneNumber: { twilioPhoneNumber: business.e164, twilioAccountSid: "AC", twilioAuthToken: "x" },
+    transport: { provider: "twilio", callSid: "CAbenchhot" }
+  }
+  const inboundSteps = async (): Promise<ReadonlyArray<readonly [string, () => Promise<unknown>]>> => {
+    const call = {
+      businessId: business.businessId as BusinessId,
+      callSid: "CAbenchhot",
+      from: "+14155550100",
+      to: business.e164
+    }
+    const declared = webhookRoutes.find((r) => r.path === ROUTES.twilio.path)
+    if (!declared) throw new Error(`no route ${ROUTES.twilio.path}`)
+    const httpLayer = mount("bench", run, settings, [
+      { ...declared, run: () => Effect.succeed("<Response/>") } as typeof declared
+    ])
+    // The HttpClient the Vapi adapter is built on (it provides its own to the Assistant layer).
+    const client = await Effect.runPromise(
+      Effect.gen(function* () {
+        return yield* HttpClient.HttpClient
+      }).pipe(Effect.provide(FetchHttpClient.layer))
+    )
+    return [
+      ["the use case alone (InboundCall, the form decoded)", () => run(inboundCall(call))],
+      [
+        "Assistant.startInboundCall alone (the fake Vapi's side included)",
+        () =>
+          run(
+            Assistant.use((assistant) =>
+              assistant.startInboundCall({
+                assistantId: ASSISTANT as never,
+                callSid: call.callSid,
+                from: call.from,
+                to: call.to
+              })
+            )
+          )
+      ],
+      [
+        "the same POST /call, Effect's HttpClient alone (the fake Vapi's side included)",
+        () =>
+          run(
+            client
+              .execute(
+                HttpClientRequest.post(`${providers.env.VAPI_API_URL}/call`).pipe(
+                  HttpClientRequest.bearerToken(String(providers.env.VAPI_API_KEY)),
+                  HttpClientRequest.bodyJsonUnsafe(vapiCallBody)
+                )
+              )
+              .pipe(Effect.flatMap((response) => response.json))
+          )
+      ],
+      ["the HTTP layer alone (the TwiML given at once)", () => httpLayer.handle(request()).then(answered)]
+    ]
+  }
+  /**
+   * The read's steps: its use case (the owner's business, read), and the HTTP layer alone: the route's own
+   * declaration mounted as the app mounts it, its use case answering a business read once beforehand (the
+   * token, the path's id, the answer's encoding, the span and the metrics, no read).
+   */
+  const readSteps = async (): Promise<ReadonlyArray<readonly [string, () => Promise<unknown>]>> => {
+    const caller = { role: "owner", userId: business.ownerId as UserId } as const
+    const read = await run(businessFor(caller, id))
+    const declared = apiRoutes.find((r) => r.method === "GET" && r.path === ROUTES.get.path)
+    if (!declared) throw new Error(`no route ${ROUTES.get.path}`)
+    const httpLayer = mount("bench", run, settings, [
+      { ...declared, run: () => Effect.succeed({ business: read }) } as typeof declared
+    ])
+    return [
+      ["the use case alone (GetBusiness)", () => run(businessFor(caller, id))],
+      ["the HTTP layer alone (the read done beforehand)", () => httpLayer.handle(request()).then(answered)]
+    ]
+  }
   const route = ROUTES[which]
   const constant = new Elysia().route(route.method, route.path, () => Response.json({ constant: true }))
   const id = business.businessId as never
@@ -308,6 +402,8 @@ try {
     ],
     ["an Elysia route answering a constant", () => constant.handle(request()).then(answered)],
     ...(which === "vapi" ? statusUpdateSteps() : []),
+    ...(which === "twilio" ? await inboundSteps() : []),
+    ...(which === "get" ? await readSteps() : []),
     // The inbound route's Vapi call goes to the fake Vapi served by this same process: both ends of it are in
     // the route's figure, and here alone, made with a bare fetch.
     ...(which === "twilio"
@@ -321,17 +417,7 @@ try {
                   authorization: `Bearer ${providers.env.VAPI_API_KEY}`,
                   "content-type": "application/json"
                 },
-                body: JSON.stringify({
-                  assistantId: ASSISTANT,
-                  phoneCallProviderBypassEnabled: true,
-                  customer: { number: "+14155550100" },
-                  phoneNumber: {
-                    twilioPhoneNumber: business.e164,
-                    twilioAccountSid: "AC",
-                    twilioAuthToken: "x"
-                  },
-                  transport: { provider: "twilio", callSid: "CAbenchhot" }
-                })
+                body: JSON.stringify(vapiCallBody)
               }).then((response) => response.arrayBuffer())
           ]
         ] as const)

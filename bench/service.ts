@@ -91,7 +91,7 @@ export const convertedBusiness = async (base: string, service: ServiceProcess, n
     const phone = (await api("GET", `/api/businesses/${businessId}`, ownerToken)).business?.phoneNumber
     e164 = String((phone as { e164?: string } | null)?.e164 ?? "")
   }
-  return { businessId, ownerToken, e164 }
+  return { businessId, ownerId: String(trial?.ownerId), ownerToken, e164 }
 }
 
 /** `count` businesses converted at once (each as `convertedBusiness`), every one with its number. */
