@@ -8,11 +8,10 @@
 // the inbound webhook, its use case, its Vapi call through the Assistant port, through Effect's HttpClient alone
 // and with a bare fetch, and its HTTP layer alone; for the status update, its use case, its transaction and that
 // transaction's parts, beside the same transaction written with Bun's SQL client. Least and median CPU a
-// request over 10 rounds (after 2 warm-up
-// rounds); ROUTE_REQUESTS and ROUTE_CONCURRENCY change the round's size and how many run at once. With
-// PROFILE=1 it runs the route alone (or the piece PROFILE_PIECE names) under Bun's CPU profiler
-// (a sample every 200 us: about 100,000 in a run, where the profile of the service under wrk had about 2,000)
-// and prints where the time went.
+// request over 10 rounds (after 2 warm-up rounds); ROUTE_REQUESTS and ROUTE_CONCURRENCY change the round's size
+// and how many run at once. With PROFILE=1 it runs the route alone (or the piece PROFILE_PIECE names) under
+// Bun's CPU profiler (a sample every 200 us: about 100,000 in a run, where the profile of the service under wrk
+// had about 2,000) and prints where the time went.
 // The service's log lines go to this process's stdout as they would there, and are not printed.
 // Not part of `bun run bench`: docs/BENCHMARKS.md's profile sections are read from it and bench/profile.ts.
 import { mkdtempSync } from "node:fs"
