@@ -1,12 +1,10 @@
 // The Vapi adapter when Vapi does not answer, cannot be reached or fails: the port's errors, in time, and a
-// POST /call sent again only when it provably never reached Vapi. Real HTTP on loopback (Bun.serve), the
-// real adapter.
+// POST /call that may have reached Vapi never sent again. Real HTTP on loopback (Bun.serve), the real adapter.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
 import * as VapiAssistant from "../../src/adapters/vapi/VapiAssistant.ts"
 import type { AssistantId } from "../../src/domain/ids.ts"
 import { Assistant } from "../../src/ports/Assistant.ts"
-import { freePort } from "../support/processes.ts"
 
 const CALL = {
   assistantId: "5f0a2c1e-7b3d-4c1a-9e2f-000000000001" as AssistantId,
@@ -79,7 +77,8 @@ describe("Vapi adapter, Vapi failing", () => {
 
   it.live("nothing listening: AssistantUnavailable saying the connection failed", () =>
     Effect.gen(function* () {
-      const error = yield* startCallOn(`http://127.0.0.1:${freePort()}`)
+      // Port 1: privileged and unused, so the connection is refused (a free port found now could be taken).
+      const error = yield* startCallOn("http://127.0.0.1:1")
       assert.deepStrictEqual(
         [error._tag, error.message],
         ["AssistantUnavailable", "start call: the connection to Vapi failed"]
@@ -87,16 +86,21 @@ describe("Vapi adapter, Vapi failing", () => {
     })
   )
 
-  it.live("an answer without TwiML: AssistantUnavailable, never an empty TwiML for Twilio", () =>
-    Effect.gen(function* () {
-      const vapi = yield* localVapi(async () =>
-        Response.json({ id: "call-1", phoneCallProviderDetails: {} }, { status: 201 })
-      )
-      const error = yield* startCallOn(vapi.url)
-      assert.deepStrictEqual(
-        [error._tag, error.message],
-        ["AssistantUnavailable", "start call: Vapi's answer had no TwiML"]
-      )
-    }).pipe(Effect.scoped)
+  it.live(
+    "an answer without TwiML, or with an empty one: AssistantUnavailable, never an empty TwiML for Twilio",
+    () =>
+      Effect.gen(function* () {
+        for (const details of [{}, { twiml: "" }]) {
+          const vapi = yield* localVapi(async () =>
+            Response.json({ id: "call-1", phoneCallProviderDetails: details }, { status: 201 })
+          )
+          const error = yield* startCallOn(vapi.url)
+          assert.deepStrictEqual(
+            [error._tag, error.message],
+            ["AssistantUnavailable", "start call: Vapi's answer had no TwiML"],
+            JSON.stringify(details)
+          )
+        }
+      }).pipe(Effect.scoped)
   )
 })
