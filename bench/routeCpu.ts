@@ -129,7 +129,7 @@ try {
   const { Broadcaster } = await import("../src/ports/Broadcaster.ts")
   const { ReadSql } = await import("../src/adapters/postgres/Database.ts")
   const { handleServerMessage, ServerMessage } = await import("../src/app/usecases/VapiEvents.ts")
-  const { inboundCall } = await import("../src/app/usecases/InboundCall.ts")
+  const { APOLOGY_TWIML, inboundCall } = await import("../src/app/usecases/InboundCall.ts")
   const { businessFor } = await import("../src/app/usecases/Businesses.ts")
   const { apiRoutes } = await import("../src/app/http/api.ts")
   const { webhookRoutes } = await import("../src/app/http/webhooks.ts")
@@ -330,6 +330,10 @@ try {
     const httpLayer = mount("bench", run, settings, [
       { ...declared, run: () => Effect.succeed("<Response/>") } as typeof declared
     ])
+    // The use case answers the apology on any trouble: measured only once it is seen handing the call over.
+    const handed = await run(inboundCall(call))
+    if (handed === APOLOGY_TWIML)
+      throw new Error("the inbound call was not handed to Vapi: nothing to measure")
     // The HttpClient the Vapi adapter is built on (it provides its own to the Assistant layer).
     const client = await Effect.runPromise(
       Effect.gen(function* () {
