@@ -24,7 +24,7 @@ import { SqlClient } from "effect/sql"
 import { Elysia } from "elysia"
 import { Call } from "../src/domain/entities.ts"
 import { CallUpdated } from "../src/domain/events.ts"
-import type { BusinessId, UserId, VapiCallId } from "../src/domain/ids.ts"
+import type { AssistantId, BusinessId, UserId, VapiCallId } from "../src/domain/ids.ts"
 import { PUBLIC_APP_URL } from "../test/support/fakeTwilio.ts"
 import { untilReady } from "../test/support/processes.ts"
 import { profileOf, splitProfile } from "./cpuProfile.ts"
@@ -305,34 +305,40 @@ try {
     ]
   }
   /**
-   * The inbound webhook's steps, each on its own: its use case on the decoded form (the business read, then
-   * the Vapi call); the Vapi call through the Assistant port alone, and the same request through Effect's
-   * HttpClient with nothing of ours around it; and the HTTP layer alone: the route's own declaration, its use
-   * case answering the TwiML at once (the signature, decoding, the answer, the span and the metrics).
+   * The route at `path` as the app mounts it, its use case replaced by `answer`: the HTTP layer alone (the token
+   * or signature, decoding, the answer's encoding, the span and the metrics).
    */
+  const httpLayerOf = (path: string, routes: typeof apiRoutes | typeof webhookRoutes, answer: unknown) => {
+    const declared = routes.find((r) => r.path === path)
+    if (!declared) throw new Error(`no route ${path}`)
+    return mount("bench", run, settings, [
+      { ...declared, run: () => Effect.succeed(answer) } as typeof declared
+    ])
+  }
+  /** The call Twilio's signed request carries (hotRouteTargets), as the inbound use case gets it decoded. */
+  const call = {
+    businessId: business.businessId as BusinessId,
+    callSid: "CAbenchhot",
+    from: "+14155550100",
+    to: business.e164
+  }
   /** What the inbound webhook's Vapi call sends (VapiAssistant's POST /call), for the pieces that make it alone. */
   const vapiCallBody = {
     assistantId: ASSISTANT,
     phoneCallProviderBypassEnabled: true,
-    customer: { number: "+14155550100" },
-    phoneNumber: { twilioPhoneNumber: business.e164, twilioAccountSid: "AC", twilioAuthToken: "x" },
-    transport: { provider: "twilio", callSid: "CAbenchhot" }
+    customer: { number: call.from },
+    phoneNumber: { twilioPhoneNumber: call.to, twilioAccountSid: "AC", twilioAuthToken: "x" },
+    transport: { provider: "twilio", callSid: call.callSid }
   }
+  /**
+   * The inbound webhook's steps, each on its own: its use case on the decoded form (the business read, then
+   * the Vapi call); the Vapi call through the Assistant port alone, and the same request through Effect's
+   * HttpClient with nothing of ours around it; and the HTTP layer alone, the TwiML given at once.
+   */
   const inboundSteps = async (): Promise<ReadonlyArray<readonly [string, () => Promise<unknown>]>> => {
-    const call = {
-      businessId: business.businessId as BusinessId,
-      callSid: "CAbenchhot",
-      from: "+14155550100",
-      to: business.e164
-    }
-    const declared = webhookRoutes.find((r) => r.path === ROUTES.twilio.path)
-    if (!declared) throw new Error(`no route ${ROUTES.twilio.path}`)
-    const httpLayer = mount("bench", run, settings, [
-      { ...declared, run: () => Effect.succeed("<Response/>") } as typeof declared
-    ])
+    const httpLayer = httpLayerOf(ROUTES.twilio.path, webhookRoutes, "<Response/>")
     // The use case answers the apology on any trouble: measured only once it is seen handing the call over.
-    const handed = await run(inboundCall(call))
-    if (handed === APOLOGY_TWIML)
+    if ((await run(inboundCall(call))) === APOLOGY_TWIML)
       throw new Error("the inbound call was not handed to Vapi: nothing to measure")
     // The HttpClient the Vapi adapter is built on (it provides its own to the Assistant layer).
     const client = await Effect.runPromise(
@@ -347,12 +353,7 @@ try {
         () =>
           run(
             Assistant.use((assistant) =>
-              assistant.startInboundCall({
-                assistantId: ASSISTANT as never,
-                callSid: call.callSid,
-                from: call.from,
-                to: call.to
-              })
+              assistant.startInboundCall({ ...call, assistantId: ASSISTANT as AssistantId })
             )
           )
       ],
@@ -373,19 +374,12 @@ try {
       ["the HTTP layer alone (the TwiML given at once)", () => httpLayer.handle(request()).then(answered)]
     ]
   }
-  /**
-   * The read's steps: its use case (the owner's business, read), and the HTTP layer alone: the route's own
-   * declaration mounted as the app mounts it, its use case answering a business read once beforehand (the
-   * token, the path's id, the answer's encoding, the span and the metrics, no read).
-   */
+  /** The read's steps: its use case (the owner's business, read), and the HTTP layer alone, that business given. */
   const readSteps = async (): Promise<ReadonlyArray<readonly [string, () => Promise<unknown>]>> => {
     const caller = { role: "owner", userId: business.ownerId as UserId } as const
-    const read = await run(businessFor(caller, id))
-    const declared = apiRoutes.find((r) => r.method === "GET" && r.path === ROUTES.get.path)
-    if (!declared) throw new Error(`no route ${ROUTES.get.path}`)
-    const httpLayer = mount("bench", run, settings, [
-      { ...declared, run: () => Effect.succeed({ business: read }) } as typeof declared
-    ])
+    const httpLayer = httpLayerOf(ROUTES.get.path, apiRoutes, {
+      business: await run(businessFor(caller, id))
+    })
     return [
       ["the use case alone (GetBusiness)", () => run(businessFor(caller, id))],
       ["the HTTP layer alone (the read done beforehand)", () => httpLayer.handle(request()).then(answered)]
