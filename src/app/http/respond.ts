@@ -145,26 +145,60 @@ export const errorResponse = (error: KnownError): Response => {
 
 export const internalError = () => errorBody(500, "internal", "something went wrong on our side")
 
-/** `Expected ... at ["field"]` → `field: expected ...`: the field a person has to fix comes first. */
+/** `Expected ... at ["message"]["type"]` → `message.type: expected ...`: the field to fix comes first. */
 export const describeSchemaError = (error: Schema.SchemaError): string => {
   const text = error.message.replaceAll("\n", " ")
-  const match = /^(.*?)\s+at \[(.*)\]$/.exec(text)
+  const match = /^(.*?)\s+at ((?:\[[^\]]*\])+)$/.exec(text)
   if (!match) return text
-  const path = (match[2] ?? "").replaceAll('"', "").replaceAll(",", ".")
-  return `${path}: ${(match[1] ?? "").replace(/^Expected/, "expected")}`
+  const path = Array.from((match[2] ?? "").matchAll(/\[([^\]]*)\]/g), ([, key]) =>
+    (key ?? "").replaceAll('"', "")
+  )
+  return `${path.join(".")}: ${(match[1] ?? "").replace(/^Expected/, "expected")}`
 }
 
-/** The request's body as text: 413 past the limit, whatever the Content-Length claimed. */
+/**
+ * The body's bytes, or null once they pass `limit`: a body sent without a Content-Length (chunked) is read a
+ * chunk at a time and dropped there, so no caller can make the service hold more than the limit.
+ */
+const readBytes = async (request: Request, limit: number): Promise<Uint8Array | null> => {
+  if (request.headers.has("content-length")) {
+    // Declared within the limit (checked before): the body is exactly that long.
+    const bytes = new Uint8Array(await request.arrayBuffer())
+    return bytes.byteLength > limit ? null : bytes
+  }
+  if (request.body === null) return new Uint8Array(0)
+  const reader = request.body.getReader()
+  const chunks: Array<Uint8Array> = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      await reader.cancel()
+      return null
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks, size)
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** The request's body as text: 413 past the limit in bytes, however it was sent; 400 when it is not UTF-8. */
 export const readText = (request: Request) =>
   Effect.gen(function* () {
     const declared = Number(request.headers.get("content-length") ?? 0)
     if (declared > MAX_BODY_BYTES) return yield* new PayloadTooLarge()
-    const text = yield* Effect.tryPromise({
-      try: () => request.text(),
+    const bytes = yield* Effect.tryPromise({
+      try: () => readBytes(request, MAX_BODY_BYTES),
       catch: () => new InvalidRequest({ message: "the body could not be read" })
     })
-    if (text.length > MAX_BODY_BYTES) return yield* new PayloadTooLarge()
-    return text
+    if (bytes === null) return yield* new PayloadTooLarge()
+    return yield* Effect.try({
+      try: () => utf8.decode(bytes),
+      catch: () => new InvalidRequest({ message: "the body is not valid UTF-8" })
+    })
   })
 
 /** A body's text as JSON: 400 when it is empty or not JSON. */

@@ -14,6 +14,7 @@ import { bearer, requireService, verifyToken } from "./auth.ts"
 import {
   describeSchemaError,
   type ErrorOf,
+  errorBody,
   errorResponse,
   InvalidRequest,
   internalError,
@@ -265,6 +266,14 @@ const traced = (route: Route<unknown>, request: Request, url: URL) => {
     )
 }
 
+const urlOf = (request: Request): URL | null => {
+  try {
+    return new URL(request.url)
+  } catch {
+    return null
+  }
+}
+
 /**
  * Runs a route for a request (interrupted if the client goes away): failures answer from the one mapping,
  * defects a logged 500.
@@ -276,7 +285,9 @@ const serve = async <R>(
   request: Request,
   params: unknown
 ): Promise<Response> => {
-  const url = new URL(request.url)
+  const url = urlOf(request)
+  // Bun builds the request's URL from its Host header: one that is not a host name cannot make one.
+  if (url === null) return errorBody(400, "invalid_request", "the Host header is not a valid host name")
   const exit = await run(
     Effect.exit(
       answer(route, request, url, params, settings).pipe(

@@ -35,6 +35,17 @@ const convertedBusiness = async () => {
 }
 
 describe("/cable", () => {
+  it("a plain GET, with no upgrade, is told to upgrade (426), not that there is no such route", async () => {
+    const response = await fetch(`http://${base}/cable`)
+    expect(response.status).toBe(426)
+    expect(response.headers.get("upgrade")).toBe("websocket")
+    expect((await response.json()).error).toEqual({
+      code: "invalid_request",
+      message: "/cable is a WebSocket: send the upgrade (Connection: Upgrade, Upgrade: websocket)"
+    })
+    expect((await fetch(`http://${base}/cables`)).status).toBe(404)
+  })
+
   it("the owner gets the state now, then number.assigned when the number arrives", async () => {
     const { trial, business } = await convertedBusiness()
     const token = await t.sign({ role: "owner", sub: trial.ownerId })
