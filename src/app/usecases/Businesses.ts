@@ -9,11 +9,32 @@ import { AreaCode } from "../../domain/phone.ts"
 import { AssignNumberJob, JobQueue } from "../../ports/JobQueue.ts"
 import { type BusinessCursor, Repository } from "../../ports/Repository.ts"
 
-const Text = (max: number) => Schema.String.check(Schema.isNonEmpty(), Schema.isMaxLength(max))
+/**
+ * A name a person typed: not blank, on one line, at most `max` long. Control characters are refused here:
+ * Postgres cannot store NUL, and a line break has no place in a name.
+ */
+const Text = (max: number) =>
+  Schema.String.check(
+    Schema.isMaxLength(max),
+    Schema.makeFilter((text) => text.trim() !== "" || "must not be blank"),
+    Schema.makeFilter(
+      (text) => !/\p{Cc}/u.test(text) || "must not hold control characters (line breaks, tabs, NUL)"
+    )
+  )
+
+// No spaces, control characters or RFC 5322's specials but the one "@": an address a mailer reads back as
+// exactly the one stored (`"<>` would have it read a display name and another address). Checked on the way in
+// only: addresses stored before this check are still read.
+const ADDRESS_PART = String.raw`[^\s\p{Cc}@"<>()[\]\\,;:]+`
+const OwnerEmail = Email.check(
+  Schema.isPattern(new RegExp(`^${ADDRESS_PART}@${ADDRESS_PART}\\.${ADDRESS_PART}$`, "u"), {
+    message: "an email address, like owner@example.com"
+  })
+)
 
 /** `POST /api/trials` body. An invalid requested area code is refused here (NANP rules), with its field named. */
 export const NewTrialInput = Schema.Struct({
-  ownerEmail: Email,
+  ownerEmail: OwnerEmail,
   ownerName: Text(200),
   businessName: Text(200),
   vapiAssistantId: AssistantId,

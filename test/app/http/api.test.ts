@@ -46,6 +46,15 @@ describe("trials and conversion", () => {
       [trialBody({ requestedAreaCode: "41" }), "requestedAreaCode"],
       [trialBody({ ownerEmail: "not-an-email" }), "ownerEmail"],
       [trialBody({ businessName: "" }), "businessName"],
+      [trialBody({ businessName: "\n" }), "businessName: must not be blank"],
+      [trialBody({ ownerName: "   " }), "ownerName: must not be blank"],
+      // Postgres's text cannot hold NUL: refused here, not answered as an outage by the database.
+      [trialBody({ ownerName: "Sam\u0000Owner" }), "ownerName: must not hold control characters"],
+      [trialBody({ businessName: "Golden\nGate" }), "businessName: must not hold control characters"],
+      // A mailer would read a display name and another address out of these.
+      [trialBody({ ownerEmail: 'x@y.z"<script>' }), "ownerEmail"],
+      [trialBody({ ownerEmail: "Sam <sam@example.com>" }), "ownerEmail"],
+      [trialBody({ ownerEmail: "sam@example.com\u0000" }), "ownerEmail"],
       [{ ...trialBody(), vapiAssistantId: undefined }, "vapiAssistantId"]
     ]
     for (const [body, field] of cases) {
