@@ -43,9 +43,12 @@ export class MemoryAssistantControl extends Context.Service<
   }
 >()("numbers/adapters/memory/MemoryAssistantControl") {}
 
-/** The TwiML Vapi answers with `phoneCallProviderBypassEnabled`: connect the call to Vapi's media stream. */
+/**
+ * The TwiML Vapi answers with `phoneCallProviderBypassEnabled`: connect the call to Vapi's media stream. The
+ * ids are escaped as URL path segments, which leaves nothing that could end the XML attribute they sit in.
+ */
 const sandboxTwiml = (call: InboundCall): string =>
-  `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://sandbox.vapi.invalid/${call.assistantId}/${call.callSid}"/></Connect></Response>`
+  `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://sandbox.vapi.invalid/${encodeURIComponent(call.assistantId)}/${encodeURIComponent(call.callSid)}"/></Connect></Response>`
 
 /** Every call meets the next injected fault, if any, and then whether the assistant exists. */
 const enterStep =

@@ -73,8 +73,23 @@ export const findCallable = Effect.fn("VapiEvents.findCallable")(function* (
 export const UNKNOWN_CALLER_REPLY =
   "Sorry, this number is not taking calls right now. Please try again later."
 
-const parseTime = (value: string | null | undefined) =>
-  value ? Option.getOrNull(DateTime.make(value)) : null
+/** An ISO 8601 instant as Vapi sends them; anything else (a bare "0", a year past 9999) is not a time. */
+const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/
+
+/** A call's time, or null when it is not one: a call is recorded without it rather than lost for it. */
+const parseTime = (value: string | null | undefined) => {
+  const match = value ? ISO_INSTANT.exec(value) : null
+  if (!value || !match) return null
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])]
+  const date = new Date(0)
+  date.setUTCFullYear(year, month - 1, day)
+  // A day that is not in its month (2026-02-30) would roll over into the next one.
+  const real = year >= 1 && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
+  return real ? Option.getOrNull(DateTime.make(value)) : null
+}
+
+/** Vapi's free text as it can be stored: Postgres's text cannot hold NUL, so it is dropped, not the call. */
+const storable = (text: string | null | undefined) => (text == null ? null : text.replaceAll("\u0000", ""))
 const isCallStatus = Schema.is(CallStatus)
 
 /** Records the call and tells the business's owner; answers what Vapi expects back (`{}` when nothing). */
@@ -91,13 +106,17 @@ export const handleServerMessage = Effect.fn("VapiEvents")(function* (
   if (message.type !== "status-update" && message.type !== "end-of-call-report") return {}
   const callId = decodeIdOrNull(VapiCallId)(message.call?.id)
   if (!callable || !callId) {
-    yield* Effect.logWarning(`Vapi ${message.type} for no known business or trial: acknowledged`)
+    yield* Effect.logWarning(
+      callable
+        ? `Vapi ${message.type} without a usable call id: acknowledged`
+        : `Vapi ${message.type} for no known business or trial: acknowledged`
+    )
     return {}
   }
   const status = message.type === "end-of-call-report" ? "ended" : message.status
   // Statuses outside the ones we show (e.g. "not-found") are acknowledged, not recorded.
   if (!isCallStatus(status)) return {}
-  const from = message.customer?.number ?? message.call?.customer?.number ?? null
+  const from = storable(message.customer?.number ?? message.call?.customer?.number)
   const repo = yield* Repository
   const broadcaster = yield* Broadcaster
   // The call and the owner's event commit together: an event is stored with the change it announces.
@@ -129,9 +148,9 @@ export const handleServerMessage = Effect.fn("VapiEvents")(function* (
           callableKind: callable.kind,
           callableId: callable.id,
           status,
-          endedReason: message.endedReason ?? null,
+          endedReason: storable(message.endedReason),
           from,
-          summary: message.analysis?.summary ?? message.summary ?? null,
+          summary: storable(message.analysis?.summary ?? message.summary),
           startedAt: parseTime(message.startedAt),
           endedAt: parseTime(message.endedAt)
         })

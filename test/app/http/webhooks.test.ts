@@ -160,6 +160,22 @@ const vapi = (body: unknown, options: { businessId?: string; secret?: string | n
         : { "x-vapi-secret": options.secret ?? Redacted.value(SETTINGS.vapiWebhookSecret) }
   })
 
+describe("the sandbox assistant's TwiML", () => {
+  it("keeps a signed call's odd CallSid inside its Stream URL: no element of its own", async () => {
+    const { business } = await assignedBusiness()
+    const callSid = '"/><Dial>+19005551212</Dial><X a="'
+    const response = await twilioCall(business.id, {
+      CallSid: callSid,
+      From: "+14155550100",
+      To: business.phoneNumber.e164,
+      CallStatus: "ringing"
+    })
+    expect(response.status).toBe(200)
+    expect(response.text).not.toContain("<Dial>")
+    expect(response.text).toContain(`/${encodeURIComponent(callSid)}"/></Connect>`)
+  })
+})
+
 describe("Vapi webhook", () => {
   it("401 without the secret or with a wrong one; 400 for a body that is not a Vapi message", async () => {
     const message = { message: { type: "assistant-request", call: { id: "c", assistantId: "a" } } }
@@ -168,6 +184,10 @@ describe("Vapi webhook", () => {
     expect((await vapi({ nope: true })).status).toBe(400)
     expect((await vapi("not json")).status).toBe(400)
     expect((await vapi({ message: { type: 42 } })).status).toBe(400)
+    // The field to fix is named by its path, as a person would write it.
+    const empty = await vapi({ message: { type: "" } })
+    expect(empty.status).toBe(400)
+    expect(empty.json.error.message).toMatch(/^message\.type: /)
   })
 
   it("routes to the business by business_id, then by assistant, then to the trial", async () => {
@@ -230,5 +250,55 @@ describe("Vapi webhook", () => {
     expect(orphan.json).toEqual({})
     const stored = await t.run(Repository.use((r) => r.recentCalls("nobody", 5)))
     expect(stored).toEqual([])
+  })
+
+  it("a NUL in Vapi's free text is dropped, not the call (Postgres's text cannot hold one)", async () => {
+    const { business } = await assignedBusiness()
+    const call = { id: `call-${crypto.randomUUID()}`, assistantId: business.vapiAssistantId }
+    const answer = await vapi({
+      message: {
+        type: "end-of-call-report",
+        endedReason: "customer-\u0000ended-call",
+        customer: { number: "+1415555\u00000100" },
+        call,
+        analysis: { summary: "Booked\u0000 a cleaning." }
+      }
+    })
+    expect(answer.json).toEqual({})
+    const calls = (await t.call("GET", `/api/businesses/${business.id}/calls`)).json.calls
+    expect(calls).toEqual([
+      expect.objectContaining({
+        callId: call.id,
+        endedReason: "customer-ended-call",
+        from: "+14155550100",
+        summary: "Booked a cleaning."
+      })
+    ])
+  })
+
+  it("a call's times are read as ISO 8601 instants only; anything else is recorded as unknown, not guessed", async () => {
+    const { business } = await assignedBusiness()
+    const cases: Array<[string, string | null]> = [
+      ["2026-12-01T10:00:00.123Z", "2026-12-01T10:00:00.123Z"],
+      ["2026-12-01T11:00:00+01:00", "2026-12-01T10:00:00.000Z"],
+      ["0", null],
+      ["1", null],
+      ["2026-02-30T00:00:00Z", null],
+      ["2026-12-01", null],
+      ["+200000-01-01T00:00:00Z", null],
+      ["-271821-04-20T00:00:00Z", null],
+      ["0000-01-01T00:00:00Z", null],
+      ["2026-12-01T25:00:00Z", null]
+    ]
+    for (const [startedAt, expected] of cases) {
+      const call = { id: `call-${crypto.randomUUID()}`, assistantId: business.vapiAssistantId }
+      const answer = await vapi({
+        message: { type: "status-update", status: "in-progress", startedAt, call }
+      })
+      expect(answer.json, startedAt).toEqual({})
+      const calls = (await t.call("GET", `/api/businesses/${business.id}/calls`)).json.calls
+      const recorded = calls.find((c: { callId: string }) => c.callId === call.id)
+      expect(recorded, startedAt).toMatchObject({ status: "in-progress", startedAt: expected })
+    }
   })
 })
