@@ -49,14 +49,20 @@ const verifierOf = (secret: Redacted.Redacted<string>): Verifier => {
 const verifySignature = (verifier: Verifier, token: string) =>
   Effect.gen(function* () {
     const { payload } = yield* Effect.tryPromise({
-      try: async () => jwtVerify(token, await verifier.key, { algorithms: ["HS256"] }),
-      catch: (error) =>
-        new Unauthenticated({
+      // Every token we sign expires (`signToken`): one without `exp` would be good forever, so it is refused.
+      try: async () =>
+        jwtVerify(token, await verifier.key, { algorithms: ["HS256"], requiredClaims: ["exp"] }),
+      catch: (error) => {
+        const { code, claim } = error as { code?: string; claim?: string }
+        return new Unauthenticated({
           message:
-            (error as { code?: string }).code === "ERR_JWT_EXPIRED"
+            code === "ERR_JWT_EXPIRED"
               ? "the token has expired"
-              : "the token is malformed or not signed with this service's key"
+              : code === "ERR_JWT_CLAIM_VALIDATION_FAILED" && claim === "exp"
+                ? "the token has no expiry (exp); mint one with `bun run token`"
+                : "the token is malformed or not signed with this service's key"
         })
+      }
     })
     const claims = yield* Schema.decodeUnknownEffect(Claims)(payload).pipe(
       Effect.mapError(
@@ -64,7 +70,7 @@ const verifySignature = (verifier: Verifier, token: string) =>
           new Unauthenticated({
             message:
               payload.role === "owner"
-                ? 'the token has no valid role ("owner" with a user id as sub, or "service")'
+                ? "an owner token needs its user's id (a UUID) as sub"
                 : 'the token has no valid role ("owner" with a user id as sub, "service" or "operator")'
           })
       )
@@ -77,7 +83,7 @@ const verifySignature = (verifier: Verifier, token: string) =>
     }
     verifier.verified.set(token, {
       caller,
-      expiresAtMillis: typeof payload.exp === "number" ? payload.exp * 1000 : Number.POSITIVE_INFINITY
+      expiresAtMillis: (payload.exp as number) * 1000
     })
     return caller
   })

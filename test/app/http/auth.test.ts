@@ -1,6 +1,7 @@
 // Token verification, including the cache of tokens already verified: it must never outlive a token.
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted, Result } from "effect"
+import { SignJWT } from "jose"
 import { signToken, verifyToken } from "../../../src/app/http/auth.ts"
 
 const secret = Redacted.make("auth-test-secret")
@@ -57,9 +58,31 @@ describe("verifyToken", () => {
         const token = yield* signToken(secret, { role: "owner", sub })
         const result = yield* Effect.result(verifyToken(secret, token))
         expect(Result.isFailure(result) && result.failure.message).toBe(
-          'the token has no valid role ("owner" with a user id as sub, or "service")'
+          "an owner token needs its user's id (a UUID) as sub"
         )
       }
+    })
+  )
+
+  it.live("a token without an expiry is refused: it would be good forever", () =>
+    Effect.gen(function* () {
+      const key = new TextEncoder().encode(Redacted.value(secret))
+      for (const claims of [{ role: "service" }, { role: "operator" }, { role: "owner", sub: USER }]) {
+        const forever = yield* Effect.promise(() =>
+          new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt().sign(key)
+        )
+        const result = yield* Effect.result(verifyToken(secret, forever))
+        expect(Result.isFailure(result) && result.failure.message).toBe(
+          "the token has no expiry (exp); mint one with `bun run token`"
+        )
+      }
+      const notANumber = yield* Effect.promise(() =>
+        new SignJWT({ role: "service", exp: "never" as unknown as number })
+          .setProtectedHeader({ alg: "HS256" })
+          .sign(key)
+      )
+      const result = yield* Effect.result(verifyToken(secret, notANumber))
+      expect(Result.isFailure(result) && result.failure._tag).toBe("Unauthenticated")
     })
   )
 })
