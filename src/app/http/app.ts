@@ -17,17 +17,6 @@ import { webhookRoutes } from "./webhooks.ts"
 
 const document = openApiDocument([...apiRoutes, ...webhookRoutes, ...healthRoutes, ...metricsRoutes])
 
-/** `GET /cable` without a WebSocket upgrade: Elysia has no route for it, but the caller needs to hear why. */
-const upgradeRequired = () => {
-  const response = errorBody(
-    426,
-    "invalid_request",
-    "/cable is a WebSocket: send the upgrade (Connection: Upgrade, Upgrade: websocket)"
-  )
-  response.headers.set("upgrade", "websocket")
-  return response
-}
-
 /** What every app answers the same way: a body over the limit (413), no such route (404), a malformed request. */
 const guarded = (app: Elysia) =>
   app
@@ -36,11 +25,9 @@ const guarded = (app: Elysia) =>
         return errorBody(413, "payload_too_large", `the body is larger than ${MAX_BODY_BYTES} bytes`)
       }
     })
-    .onError(({ code, path }) =>
+    .onError(({ code }) =>
       code === "NOT_FOUND"
-        ? path === "/cable"
-          ? upgradeRequired()
-          : errorBody(404, "not_found", "no such route")
+        ? errorBody(404, "not_found", "no such route")
         : code === "PARSE" || code === "VALIDATION"
           ? errorBody(400, "invalid_request", "the request is malformed")
           : internalError()

@@ -24,6 +24,9 @@ const Claims = Schema.Union([
 
 const keyOf = (secret: Redacted.Redacted<string>) => new TextEncoder().encode(Redacted.value(secret))
 
+/** The longest a token may still have to live: `bun run token` mints them for 30 days at most. */
+const MAX_TOKEN_LIFETIME_MILLIS = 366 * 24 * 60 * 60 * 1000
+
 /** Tokens verified so far, up to this many (the oldest forgotten first), until each one's expiry. */
 const VERIFIED_TOKENS = 10_000
 
@@ -53,17 +56,22 @@ const verifySignature = (verifier: Verifier, token: string) =>
       try: async () =>
         jwtVerify(token, await verifier.key, { algorithms: ["HS256"], requiredClaims: ["exp"] }),
       catch: (error) => {
-        const { code, claim } = error as { code?: string; claim?: string }
+        const { code, claim, reason } = error as { code?: string; claim?: string; reason?: string }
         return new Unauthenticated({
           message:
             code === "ERR_JWT_EXPIRED"
               ? "the token has expired"
-              : code === "ERR_JWT_CLAIM_VALIDATION_FAILED" && claim === "exp"
+              : code === "ERR_JWT_CLAIM_VALIDATION_FAILED" && claim === "exp" && reason === "missing"
                 ? "the token has no expiry (exp); mint one with `bun run token`"
                 : "the token is malformed or not signed with this service's key"
         })
       }
     })
+    // An expiry centuries away (or Infinity, which JSON's 1e309 reads as) would be good forever too.
+    const expiresAtMillis = (payload.exp as number) * 1000
+    if (!(expiresAtMillis - Date.now() <= MAX_TOKEN_LIFETIME_MILLIS)) {
+      return yield* new Unauthenticated({ message: "the token's expiry (exp) is more than a year ahead" })
+    }
     const claims = yield* Schema.decodeUnknownEffect(Claims)(payload).pipe(
       Effect.mapError(
         () =>
@@ -81,10 +89,7 @@ const verifySignature = (verifier: Verifier, token: string) =>
       const oldest = verifier.verified.keys().next()
       if (!oldest.done) verifier.verified.delete(oldest.value)
     }
-    verifier.verified.set(token, {
-      caller,
-      expiresAtMillis: (payload.exp as number) * 1000
-    })
+    verifier.verified.set(token, { caller, expiresAtMillis })
     return caller
   })
 

@@ -12,6 +12,7 @@ import { cableConnections } from "../../ports/metrics.ts"
 import { Repository } from "../../ports/Repository.ts"
 import { businessFor } from "../usecases/Businesses.ts"
 import { verifyToken } from "./auth.ts"
+import { errorBody } from "./respond.ts"
 import type { Run } from "./run.ts"
 import type { HttpServices, HttpSettings } from "./services.ts"
 
@@ -265,12 +266,23 @@ const follow = (
     )
   })
 
+/** `GET /cable` without the upgrade: the caller is told what to send rather than that there is no such route. */
+const upgradeRequired = () => {
+  const response = errorBody(
+    426,
+    "invalid_request",
+    "/cable is a WebSocket: send the upgrade (Connection: Upgrade, Upgrade: websocket, in lower case)"
+  )
+  response.headers.set("upgrade", "websocket")
+  return response
+}
+
 export const cableRoutes = (
   run: Run<HttpServices>,
   settings: HttpSettings,
   sockets: OpenSockets = openSockets()
 ) =>
-  new Elysia({ name: "cable" }).ws("/cable", {
+  new Elysia({ name: "cable" }).get("/cable", upgradeRequired).ws("/cable", {
     // numbers_cable_connections: the sockets open on this instance.
     open(ws) {
       sockets.add(ws.raw)

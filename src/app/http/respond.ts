@@ -175,7 +175,8 @@ const readBytes = async (request: Request, limit: number): Promise<Uint8Array | 
     if (done) break
     size += value.byteLength
     if (size > limit) {
-      await reader.cancel()
+      // The answer is the 413 whether or not the stream lets itself be cancelled.
+      await reader.cancel().catch(() => undefined)
       return null
     }
     chunks.push(value)

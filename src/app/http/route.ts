@@ -266,9 +266,14 @@ const traced = (route: Route<unknown>, request: Request, url: URL) => {
     )
 }
 
+/**
+ * The request's URL, or null when its Host is not a host name. A request without a Host (HTTP/1.0: a load
+ * balancer's health check) has a URL of its path alone, and so does one whose Host Bun could not use.
+ */
 const urlOf = (request: Request): URL | null => {
   try {
-    return new URL(request.url)
+    if (request.url.startsWith("/") && request.headers.get("host")) return null
+    return new URL(request.url, "http://host.invalid")
   } catch {
     return null
   }

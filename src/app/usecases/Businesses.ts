@@ -9,25 +9,36 @@ import { AreaCode } from "../../domain/phone.ts"
 import { AssignNumberJob, JobQueue } from "../../ports/JobQueue.ts"
 import { type BusinessCursor, Repository } from "../../ports/Repository.ts"
 
+/** What a blank name may be made of, and what no name may hold (below). */
+const INVISIBLE = /[\s\u200B-\u200D\u2060\uFEFF]/g
+const UNREADABLE = /[\p{Cc}\p{Cs}\p{Zl}\p{Zp}\u202A-\u202E\u2066-\u2069]/u
+
 /**
- * A name a person typed: not blank, on one line, at most `max` long. Control characters are refused here:
- * Postgres cannot store NUL, and a line break has no place in a name.
+ * A name a person typed: not blank, on one line, at most `max` long. Control and format characters that change
+ * how the line reads are refused here: Postgres cannot store NUL, a line break has no place in a name, a lone
+ * surrogate would be stored as a replacement character, and a direction override would reorder the text
+ * around it in the email and on the dashboard.
  */
 const Text = (max: number) =>
   Schema.String.check(
+    Schema.isNonEmpty(),
     Schema.isMaxLength(max),
-    Schema.makeFilter((text) => text.trim() !== "" || "must not be blank"),
+    Schema.makeFilter((text) => text.replace(INVISIBLE, "") !== "" || "must not be blank"),
     Schema.makeFilter(
-      (text) => !/\p{Cc}/u.test(text) || "must not hold control characters (line breaks, tabs, NUL)"
+      (text) =>
+        !UNREADABLE.test(text) ||
+        "must not hold control characters (line breaks, tabs, NUL, direction overrides or lone surrogates)"
     )
   )
 
-// No spaces, control characters or RFC 5322's specials but the one "@": an address a mailer reads back as
-// exactly the one stored (`"<>` would have it read a display name and another address). Checked on the way in
-// only: addresses stored before this check are still read.
-const ADDRESS_PART = String.raw`[^\s\p{Cc}@"<>()[\]\\,;:]+`
+// No spaces, control characters or RFC 5322's specials but "@" and ".": an address a mailer reads back as
+// exactly the one stored (`"<>` would have it read a display name and another address). Written without
+// Unicode classes, so that the OpenAPI document's pattern reads the same in any regex dialect; surrogates are
+// refused with the rest (an address of emoji is not one an owner gives). Checked on the way in only:
+// addresses stored before this check are still read.
+const ADDRESS_PART = String.raw`[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff@"<>()[\]\\,;:]+`
 const OwnerEmail = Email.check(
-  Schema.isPattern(new RegExp(`^${ADDRESS_PART}@${ADDRESS_PART}\\.${ADDRESS_PART}$`, "u"), {
+  Schema.isPattern(new RegExp(`^${ADDRESS_PART}@${ADDRESS_PART}\\.${ADDRESS_PART}$`), {
     message: "an email address, like owner@example.com"
   })
 )

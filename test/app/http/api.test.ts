@@ -53,7 +53,11 @@ describe("trials and conversion", () => {
       [trialBody({ businessName: "Golden\nGate" }), "businessName: must not hold control characters"],
       // A mailer would read a display name and another address out of these.
       [trialBody({ ownerEmail: 'x@y.z"<script>' }), "ownerEmail"],
-      [trialBody({ ownerEmail: "Sam <sam@example.com>" }), "ownerEmail"],
+      [trialBody({ ownerEmail: "a,b@example.com" }), "ownerEmail"],
+      [trialBody({ ownerEmail: "sam@example.com>x" }), "ownerEmail"],
+      [trialBody({ ownerName: "\u200B" }), "ownerName: must not be blank"],
+      [trialBody({ businessName: "Dental \u202Eevil" }), "businessName: must not hold control characters"],
+      [trialBody({ businessName: "Sam\ud800" }), "businessName: must not hold control characters"],
       [trialBody({ ownerEmail: "sam@example.com\u0000" }), "ownerEmail"],
       [{ ...trialBody(), vapiAssistantId: undefined }, "vapiAssistantId"]
     ]

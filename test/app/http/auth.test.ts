@@ -64,25 +64,44 @@ describe("verifyToken", () => {
     })
   )
 
-  it.live("a token without an expiry is refused: it would be good forever", () =>
-    Effect.gen(function* () {
-      const key = new TextEncoder().encode(Redacted.value(secret))
-      for (const claims of [{ role: "service" }, { role: "operator" }, { role: "owner", sub: USER }]) {
-        const forever = yield* Effect.promise(() =>
-          new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt().sign(key)
+  it.live(
+    "a token without an expiry, or with one more than a year ahead, is refused: it would be good forever",
+    () =>
+      Effect.gen(function* () {
+        const key = new TextEncoder().encode(Redacted.value(secret))
+        for (const claims of [{ role: "service" }, { role: "operator" }, { role: "owner", sub: USER }]) {
+          const forever = yield* Effect.promise(() =>
+            new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt().sign(key)
+          )
+          const result = yield* Effect.result(verifyToken(secret, forever))
+          expect(Result.isFailure(result) && result.failure.message).toBe(
+            "the token has no expiry (exp); mint one with `bun run token`"
+          )
+        }
+        const notANumber = yield* Effect.promise(() =>
+          new SignJWT({ role: "service", exp: "never" as unknown as number })
+            .setProtectedHeader({ alg: "HS256" })
+            .sign(key)
         )
-        const result = yield* Effect.result(verifyToken(secret, forever))
+        const result = yield* Effect.result(verifyToken(secret, notANumber))
         expect(Result.isFailure(result) && result.failure.message).toBe(
-          "the token has no expiry (exp); mint one with `bun run token`"
+          "the token is malformed or not signed with this service's key"
         )
-      }
-      const notANumber = yield* Effect.promise(() =>
-        new SignJWT({ role: "service", exp: "never" as unknown as number })
-          .setProtectedHeader({ alg: "HS256" })
-          .sign(key)
-      )
-      const result = yield* Effect.result(verifyToken(secret, notANumber))
-      expect(Result.isFailure(result) && result.failure._tag).toBe("Unauthenticated")
-    })
+        // As good as forever: refused, and not remembered as verified.
+        const yearAndADay = Math.floor(Date.now() / 1000) + 367 * 24 * 60 * 60
+        for (const exp of [yearAndADay, 9e15]) {
+          const far = yield* Effect.promise(() =>
+            new SignJWT({ role: "service", exp }).setProtectedHeader({ alg: "HS256" }).sign(key)
+          )
+          for (const attempt of [1, 2]) {
+            const refused = yield* Effect.result(verifyToken(secret, far))
+            expect(Result.isFailure(refused) && refused.failure.message, `${exp} #${attempt}`).toBe(
+              "the token's expiry (exp) is more than a year ahead"
+            )
+          }
+        }
+        const year = yield* signToken(secret, { role: "service" }, "365d")
+        expect(yield* verifyToken(secret, year)).toEqual({ role: "service" })
+      })
   )
 })

@@ -41,7 +41,8 @@ describe("/cable", () => {
     expect(response.headers.get("upgrade")).toBe("websocket")
     expect((await response.json()).error).toEqual({
       code: "invalid_request",
-      message: "/cable is a WebSocket: send the upgrade (Connection: Upgrade, Upgrade: websocket)"
+      message:
+        "/cable is a WebSocket: send the upgrade (Connection: Upgrade, Upgrade: websocket, in lower case)"
     })
     expect((await fetch(`http://${base}/cables`)).status).toBe(404)
   })

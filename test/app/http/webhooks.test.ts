@@ -293,12 +293,16 @@ describe("Vapi webhook", () => {
     for (const [startedAt, expected] of cases) {
       const call = { id: `call-${crypto.randomUUID()}`, assistantId: business.vapiAssistantId }
       const answer = await vapi({
-        message: { type: "status-update", status: "in-progress", startedAt, call }
+        message: { type: "status-update", status: "in-progress", startedAt, endedAt: startedAt, call }
       })
       expect(answer.json, startedAt).toEqual({})
       const calls = (await t.call("GET", `/api/businesses/${business.id}/calls`)).json.calls
       const recorded = calls.find((c: { callId: string }) => c.callId === call.id)
-      expect(recorded, startedAt).toMatchObject({ status: "in-progress", startedAt: expected })
+      expect(recorded, startedAt).toMatchObject({
+        status: "in-progress",
+        startedAt: expected,
+        endedAt: expected
+      })
     }
   })
 })

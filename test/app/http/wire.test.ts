@@ -75,7 +75,7 @@ const LAST_CHUNK = "0\r\n\r\n"
 const counts = () => t.run(MemoryRepositoryControl.use((r) => r.counts))
 
 describe("a Host header that is not a host name", () => {
-  it("is a 400 saying so on any route, and creates nothing", async () => {
+  it("is a 400 saying so on the routes of the route table, and creates nothing", async () => {
     const before = await counts()
     for (const host of ["a b", "a:b", "a:99999", "@", "[::1", ":80"]) {
       const health = await exchange(`GET /health HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
@@ -92,6 +92,11 @@ describe("a Host header that is not a host name", () => {
       expect(create.status, host).toBe(400)
     }
     expect(await counts()).toEqual(before)
+  })
+
+  it("is not a request without a Host, which HTTP/1.0 allows (a load balancer's health check)", async () => {
+    const health = await exchange("GET /health HTTP/1.0\r\n\r\n")
+    expect(health.status).toBe(200)
   })
 })
 
