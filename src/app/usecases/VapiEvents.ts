@@ -73,19 +73,19 @@ export const findCallable = Effect.fn("VapiEvents.findCallable")(function* (
 export const UNKNOWN_CALLER_REPLY =
   "Sorry, this number is not taking calls right now. Please try again later."
 
-/** An ISO 8601 instant as Vapi sends them; anything else (a bare "0", a year past 9999) is not a time. */
-const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/
+/** An RFC 3339 timestamp, as Vapi sends them (its seconds may be left out); anything else (a bare "0", a year past 9999) is not a time. */
+const RFC_3339 = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/
 
 /** A call's time, or null when it is not one: a call is recorded without it rather than lost for it. */
 const parseTime = (value: string | null | undefined) => {
-  const match = value ? ISO_INSTANT.exec(value) : null
-  if (!value || !match) return null
+  const match = value ? RFC_3339.exec(value) : null
+  if (!match) return null
   const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])]
   const date = new Date(0)
   date.setUTCFullYear(year, month - 1, day)
   // A day that is not in its month (2026-02-30) would roll over into the next one.
   const real = year >= 1 && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
-  return real ? Option.getOrNull(DateTime.make(value)) : null
+  return real ? Option.getOrNull(DateTime.make(match[0])) : null
 }
 
 /** Vapi's free text as it can be stored: Postgres's text cannot hold NUL, so it is dropped, not the call. */
