@@ -73,7 +73,10 @@ export const findCallable = Effect.fn("VapiEvents.findCallable")(function* (
 export const UNKNOWN_CALLER_REPLY =
   "Sorry, this number is not taking calls right now. Please try again later."
 
-/** An RFC 3339 timestamp, as Vapi sends them (its seconds may be left out); anything else (a bare "0", a year past 9999) is not a time. */
+/**
+ * An RFC 3339 timestamp, as Vapi sends them (its seconds may be left out); anything else (a bare "0", a year past
+ * 9999) is not a time.
+ */
 const RFC_3339 = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/
 
 /** A call's time, or null when it is not one: a call is recorded without it rather than lost for it. */
